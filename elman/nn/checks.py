@@ -1,0 +1,58 @@
+"""Input checks at the module boundary: each error names the argument, what came, what was expected."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_tensor(name: str, x: object, ranks: tuple[int, ...], meaning: str) -> Tensor:
+    """``x`` must be a floating tensor of one of ``ranks`` dimensions (``meaning`` describes them)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() not in ranks:
+        raise ValueError(f"{name}: expected {meaning}, got a {x.dim()}-D tensor of shape "
+                         f"{tuple(x.shape)}")
+    return x
+
+
+def check_size(name: str, x: Tensor, dim: int, expected: int, what: str) -> None:
+    """``x.shape[dim]`` must equal ``expected`` (``what`` names the setting it comes from)."""
+    if x.shape[dim] != expected:
+        raise ValueError(f"{name}: expected size {expected} ({what}) in dimension {dim}, got "
+                         f"shape {tuple(x.shape)}")
+
+
+def check_dtype(name: str, x: Tensor, dtype: torch.dtype) -> None:
+    """``x`` must share the parameters' dtype: a mismatch would fail deep inside torch."""
+    if x.dtype != dtype:
+        raise TypeError(f"{name}: dtype {x.dtype} does not match the module's parameters "
+                        f"({dtype}); cast the input or the module (e.g. .double())")
+
+
+def check_finite(name: str, x: Tensor) -> None:
+    """Raise on the first NaN or inf in ``x``."""
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        index = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"{name}: contains NaN or inf (first at index {index}, value "
+                         f"{x[index].item()}); expected finite values because check_finite=True")
+
+
+def check_state(name: str, s: object, shape: tuple[int, ...], meaning: str, dtype: torch.dtype
+                ) -> Tensor:
+    """A state tensor must have exactly ``shape`` (``meaning`` spells out its dimensions)."""
+    if not isinstance(s, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(s).__name__}")
+    if tuple(s.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape} = {meaning}, got {tuple(s.shape)}")
+    check_dtype(name, s, dtype)
+    return s
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """``value`` must be an int > 0 (bools are rejected: True is not a size)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")

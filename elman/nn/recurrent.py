@@ -1,0 +1,171 @@
+"""Recurrent layers: stacked, bidirectional, variable-length, with state in and out.
+
+Parameter names, shapes and call signatures are ``torch.nn.RNN/LSTM/GRU``'s, so state dicts
+load both ways and results match. Two paths compute the same function: torch's fused op
+(``elman.kernels.native``) where ``native_blockers`` finds nothing against it, and the readable
+reference loop (``elman.nn.loop``) for everything else.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from elman.kernels.native import native_blockers, native_forward
+from elman.nn import cellmath
+from elman.nn.cellmath import Params, State
+from elman.nn.config import RecurrentConfig
+from elman.nn.loop import AllStates, run_layers
+from elman.nn.sequence import (
+    Sequence,
+    pack_like,
+    pack_padded,
+    prepare_input,
+    prepare_state,
+    to_time_major,
+    unpack_padded,
+)
+
+
+class Recurrent(nn.Module):
+    """A recurrent layer built from a ``RecurrentConfig``; ``RNN``/``LSTM``/``GRU`` name it."""
+
+    def __init__(self, config: RecurrentConfig, *, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self._names: list[list[dict[str, str]]] = []  # [layer][direction]: base -> full name
+        for layer in range(config.num_layers):
+            shapes = cellmath.parameter_shapes(config.cell(layer))
+            self._names.append([])
+            for d in range(config.directions):
+                suffix = f"_l{layer}" + ("_reverse" if d else "")
+                self._names[-1].append({base: base + suffix for base in shapes})
+                for base, shape in shapes.items():
+                    w = torch.empty(shape, device=device, dtype=dtype)
+                    self.register_parameter(base + suffix, nn.Parameter(w))
+        self._flat_names = [n for layer in self._names for d in layer for n in d.values()]
+        if config.backend == "native":
+            self._check_native(capture=False)
+        self.reset_parameters()
+
+    # torch.nn.RNNBase's attributes, so code written against it keeps working.
+    mode = property(lambda self: self.config.mode)
+    input_size = property(lambda self: self.config.input_size)
+    hidden_size = property(lambda self: self.config.hidden_size)
+    num_layers = property(lambda self: self.config.num_layers)
+    bias = property(lambda self: self.config.bias)
+    batch_first = property(lambda self: self.config.batch_first)
+    dropout = property(lambda self: self.config.dropout)
+    bidirectional = property(lambda self: self.config.bidirectional)
+    proj_size = property(lambda self: self.config.proj_size)
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """Parameters per layer and direction, in torch's order."""
+        return [[getattr(self, n) for n in d.values()] for layer in self._names for d in layer]
+
+    def flatten_parameters(self) -> None:
+        """No-op kept for torch.nn compatibility (weights need no flattening on the CPU)."""
+
+    def _params(self) -> list[list[Params]]:
+        return [[{b: getattr(self, n) for b, n in d.items()} for d in layer]
+                for layer in self._names]
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every cell by ``config.init`` (and ``config.forget_bias``)."""
+        for layer, directions in enumerate(self._params()):
+            for p in directions:
+                cellmath.init_parameters(self.config.cell(layer), p)
+
+    def extra_repr(self) -> str:
+        c, fields = self.config, RecurrentConfig.__dataclass_fields__
+        extras = [f"{c.input_size}, {c.hidden_size}"]
+        extras += [f"{k}={getattr(c, k)!r}" for k in fields
+                   if k not in ("mode", "input_size", "hidden_size")
+                   and getattr(c, k) != fields[k].default]
+        return ", ".join(extras)
+
+    def native_blockers(self, capture: bool = False) -> list[str]:
+        """Why torch's fused op cannot run this layer (empty when it can)."""
+        c = self.config
+        return native_blockers(c.mode, c.layer_norm, c.residual, capture)
+
+    def _check_native(self, capture: bool) -> None:
+        blockers = self.native_blockers(capture)
+        if blockers:
+            raise ValueError("backend='native' cannot run this layer; the fused op needs "
+                             + "; ".join(blockers))
+
+    def uses_native(self, return_all_states: bool = False) -> bool:
+        """Whether a call with these options runs on torch's fused op."""
+        backend = self.config.backend
+        if backend == "native":
+            self._check_native(return_all_states)
+            return True
+        if backend == "reference":
+            return False
+        return not self.native_blockers(return_all_states)
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | tuple[Tensor, Tensor] |
+                None = None, lengths: Tensor | list[int] | None = None, *,
+                return_all_states: bool = False):
+        """Run the layer, as torch.nn.RNN/LSTM/GRU, plus ``lengths`` and state capture.
+
+        input: (T, B, I), or (B, T, I) if batch_first, or (T, I) unbatched, or a PackedSequence.
+        hx: h_0 (D*L, B, H_out), or (h_0, c_0) for LSTMs with c_0 (D*L, B, H); zeros if None.
+        lengths: true lengths (B,) of a padded batch; padding never affects results, the
+            reverse direction starts at each true end, and padded outputs are zero.
+        return_all_states: also return ``AllStates`` (every layer's states at every step).
+        Returns (output, h_n) or (output, (h_n, c_n)) [, AllStates]; output is (T, B, D*H_out)
+        (or (B, T, ...)), a PackedSequence for packed input.
+        """
+        w = self.weight_ih_l0
+        seq = prepare_input(self.config, input, lengths, w.dtype)
+        state = prepare_state(self.config, hx, seq, w, cellmath.state_sizes(self.config.cell(0)))
+        if self.uses_native(return_all_states):
+            out, state = self._forward_native(seq, state)
+            captured = None
+        else:
+            out, state, captured = self._forward_reference(seq, state, return_all_states)
+        if seq.unbatched:
+            out = out.squeeze(0 if self.config.batch_first else 1)
+            state = tuple(s.squeeze(1) for s in state)
+        result = (out, state if self.config.mode == "LSTM" else state[0])
+        return (*result, captured) if return_all_states else result
+
+    def _forward_native(self, seq: Sequence, state: State) -> tuple[Tensor | PackedSequence, State]:
+        c = self.config
+        weights = [getattr(self, n) for n in self._flat_names]
+        packed = seq.packed if seq.lengths is None else pack_padded(c, seq)
+        run = dict(bias=c.bias, num_layers=c.num_layers, dropout=c.dropout,
+                   training=self.training, bidirectional=c.bidirectional,
+                   batch_first=c.batch_first)
+        if packed is None:
+            assert seq.x is not None
+            return native_forward(c.mode, seq.x, state, weights, **run)
+        if packed.sorted_indices is not None:  # the fused op wants states in sorted order
+            state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
+        data, state = native_forward(c.mode, packed.data, state, weights,
+                                     batch_sizes=packed.batch_sizes, **run)
+        if packed.unsorted_indices is not None:
+            state = tuple(s.index_select(1, packed.unsorted_indices) for s in state)
+        out = PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
+                             packed.unsorted_indices)
+        if seq.packed is not None:
+            return out, state
+        assert seq.x is not None
+        return unpack_padded(c, out, seq.x.shape[1 if c.batch_first else 0]), state
+
+    def _forward_reference(self, seq: Sequence, state: State, capture: bool
+                           ) -> tuple[Tensor | PackedSequence, State, AllStates | None]:
+        c = self.config
+        x, lengths = to_time_major(c, seq)
+        y, state, captured = run_layers(c, self._params(), x, lengths, state, self.training,
+                                        capture)
+        if captured is not None and c.batch_first:
+            captured = AllStates(*(s if s is None else s.transpose(2, 3) for s in captured))
+        if seq.packed is not None:
+            return pack_like(y, lengths, seq.packed), state, captured
+        return (y.transpose(0, 1) if c.batch_first else y), state, captured
