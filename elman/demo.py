@@ -19,8 +19,7 @@ def parity() -> None:
     x = torch.randn(4, 50, 16)
     want, _ = ref(x)
     for backend in ("native", "reference"):
-        ours = enn.LSTM(16, 32, num_layers=2, bidirectional=True, batch_first=True,
-                        backend=backend)
+        ours = enn.LSTM(16, 32, num_layers=2, bidirectional=True, batch_first=True, backend=backend)
         ours.load_state_dict(ref.state_dict())
         got, _ = ours(x)
         print(f"  {backend:9s} path: max |ours - torch.nn.LSTM| = {(got - want).abs().max():.2e}")
@@ -30,7 +29,8 @@ def learn_adding(cell: str, steps: int = 300, length: int = 30) -> float:
     """Train a small layer on the adding problem (Hochreiter & Schmidhuber 1997); return MSE."""
     torch.manual_seed(0)
     layer = {"lstm": enn.LSTM, "gru": enn.GRU, "ln-lstm": enn.LayerNormLSTM}[cell](
-        2, 32, batch_first=True)
+        2, 32, batch_first=True
+    )
     head = torch.nn.Linear(32, 1)
     opt = torch.optim.Adam([*layer.parameters(), *head.parameters()], lr=1e-2)
     for _ in range(steps):

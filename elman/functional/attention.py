@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def additive_scores(q: Tensor, k: Tensor, w_q: Tensor, w_k: Tensor, v: Tensor,
-                    b: Tensor | None = None) -> Tensor:
+def additive_scores(
+    q: Tensor, k: Tensor, w_q: Tensor, w_k: Tensor, v: Tensor, b: Tensor | None = None
+) -> Tensor:
     """Bahdanau scores; ``w_q`` (A, Hq), ``w_k`` (A, Hk), ``v`` (A,), ``b`` (A,)."""
     qp = F.linear(q, w_q)  # (B, Tq, A)
     kp = F.linear(k, w_k, b)  # (B, Tk, A)

@@ -8,7 +8,7 @@ lists which preconditions a call fails, and the layer falls back to the referenc
 
 from __future__ import annotations
 
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 
 OPS = {"RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu, "LSTM": _VF.lstm, "GRU": _VF.gru}
 
@@ -19,8 +19,11 @@ def native_blockers(mode: str, layer_norm: bool, residual: bool, capture: bool) 
         (mode in OPS, f"mode {mode!r} has a fused op (needs one of {', '.join(OPS)})"),
         (not layer_norm, "layer_norm=False (torch has no fused layer-norm RNN)"),
         (not residual, "residual=False (the fused op cannot add skip connections)"),
-        (not capture, "return_all_states=False (the fused op keeps only the last layer's "
-                      "outputs and the final states)"),
+        (
+            not capture,
+            "return_all_states=False (the fused op keeps only the last layer's "
+            "outputs and the final states)",
+        ),
     ]
     return [what for ok, what in checks if not ok]
 

@@ -38,8 +38,9 @@ class Attention(nn.Module):
         """Scores (B, Tq, Tk) for queries (B, Tq, Hq) and keys (B, Tk, Hk)."""
         raise NotImplementedError
 
-    def forward(self, query: Tensor, keys: Tensor, values: Tensor | None = None,
-                mask: Tensor | None = None) -> AttentionOutput:
+    def forward(
+        self, query: Tensor, keys: Tensor, values: Tensor | None = None, mask: Tensor | None = None
+    ) -> AttentionOutput:
         """query (B, Hq) or (B, Tq, Hq); keys (B, Tk, Hk); values (B, Tk, Hv), default keys;
         mask (B, Tk) bool, True where a key may be attended (e.g. not padding)."""
         q = check_tensor("query", query, (2, 3), "(B, Hq) or (B, Tq, Hq)")
@@ -54,11 +55,11 @@ class Attention(nn.Module):
         for name, t in (("keys", k), ("values", v)):
             check_size(name, t, 0, q.shape[0], "the query's batch size")
         check_size("values", v, 1, k.shape[1], "the keys' length Tk")
-        if mask is not None:
-            if mask.dtype != torch.bool or tuple(mask.shape) != (k.shape[0], k.shape[1]):
-                raise ValueError(f"mask: expected a bool tensor of shape (B, Tk) = "
-                                 f"{(k.shape[0], k.shape[1])}, got {mask.dtype} of shape "
-                                 f"{tuple(mask.shape)}")
+        if mask is not None and (mask.dtype != torch.bool or mask.shape != k.shape[:2]):
+            raise ValueError(
+                f"mask: expected a bool tensor of shape (B, Tk) = {tuple(k.shape[:2])}, got "
+                f"{mask.dtype} of shape {tuple(mask.shape)}"
+            )
         weights = masked_softmax(self.score(q, k), mask)
         context = weights @ v
         if single:
@@ -69,12 +70,22 @@ class Attention(nn.Module):
 class AdditiveAttention(Attention):
     """Bahdanau attention: e_ij = v^T tanh(W_q q_i + W_k k_j + b)."""
 
-    def __init__(self, query_size: int, key_size: int, attention_size: int | None = None,
-                 *, device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        query_size: int,
+        key_size: int,
+        attention_size: int | None = None,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         size = attention_size or key_size
-        for name, value in (("query_size", query_size), ("key_size", key_size),
-                            ("attention_size", size)):
+        for name, value in (
+            ("query_size", query_size),
+            ("key_size", key_size),
+            ("attention_size", size),
+        ):
             check_positive_int(name, value)
         self.query_size, self.key_size, self.attention_size = query_size, key_size, size
         f = {"device": device, "dtype": dtype}
@@ -89,8 +100,9 @@ class AdditiveAttention(Attention):
         nn.init.xavier_uniform_(self.w_query)
         nn.init.xavier_uniform_(self.w_key)
         nn.init.zeros_(self.bias)
-        nn.init.uniform_(self.v, -1 / math.sqrt(self.attention_size),
-                         1 / math.sqrt(self.attention_size))
+        nn.init.uniform_(
+            self.v, -1 / math.sqrt(self.attention_size), 1 / math.sqrt(self.attention_size)
+        )
 
     def score(self, q: Tensor, k: Tensor) -> Tensor:
         return additive_scores(q, k, self.w_query, self.w_key, self.v, self.bias)

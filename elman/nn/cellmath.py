@@ -89,12 +89,15 @@ def init_parameters(cfg: CellConfig, p: Params) -> None:
     """Fill ``p`` in place by ``cfg.init``; LN gains start at 1 and LN shifts at 0."""
     if cfg.init == "torch":  # as torch.nn.RNNBase / RNNCellBase.reset_parameters
         bound = 1.0 / math.sqrt(cfg.hidden_size)
-        for name, w in p.items():
+        for w in p.values():
             w.uniform_(-bound, bound)
     elif cfg.init in ("xavier", "orthogonal"):
         _per_gate(p["weight_ih"], cfg.gates, torch.nn.init.xavier_uniform_)
-        recurrent = torch.nn.init.orthogonal_ if cfg.init == "orthogonal" else (
-            torch.nn.init.xavier_uniform_)
+        recurrent = (
+            torch.nn.init.orthogonal_
+            if cfg.init == "orthogonal"
+            else (torch.nn.init.xavier_uniform_)
+        )
         _per_gate(p["weight_hh"], cfg.gates, recurrent)
         if "weight_hr" in p:
             recurrent(p["weight_hr"])

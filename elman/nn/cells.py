@@ -19,16 +19,26 @@ from elman.nn.config import CellConfig
 class RecurrentCell(nn.Module):
     """A cell built from a ``CellConfig``; the named subclasses mirror torch's constructors."""
 
-    def __init__(self, config: CellConfig, *, check_finite: bool = False,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        config: CellConfig,
+        *,
+        check_finite: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         self.config = config
         self.check_finite = check_finite
         self.input_size, self.hidden_size, self.bias = (
-            config.input_size, config.hidden_size, config.bias)
+            config.input_size,
+            config.hidden_size,
+            config.bias,
+        )
         for name, shape in cellmath.parameter_shapes(config).items():
-            self.register_parameter(name, nn.Parameter(torch.empty(shape, device=device,
-                                                                   dtype=dtype)))
+            self.register_parameter(
+                name, nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+            )
         self.reset_parameters()
 
     def _params(self) -> dict[str, Tensor]:
@@ -41,8 +51,11 @@ class RecurrentCell(nn.Module):
     def extra_repr(self) -> str:
         c = self.config
         extras = [f"{c.input_size}, {c.hidden_size}", f"mode={c.mode}"]
-        extras += [f"{k}={getattr(c, k)}" for k in ("bias", "layer_norm", "init")
-                   if getattr(c, k) != CellConfig.__dataclass_fields__[k].default]
+        extras += [
+            f"{k}={getattr(c, k)}"
+            for k in ("bias", "layer_norm", "init")
+            if getattr(c, k) != CellConfig.__dataclass_fields__[k].default
+        ]
         return ", ".join(extras)
 
     def step(self, x: Tensor, state: State) -> State:
@@ -51,7 +64,7 @@ class RecurrentCell(nn.Module):
         return cellmath.bind_step(self.config, p)(cellmath.project(self.config, x, p), state)
 
     def forward(self, input: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None):
-        """``input`` (B, I) or (I,); ``hx`` as torch's cell (zeros when None). Returns the new state."""
+        """``input`` (B, I) or (I,); ``hx`` as in torch's cells, zeros if None. Returns state."""
         x = check_tensor("input", input, (1, 2), "(batch, input_size) or (input_size,)")
         check_size("input", x, -1, self.input_size, "input_size")
         w = self.weight_ih
@@ -72,8 +85,10 @@ class RecurrentCell(nn.Module):
             return tuple(x.new_zeros(batch, n) for n in sizes)
         parts = hx if isinstance(hx, tuple | list) else (hx,)
         if len(parts) != len(sizes):
-            raise TypeError(f"hx: expected {'a tuple (h, c)' if len(sizes) == 2 else 'a tensor'}"
-                            f" for mode {self.config.mode}, got {len(parts)} tensor(s)")
+            raise TypeError(
+                f"hx: expected {'a tuple (h, c)' if len(sizes) == 2 else 'a tensor'}"
+                f" for mode {self.config.mode}, got {len(parts)} tensor(s)"
+            )
         names = ("hx", "cx")
         out = []
         for name, s, n in zip(names, parts, sizes, strict=False):
@@ -90,20 +105,45 @@ class _GatedCell(RecurrentCell):
     _mode = ""
     _layer_norm = False
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
-                 init: str = "torch", forget_bias: float | None = None,
-                 check_finite: bool = False, device=None, dtype=None) -> None:
-        cfg = CellConfig(self._mode, input_size, hidden_size, bias, self._layer_norm, init=init,
-                         forget_bias=forget_bias)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        init: str = "torch",
+        forget_bias: float | None = None,
+        check_finite: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
+        cfg = CellConfig(
+            self._mode,
+            input_size,
+            hidden_size,
+            bias,
+            self._layer_norm,
+            init=init,
+            forget_bias=forget_bias,
+        )
         super().__init__(cfg, check_finite=check_finite, device=device, dtype=dtype)
 
 
 class RNNCell(RecurrentCell):
     """Elman cell, as ``torch.nn.RNNCell(input_size, hidden_size, bias, nonlinearity)``."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", *, init: str = "torch", check_finite: bool = False,
-                 device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        *,
+        init: str = "torch",
+        check_finite: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         cfg = CellConfig(f"RNN_{nonlinearity.upper()}", input_size, hidden_size, bias, init=init)

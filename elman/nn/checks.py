@@ -1,4 +1,4 @@
-"""Input checks at the module boundary: each error names the argument, what came, what was expected."""
+"""Checks at the module boundary: each error names the argument, what came, what was expected."""
 
 from __future__ import annotations
 
@@ -7,29 +7,34 @@ from torch import Tensor
 
 
 def check_tensor(name: str, x: object, ranks: tuple[int, ...], meaning: str) -> Tensor:
-    """``x`` must be a floating tensor of one of ``ranks`` dimensions (``meaning`` describes them)."""
+    """``x`` must be a floating tensor with one of ``ranks`` dimensions, as ``meaning`` says."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
     if x.dim() not in ranks:
-        raise ValueError(f"{name}: expected {meaning}, got a {x.dim()}-D tensor of shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"{name}: expected {meaning}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}"
+        )
     return x
 
 
 def check_size(name: str, x: Tensor, dim: int, expected: int, what: str) -> None:
     """``x.shape[dim]`` must equal ``expected`` (``what`` names the setting it comes from)."""
     if x.shape[dim] != expected:
-        raise ValueError(f"{name}: expected size {expected} ({what}) in dimension {dim}, got "
-                         f"shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name}: expected size {expected} ({what}) in dimension {dim}, got "
+            f"shape {tuple(x.shape)}"
+        )
 
 
 def check_dtype(name: str, x: Tensor, dtype: torch.dtype) -> None:
     """``x`` must share the parameters' dtype: a mismatch would fail deep inside torch."""
     if x.dtype != dtype:
-        raise TypeError(f"{name}: dtype {x.dtype} does not match the module's parameters "
-                        f"({dtype}); cast the input or the module (e.g. .double())")
+        raise TypeError(
+            f"{name}: dtype {x.dtype} does not match the module's parameters "
+            f"({dtype}); cast the input or the module (e.g. .double())"
+        )
 
 
 def check_finite(name: str, x: Tensor) -> None:
@@ -37,12 +42,15 @@ def check_finite(name: str, x: Tensor) -> None:
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         index = tuple(int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"{name}: contains NaN or inf (first at index {index}, value "
-                         f"{x[index].item()}); expected finite values because check_finite=True")
+        raise ValueError(
+            f"{name}: contains NaN or inf (first at index {index}, value "
+            f"{x[index].item()}); expected finite values because check_finite=True"
+        )
 
 
-def check_state(name: str, s: object, shape: tuple[int, ...], meaning: str, dtype: torch.dtype
-                ) -> Tensor:
+def check_state(
+    name: str, s: object, shape: tuple[int, ...], meaning: str, dtype: torch.dtype
+) -> Tensor:
     """A state tensor must have exactly ``shape`` (``meaning`` spells out its dimensions)."""
     if not isinstance(s, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(s).__name__}")

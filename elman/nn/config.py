@@ -60,19 +60,28 @@ class CellConfig:
             raise ValueError(f"proj_size must be an integer, got {self.proj_size!r}")
         if self.proj_size:
             if self.mode != "LSTM" or self.layer_norm:
-                raise ValueError(f"proj_size={self.proj_size} needs a plain LSTM (mode LSTM, "
-                                 f"layer_norm=False), got mode={self.mode!r}, "
-                                 f"layer_norm={self.layer_norm}")
+                raise ValueError(
+                    f"proj_size={self.proj_size} needs a plain LSTM (mode LSTM, "
+                    f"layer_norm=False), got mode={self.mode!r}, "
+                    f"layer_norm={self.layer_norm}"
+                )
             if not 0 < self.proj_size < self.hidden_size:
-                raise ValueError(f"proj_size must be in 1..hidden_size-1="
-                                 f"{self.hidden_size - 1} or 0, got {self.proj_size}")
+                raise ValueError(
+                    f"proj_size must be in 1..hidden_size-1="
+                    f"{self.hidden_size - 1} or 0, got {self.proj_size}"
+                )
         if self.init == "identity" and self.mode not in ("RNN_TANH", "RNN_RELU"):
             raise ValueError(f"init='identity' (IRNN) needs an RNN mode, got mode={self.mode!r}")
         if self.forget_bias is not None:
             if self.mode != "LSTM" or not self.bias:
-                raise ValueError(f"forget_bias={self.forget_bias} needs mode LSTM with bias=True,"
-                                 f" got mode={self.mode!r}, bias={self.bias}")
-            if not isinstance(self.forget_bias, int | float) or self.forget_bias != self.forget_bias:
+                raise ValueError(
+                    f"forget_bias={self.forget_bias} needs mode LSTM with bias=True,"
+                    f" got mode={self.mode!r}, bias={self.bias}"
+                )
+            if (
+                not isinstance(self.forget_bias, int | float)
+                or self.forget_bias != self.forget_bias
+            ):
                 raise ValueError(f"forget_bias must be a real number, got {self.forget_bias!r}")
 
     @property
@@ -127,8 +136,11 @@ class RecurrentConfig:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.dropout > 0 and self.num_layers == 1:
-            warnings.warn(f"dropout={self.dropout} with num_layers=1 does nothing: dropout acts "
-                          "between stacked layers only", stacklevel=3)
+            warnings.warn(
+                f"dropout={self.dropout} with num_layers=1 does nothing: dropout acts "
+                "between stacked layers only",
+                stacklevel=3,
+            )
 
     @property
     def directions(self) -> int:
@@ -137,7 +149,18 @@ class RecurrentConfig:
 
     def cell(self, layer: int) -> CellConfig:
         """The configuration of layer ``layer``'s cells (its input is the previous outputs)."""
-        in_size = self.input_size if layer == 0 else self.directions * (
-            self.proj_size or self.hidden_size)
-        return CellConfig(self.mode, in_size, self.hidden_size, self.bias, self.layer_norm,
-                          self.proj_size, self.init, self.forget_bias)
+        in_size = (
+            self.input_size
+            if layer == 0
+            else self.directions * (self.proj_size or self.hidden_size)
+        )
+        return CellConfig(
+            self.mode,
+            in_size,
+            self.hidden_size,
+            self.bias,
+            self.layer_norm,
+            self.proj_size,
+            self.init,
+            self.forget_bias,
+        )

@@ -18,17 +18,40 @@ Device = torch.device | str | None
 class RNN(Recurrent):
     """Elman RNN layer, as ``torch.nn.RNN``; ``nonlinearity`` is "tanh" or "relu"."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, *, residual: bool = False,
-                 init: str = "torch", check_finite: bool = False, backend: str = "auto",
-                 device: Device = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        residual: bool = False,
+        init: str = "torch",
+        check_finite: bool = False,
+        backend: str = "auto",
+        device: Device = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         config = RecurrentConfig(
-            f"RNN_{nonlinearity.upper()}", input_size, hidden_size, num_layers, bias, batch_first,
-            dropout, bidirectional, residual=residual, init=init, check_finite=check_finite,
-            backend=backend)
+            f"RNN_{nonlinearity.upper()}",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            residual=residual,
+            init=init,
+            check_finite=check_finite,
+            backend=backend,
+        )
         super().__init__(config, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
@@ -36,49 +59,134 @@ class RNN(Recurrent):
 class LSTM(Recurrent):
     """LSTM layer, as ``torch.nn.LSTM`` (including ``proj_size``); ``layer_norm`` optional."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, *, layer_norm: bool = False, residual: bool = False,
-                 init: str = "torch", forget_bias: float | None = None,
-                 check_finite: bool = False, backend: str = "auto", device: Device = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        layer_norm: bool = False,
+        residual: bool = False,
+        init: str = "torch",
+        forget_bias: float | None = None,
+        check_finite: bool = False,
+        backend: str = "auto",
+        device: Device = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         config = RecurrentConfig(
-            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, proj_size, layer_norm, residual, init, forget_bias, check_finite,
-            backend)
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            layer_norm,
+            residual,
+            init,
+            forget_bias,
+            check_finite,
+            backend,
+        )
         super().__init__(config, device=device, dtype=dtype)
 
 
 class GRU(Recurrent):
     """GRU layer, as ``torch.nn.GRU``; ``layer_norm`` optional."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 *, layer_norm: bool = False, residual: bool = False, init: str = "torch",
-                 check_finite: bool = False, backend: str = "auto", device: Device = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        layer_norm: bool = False,
+        residual: bool = False,
+        init: str = "torch",
+        check_finite: bool = False,
+        backend: str = "auto",
+        device: Device = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         config = RecurrentConfig(
-            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, layer_norm=layer_norm, residual=residual, init=init,
-            check_finite=check_finite, backend=backend)
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            layer_norm=layer_norm,
+            residual=residual,
+            init=init,
+            check_finite=check_finite,
+            backend=backend,
+        )
         super().__init__(config, device=device, dtype=dtype)
 
 
 class LayerNormLSTM(LSTM):
     """Layer-normalized LSTM (Ba et al. 2016): ``LSTM(..., layer_norm=True)``."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 **kwargs) -> None:
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, layer_norm=True, **kwargs)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            layer_norm=True,
+            **kwargs,
+        )
 
 
 class LayerNormGRU(GRU):
     """Layer-normalized GRU (Ba et al. 2016): ``GRU(..., layer_norm=True)``."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 **kwargs) -> None:
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, layer_norm=True, **kwargs)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            layer_norm=True,
+            **kwargs,
+        )

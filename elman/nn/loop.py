@@ -29,8 +29,9 @@ class AllStates(NamedTuple):
     c: Tensor | None
 
 
-def run_direction(step: Step, xp: Tensor, state: State, mask: Tensor | None, reverse: bool,
-                  capture: bool) -> tuple[Tensor, State, Tensor | None]:
+def run_direction(
+    step: Step, xp: Tensor, state: State, mask: Tensor | None, reverse: bool, capture: bool
+) -> tuple[Tensor, State, Tensor | None]:
     """Run ``step`` over xp (T, B, G*H); masked rows keep their state and output zeros.
 
     With a mask, the reverse direction carries its initial state through the padding, so it
@@ -53,9 +54,15 @@ def run_direction(step: Step, xp: Tensor, state: State, mask: Tensor | None, rev
     return torch.stack(hs), state, (None if cs is None else torch.stack(cs))
 
 
-def run_layers(cfg: RecurrentConfig, params: list[list[Params]], x: Tensor,
-               lengths: Tensor | None, state: State, training: bool, capture: bool
-               ) -> tuple[Tensor, State, AllStates | None]:
+def run_layers(
+    cfg: RecurrentConfig,
+    params: list[list[Params]],
+    x: Tensor,
+    lengths: Tensor | None,
+    state: State,
+    training: bool,
+    capture: bool,
+) -> tuple[Tensor, State, AllStates | None]:
     """All layers over time-major ``x`` (T, B, I) from ``state`` (each (D*L, B, size)).
 
     Returns outputs (T, B, D*H_out), final states like ``state``, and per-step states if

@@ -31,8 +31,13 @@ from elman.nn.sequence import (
 class Recurrent(nn.Module):
     """A recurrent layer built from a ``RecurrentConfig``; ``RNN``/``LSTM``/``GRU`` name it."""
 
-    def __init__(self, config: RecurrentConfig, *, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        config: RecurrentConfig,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self._names: list[list[dict[str, str]]] = []  # [layer][direction]: base -> full name
@@ -70,8 +75,9 @@ class Recurrent(nn.Module):
         """No-op kept for torch.nn compatibility (weights need no flattening on the CPU)."""
 
     def _params(self) -> list[list[Params]]:
-        return [[{b: getattr(self, n) for b, n in d.items()} for d in layer]
-                for layer in self._names]
+        return [
+            [{b: getattr(self, n) for b, n in d.items()} for d in layer] for layer in self._names
+        ]
 
     def reset_parameters(self) -> None:
         """Re-initialise every cell by ``config.init`` (and ``config.forget_bias``)."""
@@ -82,9 +88,11 @@ class Recurrent(nn.Module):
     def extra_repr(self) -> str:
         c, fields = self.config, RecurrentConfig.__dataclass_fields__
         extras = [f"{c.input_size}, {c.hidden_size}"]
-        extras += [f"{k}={getattr(c, k)!r}" for k in fields
-                   if k not in ("mode", "input_size", "hidden_size")
-                   and getattr(c, k) != fields[k].default]
+        extras += [
+            f"{k}={getattr(c, k)!r}"
+            for k in fields
+            if k not in ("mode", "input_size", "hidden_size") and getattr(c, k) != fields[k].default
+        ]
         return ", ".join(extras)
 
     def native_blockers(self, capture: bool = False) -> list[str]:
@@ -95,8 +103,9 @@ class Recurrent(nn.Module):
     def _check_native(self, capture: bool) -> None:
         blockers = self.native_blockers(capture)
         if blockers:
-            raise ValueError("backend='native' cannot run this layer; the fused op needs "
-                             + "; ".join(blockers))
+            raise ValueError(
+                "backend='native' cannot run this layer; the fused op needs " + "; ".join(blockers)
+            )
 
     def uses_native(self, return_all_states: bool = False) -> bool:
         """Whether a call with these options runs on torch's fused op."""
@@ -108,9 +117,14 @@ class Recurrent(nn.Module):
             return False
         return not self.native_blockers(return_all_states)
 
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | tuple[Tensor, Tensor] |
-                None = None, lengths: Tensor | list[int] | None = None, *,
-                return_all_states: bool = False):
+    def forward(
+        self,
+        input: Tensor | PackedSequence,
+        hx: Tensor | tuple[Tensor, Tensor] | None = None,
+        lengths: Tensor | list[int] | None = None,
+        *,
+        return_all_states: bool = False,
+    ):
         """Run the layer, as torch.nn.RNN/LSTM/GRU, plus ``lengths`` and state capture.
 
         input: (T, B, I), or (B, T, I) if batch_first, or (T, I) unbatched, or a PackedSequence.
@@ -139,33 +153,42 @@ class Recurrent(nn.Module):
         c = self.config
         weights = [getattr(self, n) for n in self._flat_names]
         packed = seq.packed if seq.lengths is None else pack_padded(c, seq)
-        run = dict(bias=c.bias, num_layers=c.num_layers, dropout=c.dropout,
-                   training=self.training, bidirectional=c.bidirectional,
-                   batch_first=c.batch_first)
+        run = dict(
+            bias=c.bias,
+            num_layers=c.num_layers,
+            dropout=c.dropout,
+            training=self.training,
+            bidirectional=c.bidirectional,
+            batch_first=c.batch_first,
+        )
         if packed is None:
             assert seq.x is not None
             return native_forward(c.mode, seq.x, state, weights, **run)
         if packed.sorted_indices is not None:  # the fused op wants states in sorted order
             state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
-        data, state = native_forward(c.mode, packed.data, state, weights,
-                                     batch_sizes=packed.batch_sizes, **run)
+        data, state = native_forward(
+            c.mode, packed.data, state, weights, batch_sizes=packed.batch_sizes, **run
+        )
         if packed.unsorted_indices is not None:
             state = tuple(s.index_select(1, packed.unsorted_indices) for s in state)
-        out = PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
-                             packed.unsorted_indices)
+        out = PackedSequence(
+            data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+        )
         if seq.packed is not None:
             return out, state
         assert seq.x is not None
         return unpack_padded(c, out, seq.x.shape[1 if c.batch_first else 0]), state
 
-    def _forward_reference(self, seq: Sequence, state: State, capture: bool
-                           ) -> tuple[Tensor | PackedSequence, State, AllStates | None]:
+    def _forward_reference(
+        self, seq: Sequence, state: State, capture: bool
+    ) -> tuple[Tensor | PackedSequence, State, AllStates | None]:
         c = self.config
         x, lengths = to_time_major(c, seq)
-        y, state, captured = run_layers(c, self._params(), x, lengths, state, self.training,
-                                        capture)
+        y, state, captured = run_layers(
+            c, self._params(), x, lengths, state, self.training, capture
+        )
         if captured is not None and c.batch_first:
             captured = AllStates(*(s if s is None else s.transpose(2, 3) for s in captured))
         if seq.packed is not None:
             return pack_like(y, lengths, seq.packed), state, captured
-        return (y.transpose(0, 1) if c.batch_first else y), state, captured
+        return (y.transpose(0, 1).contiguous() if c.batch_first else y), state, captured

@@ -28,26 +28,33 @@ class Sequence:
     batch_size: int
 
 
-def prepare_input(cfg: RecurrentConfig, input: object, lengths: object, dtype: torch.dtype
-                  ) -> Sequence:
+def prepare_input(
+    cfg: RecurrentConfig, input: object, lengths: object, dtype: torch.dtype
+) -> Sequence:
     """Validate ``input`` and ``lengths`` against ``cfg``; see ``Recurrent.forward``."""
     if isinstance(input, PackedSequence):
         if lengths is not None:
-            raise ValueError("lengths: a PackedSequence carries its own lengths; pass lengths "
-                             "only with a padded tensor")
-        data = check_tensor("input.data", input.data, (2,), "packed data (sum(lengths), "
-                            "input_size)")
+            raise ValueError(
+                "lengths: a PackedSequence carries its own lengths; pass lengths "
+                "only with a padded tensor"
+            )
+        data = check_tensor(
+            "input.data", input.data, (2,), "packed data (sum(lengths), input_size)"
+        )
         _check_features("input.data", data, cfg, dtype)
         return Sequence(None, None, input, False, int(input.batch_sizes[0]))
     layout = "(B, T, input_size)" if cfg.batch_first else "(T, B, input_size)"
-    x = check_tensor("input", input, (2, 3), f"a 3-D tensor {layout} or a 2-D unbatched "
-                     "tensor (T, input_size)")
+    x = check_tensor(
+        "input", input, (2, 3), f"a 3-D tensor {layout} or a 2-D unbatched tensor (T, input_size)"
+    )
     _check_features("input", x, cfg, dtype)
     unbatched = x.dim() == 2
     if unbatched:
         if lengths is not None:
-            raise ValueError("lengths: an unbatched (2-D) input has one sequence of length T; "
-                             "pass lengths only with a batched 3-D input")
+            raise ValueError(
+                "lengths: an unbatched (2-D) input has one sequence of length T; "
+                "pass lengths only with a batched 3-D input"
+            )
         x = x.unsqueeze(0 if cfg.batch_first else 1)
     batch, steps = (x.shape[0], x.shape[1]) if cfg.batch_first else (x.shape[1], x.shape[0])
     if steps == 0:
@@ -72,18 +79,22 @@ def check_lengths(lengths: object, batch: int, steps: int) -> Tensor | None:
     if lens.dtype.is_floating_point or lens.dtype.is_complex or lens.dtype == torch.bool:
         raise TypeError(f"lengths: expected integers, got dtype {lens.dtype}")
     if lens.dim() != 1 or lens.numel() != batch:
-        raise ValueError(f"lengths: expected {batch} values (one per sequence in the batch), "
-                         f"got shape {tuple(lens.shape)}")
+        raise ValueError(
+            f"lengths: expected {batch} values (one per sequence in the batch), "
+            f"got shape {tuple(lens.shape)}"
+        )
     lens = lens.to("cpu", torch.int64)
     bad = (lens < 1) | (lens > steps)
     if bool(bad.any()):
-        raise ValueError(f"lengths: every value must be in 1..{steps} (the padded length T), "
-                         f"got {lens.tolist()}")
+        raise ValueError(
+            f"lengths: every value must be in 1..{steps} (the padded length T), got {lens.tolist()}"
+        )
     return None if bool((lens == steps).all()) else lens
 
 
-def prepare_state(cfg: RecurrentConfig, hx: object, seq: Sequence, like: Tensor,
-                  sizes: tuple[int, ...]) -> tuple[Tensor, ...]:
+def prepare_state(
+    cfg: RecurrentConfig, hx: object, seq: Sequence, like: Tensor, sizes: tuple[int, ...]
+) -> tuple[Tensor, ...]:
     """Initial states (D*L, B, size) per state tensor, zeros when ``hx`` is None."""
     rows, batch = cfg.directions * cfg.num_layers, seq.batch_size
     if hx is None:

@@ -1,0 +1,47 @@
+"""Shared test helpers: building twin layers and collecting outputs and gradients."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from elman import nn as enn
+
+TORCH_LAYERS = {
+    "RNN_TANH": torch.nn.RNN,
+    "RNN_RELU": torch.nn.RNN,
+    "LSTM": torch.nn.LSTM,
+    "GRU": torch.nn.GRU,
+}
+
+
+def make_pair(mode: str, backend: str, dtype=torch.float64, **kw):
+    """Our layer and torch.nn's with the same weights."""
+    torch.manual_seed(0)
+    extra = {"nonlinearity": mode[4:].lower()} if mode.startswith("RNN") else {}
+    ref = TORCH_LAYERS[mode](**kw, **extra).to(dtype)
+    ours_cls = {"LSTM": enn.LSTM, "GRU": enn.GRU}.get(mode, enn.RNN)
+    ours = ours_cls(**kw, **extra, backend=backend).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    return ours, ref
+
+
+def torch_with_lengths(ref, x, hx, lengths, batch_first):
+    """torch.nn's answer for a padded batch with lengths: pack, run, pad back."""
+    packed = pack_padded_sequence(x, lengths, batch_first, enforce_sorted=False)
+    out, state = ref(packed, hx)
+    steps = x.shape[1] if batch_first else x.shape[0]
+    return pad_packed_sequence(out, batch_first, total_length=steps)[0], state
+
+
+def flat(state):
+    """Final state as a tuple of tensors."""
+    return state if isinstance(state, tuple) else (state,)
+
+
+def backward_grads(module, inputs, outputs):
+    """Gradients of a fixed random projection of ``outputs`` wrt inputs and parameters."""
+    torch.manual_seed(1)
+    loss = sum((o * torch.randn(o.shape, dtype=o.dtype)).sum() for o in outputs)
+    params = [p for _, p in sorted(module.named_parameters())]
+    return torch.autograd.grad(loss, [*inputs, *params])
