@@ -1,0 +1,482 @@
+"""Throughput of Elman's recurrent layers against torch.nn, measured side by side in one process.
+
+What is measured, in tokens/s (tokens = B*T per call), for one layer with input_size =
+hidden_size = H, float32, time-major input (T, B, H) of random normals, zero initial state:
+
+- ``train``: one training step: drop the gradients, forward, ``out.sum().backward()``.
+- ``infer``: one forward in eval mode under ``torch.no_grad()``.
+
+Modes:
+
+- ``rnn``, ``lstm``, ``gru``: ``elman.nn.RNN/LSTM/GRU`` against ``torch.nn.RNN/LSTM/GRU`` with
+  the same weights (``ours.load_state_dict(ref.state_dict())``). Target: ratio >= 0.95.
+- ``lnlstm``: ``elman.nn.LayerNormLSTM`` (no torch.nn counterpart) against a plain
+  ``torch.nn.LSTM`` of the same size, and against a naive hand-written layer-norm LSTM that a
+  user would write: a Python loop over ``x[t]`` with ``F.linear`` and ``F.layer_norm`` per step,
+  with the same weights as ours. Target (row ``train B=32 T=128 H=256`` only): ratio vs
+  nn.LSTM >= 0.5, i.e. at most twice nn.LSTM's training time. The ratio vs the naive loop is
+  reported without a target.
+
+How: the machines are shared and noisy, so every figure is a ratio taken in one run. For each
+configuration every side is warmed up, then the sides are called in interleaved rounds (the
+order rotates each round); rounds continue until the slowest side has spent ``--budget``
+seconds (at least ``--min-reps`` and at most ``--max-reps`` rounds) and each side's median
+call time gives its tokens/s. Before timing, ours is checked against its reference on one
+forward (``max_abs_diff``). Each row records which path ours ran ("native": torch's fused op,
+"reference": Elman's loop) and the thread count.
+
+Results: a table on stdout as it goes, and ``<out>/layers.json`` and ``<out>/layers.md``
+(``layers_quick.*`` with ``--quick``), rewritten after every row.
+
+    python bench/layers.py                       # the full grid
+    python bench/layers.py --quick               # smoke run, about a minute
+    python bench/layers.py --modes lstm lnlstm --batch 32 --steps 128 --hidden 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import elman.nn as enn
+
+Step = Callable[[], None]
+Row = dict[str, object]
+
+STANDARD: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "rnn": (enn.RNN, nn.RNN),
+    "lstm": (enn.LSTM, nn.LSTM),
+    "gru": (enn.GRU, nn.GRU),
+}
+MODES = (*STANDARD, "lnlstm")
+KINDS = ("train", "infer")
+GRID = {"batch": [1, 32, 128], "steps": [128, 512], "hidden": [128, 256, 512]}
+QUICK_GRID = {"batch": [1, 32], "steps": [128], "hidden": [128, 256]}
+TARGET_STANDARD = 0.95  # ours / torch.nn tokens/s, every standard row
+TARGET_LN = 0.5  # LayerNormLSTM / nn.LSTM tokens/s, on LN_TARGET_CASE only
+LN_TARGET_CASE = ("train", 32, 128, 256)  # kind, B, T, H
+DIFF_WARN = 1e-3
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration: mode, kind (train/infer), batch B, steps T, hidden H."""
+
+    mode: str
+    kind: str
+    batch: int
+    steps: int
+    hidden: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode} {self.kind} B={self.batch} T={self.steps} H={self.hidden}"
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.steps
+
+
+class NaiveLayerNormLSTM(nn.Module):
+    """A layer-norm LSTM as a user writes it by hand: per-step projections in a Python loop.
+
+    (i, f, g, o)_t = LN(W_ih x_t; γ_ih) + b_ih + LN(W_hh h_{t-1}; γ_hh) + b_hh
+    c_t = σ(f_t) ⊙ c_{t-1} + σ(i_t) ⊙ tanh(g_t)
+    h_t = σ(o_t) ⊙ tanh(LN(c_t; γ_c, β_c))                          (Ba et al. 2016)
+    """
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        g, h = 4 * hidden_size, hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(g, h))
+        self.weight_hh = nn.Parameter(torch.empty(g, h))
+        self.bias_ih = nn.Parameter(torch.empty(g))
+        self.bias_hh = nn.Parameter(torch.empty(g))
+        self.weight_ln_ih = nn.Parameter(torch.ones(g))
+        self.weight_ln_hh = nn.Parameter(torch.ones(g))
+        self.weight_ln_c = nn.Parameter(torch.ones(h))
+        self.bias_ln_c = nn.Parameter(torch.zeros(h))
+
+    def copy_from(self, layer: nn.Module) -> None:
+        """Take the weights of a one-layer ``elman.nn.LayerNormLSTM`` (names end in ``_l0``)."""
+        state = {k.removesuffix("_l0"): v for k, v in layer.state_dict().items()}
+        self.load_state_dict(state)  # strict: fails loudly if the names ever change
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x (T, B, H) -> output (T, B, H), (h_T, c_T) each (B, H)."""
+        size = self.weight_ln_c.shape
+        h = x.new_zeros(x.shape[1], size[0])
+        c = x.new_zeros(x.shape[1], size[0])
+        outputs = []
+        for t in range(x.shape[0]):
+            a_x = F.layer_norm(F.linear(x[t], self.weight_ih), (4 * size[0],), self.weight_ln_ih)
+            a_h = F.layer_norm(F.linear(h, self.weight_hh), (4 * size[0],), self.weight_ln_hh)
+            gates = a_x + self.bias_ih + a_h + self.bias_hh
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            c_hat = F.layer_norm(c, size, self.weight_ln_c, self.bias_ln_c)
+            h = torch.sigmoid(o) * torch.tanh(c_hat)
+            outputs.append(h)
+        return torch.stack(outputs), (h, c)
+
+
+def build_models(mode: str, hidden: int) -> tuple[nn.Module, dict[str, nn.Module]]:
+    """Ours and the baselines by name, seeded; weights shared wherever the function is."""
+    torch.manual_seed(0)
+    if mode in STANDARD:
+        ours_cls, ref_cls = STANDARD[mode]
+        ref = ref_cls(hidden, hidden)
+        ours = ours_cls(hidden, hidden)
+        ours.load_state_dict(ref.state_dict())
+        return ours, {"torch.nn": ref}
+    if mode == "lnlstm":
+        ours = enn.LayerNormLSTM(hidden, hidden)
+        naive = NaiveLayerNormLSTM(hidden)
+        naive.copy_from(ours)
+        return ours, {"torch.nn.LSTM": nn.LSTM(hidden, hidden), "naive loop": naive}
+    raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+
+
+def path_of(layer: nn.Module) -> str:
+    """Which path a layer's plain forward runs: torch's fused op or Elman's reference loop."""
+    return "native" if layer.uses_native() else "reference"
+
+
+@torch.no_grad()
+def max_abs_diff(ours: nn.Module, reference: nn.Module, x: Tensor) -> float:
+    """Largest output difference on one eval-mode forward (ours vs a same-weights reference)."""
+    ours.eval()
+    reference.eval()
+    return (ours(x)[0] - reference(x)[0]).abs().max().item()
+
+
+def train_step(model: nn.Module, x: Tensor) -> Step:
+    params = list(model.parameters())
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        out = model(x)[0]
+        out.sum().backward()
+
+    return step
+
+
+def infer_step(model: nn.Module, x: Tensor) -> Step:
+    def step() -> None:
+        with torch.no_grad():
+            model(x)
+
+    return step
+
+
+def make_step(kind: str, model: nn.Module, x: Tensor) -> Step:
+    if kind == "train":
+        model.train()
+        return train_step(model, x)
+    if kind == "infer":
+        model.eval()
+        return infer_step(model, x)
+    raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+
+
+def time_call(fn: Step) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def warm_up(steps: dict[str, Step], seconds: float) -> None:
+    """Call each side at least once and until ``seconds`` are spent on it (at most 10 calls)."""
+    for fn in steps.values():
+        calls, spent = 0, 0.0
+        while calls < 1 or (spent < seconds and calls < 10):
+            spent += time_call(fn)
+            calls += 1
+
+
+def measure(
+    steps: dict[str, Step], budget: float, min_reps: int, max_reps: int
+) -> dict[str, list[float]]:
+    """Interleaved rounds, rotating the order, until the slowest side has spent ``budget`` s."""
+    names = list(steps)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    rounds = 0
+    while rounds < min_reps or (
+        rounds < max_reps and max(sum(ts) for ts in times.values()) < budget
+    ):
+        k = rounds % len(names)
+        for name in names[k:] + names[:k]:
+            times[name].append(time_call(steps[name]))
+        rounds += 1
+    return times
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How much time to give each configuration."""
+
+    budget: float
+    warmup: float
+    min_reps: int
+    max_reps: int
+
+
+def run_case(
+    case: Case, ours: nn.Module, baselines: dict[str, nn.Module], x: Tensor, timing: Timing
+) -> dict[str, tuple[float, int]]:
+    """Median seconds per call and number of reps for ours and every baseline."""
+    models = {"ours": ours, **baselines}
+    steps = {name: make_step(case.kind, m, x) for name, m in models.items()}
+    warm_up(steps, timing.warmup)
+    times = measure(steps, timing.budget, timing.min_reps, timing.max_reps)
+    return {name: (statistics.median(ts), len(ts)) for name, ts in times.items()}
+
+
+def target_of(case: Case) -> float | None:
+    if case.mode in STANDARD:
+        return TARGET_STANDARD
+    if (case.kind, case.batch, case.steps, case.hidden) == LN_TARGET_CASE:
+        return TARGET_LN
+    return None
+
+
+def make_row(
+    case: Case, medians: dict[str, tuple[float, int]], path: str, diff: float, threads: int
+) -> Row:
+    """One results row: ours vs the first baseline, plus any further baseline (naive loop)."""
+    rate = {name: case.tokens / seconds for name, (seconds, _) in medians.items()}
+    names = [n for n in medians if n != "ours"]
+    ratio = rate["ours"] / rate[names[0]]
+    row: Row = {
+        "name": case.name,
+        "metric": "tokens_per_s_ratio_vs_torch",
+        "value": round(ratio, 3),
+    }
+    target = target_of(case)
+    if target is not None:
+        row |= {"target": target, "better": "higher", "met": ratio >= target}
+    row |= {
+        "ours_tokens_per_s": round(rate["ours"], 1),
+        "torch_tokens_per_s": round(rate[names[0]], 1),
+        "path": path,
+        "baseline": {n: round(rate[n], 1) for n in names},
+    }
+    if "naive loop" in rate:
+        row["ratio_vs_naive"] = round(rate["ours"] / rate["naive loop"], 3)
+    ms = {n: round(1e3 * seconds, 3) for n, (seconds, _) in medians.items()}
+    row |= {"median_ms": ms, "reps": medians["ours"][1], "threads": threads}
+    row["max_abs_diff"] = float(f"{diff:.2e}")
+    return row
+
+
+def cases_for(args: argparse.Namespace) -> list[tuple[str, int, int, int]]:
+    """(mode, B, T, H) in the order they run; kinds run inside each."""
+    return [
+        (mode, b, t, h)
+        for mode in args.modes
+        for h in args.hidden
+        for t in args.steps
+        for b in args.batch
+    ]
+
+
+COLUMNS = (
+    ("name", 34),
+    ("path", 9),
+    ("reps", 4),
+    ("ours tok/s", 11),
+    ("torch tok/s", 11),
+    ("ratio", 6),
+    ("target", 6),
+    ("met", 4),
+    ("naive tok/s", 11),
+    ("vs naive", 8),
+)
+
+
+def cells(row: Row) -> list[str]:
+    """A row's table cells, in ``COLUMNS`` order; blank where a row has no such figure."""
+    naive = row["baseline"].get("naive loop")  # type: ignore[union-attr]
+    met = row.get("met")
+    return [
+        str(row["name"]),
+        str(row["path"]),
+        str(row["reps"]),
+        f"{row['ours_tokens_per_s']:.0f}",
+        f"{row['torch_tokens_per_s']:.0f}",
+        f"{row['value']:.3f}",
+        f"{row['target']:g}" if "target" in row else "",
+        "" if met is None else ("yes" if met else "NO"),
+        "" if naive is None else f"{naive:.0f}",
+        f"{row['ratio_vs_naive']:.3f}" if "ratio_vs_naive" in row else "",
+    ]
+
+
+def text_line(values: list[str]) -> str:
+    return "  ".join(
+        v.ljust(w) if i == 0 else v.rjust(w)
+        for i, (v, (_, w)) in enumerate(zip(values, COLUMNS, strict=True))
+    )
+
+
+def summary(rows: list[Row], planned: int) -> str:
+    """Targets met, the worst row relative to its target, and whether the run is complete."""
+    targeted = [r for r in rows if "target" in r]
+    met = sum(bool(r["met"]) for r in targeted)
+    text = f"Targets met: {met}/{len(targeted)}."
+    if targeted:
+        worst = min(targeted, key=lambda r: r["value"] / r["target"])  # type: ignore[operator]
+        text += f" Worst ratio: {worst['value']:.3f} ({worst['name']}, target {worst['target']:g})."
+        missed = [str(r["name"]) for r in targeted if not r["met"]]
+        if missed:
+            text += " Missed: " + "; ".join(missed) + "."
+    if len(rows) < planned:
+        text += f" Partial run: {len(rows)} of {planned} rows."
+    return text
+
+
+def markdown(meta: dict[str, object], rows: list[Row], planned: int) -> str:
+    head = [name for name, _ in COLUMNS]
+    lines = [
+        "# Layer throughput: Elman vs torch.nn",
+        "",
+        f"{meta['machine']}; {meta['date']}; {meta['data']}; {meta['budget']}.",
+        "ratio = ours tokens/s / torch tokens/s (torch.nn.LSTM for lnlstm rows); "
+        "vs naive = ours / the naive per-step layer-norm LSTM loop.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|",
+    ]
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+    return "\n".join([*lines, "", summary(rows, planned), ""])
+
+
+def write_results(
+    out: Path, stem: str, meta: dict[str, object], rows: list[Row], planned: int
+) -> None:
+    """Rewrite ``<stem>.json`` and ``<stem>.md``; a partial run is marked ``"partial": true``."""
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {**meta, "rows": rows}
+    if len(rows) < planned:
+        doc["partial"] = True
+    (out / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(markdown(meta, rows, planned))
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores}-core CPU{f' ({cpu})' if cpu else ''}, torch {torch.__version__}"
+
+
+def metadata(timing: Timing, threads: int) -> dict[str, object]:
+    budget = (
+        f"interleaved rounds until the slowest side spends ~{timing.budget:g} s "
+        f"({timing.min_reps}-{timing.max_reps} rounds) after ~{timing.warmup:g} s warm-up, "
+        f"medians; {threads} threads"
+    )
+    return {
+        "benchmark": "layers",
+        "machine": machine(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "budget": budget,
+        "data": "random normal inputs (T, B, H), float32, zero initial state",
+    }
+
+
+def int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def flat(values: list[list[int]] | None, default: list[int]) -> list[int]:
+    return default if values is None else [v for vs in values for v in vs]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="smoke run: B 1,32; T 128; H 128,256")
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    p.add_argument("--batch", nargs="+", type=int_list, help="batch sizes B (default 1 32 128)")
+    p.add_argument("--steps", nargs="+", type=int_list, help="sequence lengths T (default 128 512)")
+    p.add_argument("--hidden", nargs="+", type=int_list, help="sizes H (default 128 256 512)")
+    p.add_argument("--budget", type=float, help="seconds per side (default 1.5, --quick 0.4)")
+    p.add_argument("--warmup", type=float, default=0.3, help="warm-up seconds per side")
+    p.add_argument("--min-reps", type=int, default=3)
+    p.add_argument("--max-reps", type=int, default=200)
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    p.add_argument("--name", help="results file stem (default layers, --quick layers_quick)")
+    args = p.parse_args(argv)
+    grid = QUICK_GRID if args.quick else GRID
+    for key in ("batch", "steps", "hidden"):
+        setattr(args, key, flat(getattr(args, key), grid[key]))
+    if args.budget is None:
+        args.budget = 0.4 if args.quick else 1.5
+    if args.name is None:
+        args.name = "layers_quick" if args.quick else "layers"
+    if args.min_reps < 1 or args.max_reps < args.min_reps:
+        p.error(f"need 1 <= --min-reps <= --max-reps, got {args.min_reps}, {args.max_reps}")
+    return args
+
+
+def bench_config(mode: str, b: int, t: int, h: int, kinds: list[str], timing: Timing) -> list[Row]:
+    """Every kind of one (mode, B, T, H): build once, check parity, then time."""
+    ours, baselines = build_models(mode, h)
+    x = torch.randn(t, b, h)
+    same = next(iter(baselines.values())) if mode in STANDARD else baselines["naive loop"]
+    diff = max_abs_diff(ours, same, x)
+    if diff > DIFF_WARN:
+        print(f"warning: {mode} B={b} T={t} H={h}: ours differs from its reference by {diff:.2e}")
+    rows = []
+    for kind in kinds:
+        case = Case(mode, kind, b, t, h)
+        medians = run_case(case, ours, baselines, x, timing)
+        rows.append(make_row(case, medians, path_of(ours), diff, torch.get_num_threads()))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    timing = Timing(args.budget, args.warmup, args.min_reps, args.max_reps)
+    meta = metadata(timing, torch.get_num_threads())
+    configs = cases_for(args)
+    planned = len(configs) * len(args.kinds)
+    print(f"{meta['machine']}; {meta['budget']}", flush=True)
+    print(text_line([name for name, _ in COLUMNS]), flush=True)
+    rows: list[Row] = []
+    start = time.perf_counter()
+    for mode, b, t, h in configs:
+        for row in bench_config(mode, b, t, h, args.kinds, timing):
+            rows.append(row)
+            print(text_line(cells(row)), flush=True)
+            write_results(args.out, args.name, meta, rows, planned)
+        gc.collect()
+    print(summary(rows, planned), flush=True)
+    elapsed = time.perf_counter() - start
+    print(f"{elapsed:.0f} s; wrote {args.out / args.name}.json and .md", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
