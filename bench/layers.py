@@ -19,11 +19,14 @@ Modes:
 
 How: the machines are shared and noisy, so every figure is a ratio taken in one run. For each
 configuration every side is warmed up, then the sides are called in interleaved rounds (the
-order rotates each round); rounds continue until the slowest side has spent ``--budget``
-seconds (at least ``--min-reps`` and at most ``--max-reps`` rounds) and each side's median
-call time gives its tokens/s. Before timing, ours is checked against its reference on one
-forward (``max_abs_diff``). Each row records which path ours ran ("native": torch's fused op,
-"reference": Elman's loop) and the thread count.
+order rotates each round); rounds continue until rounds x the slowest side's median call time
+reach ``--budget`` seconds (at least ``--min-reps``, at most ``--max-reps`` rounds, and at most
+4 x budget of wall time per side when other tenants stall every call), and each side's median
+call time gives its tokens/s (the minimum is recorded too). ``--threads 1`` is steadier when
+another process competes for the two cores; the default keeps torch's thread count. Before
+timing, ours is checked against its same-weights reference on one forward (``max_abs_diff``).
+Each row records which path ours ran ("native": torch's fused op, "reference": Elman's loop)
+and the thread count.
 
 Results: a table on stdout as it goes, and ``<out>/layers.json`` and ``<out>/layers.md``
 (``layers_quick.*`` with ``--quick``), rewritten after every row.
@@ -210,13 +213,24 @@ def warm_up(steps: dict[str, Step], seconds: float) -> None:
 def measure(
     steps: dict[str, Step], budget: float, min_reps: int, max_reps: int
 ) -> dict[str, list[float]]:
-    """Interleaved rounds, rotating the order, until the slowest side has spent ``budget`` s."""
+    """Interleaved rounds, rotating the order, at least ``min_reps`` and at most ``max_reps``.
+
+    Rounds go on until the slowest side's median call time times the rounds reaches ``budget``:
+    stalls from other tenants then add rounds instead of cutting them short. A stalled machine
+    still stops after ``4 * budget`` seconds per side.
+    """
     names = list(steps)
     times: dict[str, list[float]] = {n: [] for n in names}
-    rounds = 0
-    while rounds < min_reps or (
-        rounds < max_reps and max(sum(ts) for ts in times.values()) < budget
-    ):
+    rounds, start, cap = 0, time.perf_counter(), 4 * budget * len(names)
+
+    def done() -> bool:
+        if rounds < min_reps:
+            return False
+        slowest = max(statistics.median(ts) for ts in times.values())
+        spent = time.perf_counter() - start
+        return rounds >= max_reps or rounds * slowest >= budget or spent >= cap
+
+    while not done():
         k = rounds % len(names)
         for name in names[k:] + names[:k]:
             times[name].append(time_call(steps[name]))
@@ -236,13 +250,13 @@ class Timing:
 
 def run_case(
     case: Case, ours: nn.Module, baselines: dict[str, nn.Module], x: Tensor, timing: Timing
-) -> dict[str, tuple[float, int]]:
-    """Median seconds per call and number of reps for ours and every baseline."""
+) -> dict[str, list[float]]:
+    """Seconds per call, one entry per round, for ours and every baseline."""
     models = {"ours": ours, **baselines}
     steps = {name: make_step(case.kind, m, x) for name, m in models.items()}
     warm_up(steps, timing.warmup)
     times = measure(steps, timing.budget, timing.min_reps, timing.max_reps)
-    return {name: (statistics.median(ts), len(ts)) for name, ts in times.items()}
+    return times
 
 
 def target_of(case: Case) -> float | None:
@@ -254,11 +268,12 @@ def target_of(case: Case) -> float | None:
 
 
 def make_row(
-    case: Case, medians: dict[str, tuple[float, int]], path: str, diff: float, threads: int
+    case: Case, times: dict[str, list[float]], path: str, diff: float, threads: int
 ) -> Row:
-    """One results row: ours vs the first baseline, plus any further baseline (naive loop)."""
-    rate = {name: case.tokens / seconds for name, (seconds, _) in medians.items()}
-    names = [n for n in medians if n != "ours"]
+    """One results row from per-round ``times``: ours vs the first baseline (by medians), plus
+    any further baseline (the naive loop)."""
+    rate = {name: case.tokens / statistics.median(ts) for name, ts in times.items()}
+    names = [n for n in times if n != "ours"]
     ratio = rate["ours"] / rate[names[0]]
     row: Row = {
         "name": case.name,
@@ -276,8 +291,12 @@ def make_row(
     }
     if "naive loop" in rate:
         row["ratio_vs_naive"] = round(rate["ours"] / rate["naive loop"], 3)
-    ms = {n: round(1e3 * seconds, 3) for n, (seconds, _) in medians.items()}
-    row |= {"median_ms": ms, "reps": medians["ours"][1], "threads": threads}
+    row |= {
+        "median_ms": {n: round(1e3 * statistics.median(ts), 3) for n, ts in times.items()},
+        "min_ms": {n: round(1e3 * min(ts), 3) for n, ts in times.items()},
+        "reps": len(times["ours"]),
+        "threads": threads,
+    }
     row["max_abs_diff"] = float(f"{diff:.2e}")
     return row
 
@@ -389,7 +408,7 @@ def machine() -> str:
 
 def metadata(timing: Timing, threads: int) -> dict[str, object]:
     budget = (
-        f"interleaved rounds until the slowest side spends ~{timing.budget:g} s "
+        f"interleaved rounds until rounds x the slowest side's median reach ~{timing.budget:g} s "
         f"({timing.min_reps}-{timing.max_reps} rounds) after ~{timing.warmup:g} s warm-up, "
         f"medians; {threads} threads"
     )
@@ -419,7 +438,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", nargs="+", type=int_list, help="sequence lengths T (default 128 512)")
     p.add_argument("--hidden", nargs="+", type=int_list, help="sizes H (default 128 256 512)")
     p.add_argument("--budget", type=float, help="seconds per side (default 1.5, --quick 0.4)")
-    p.add_argument("--warmup", type=float, default=0.3, help="warm-up seconds per side")
+    p.add_argument("--warmup", type=float, help="warm-up s per side (default 0.3, --quick 0.15)")
     p.add_argument("--min-reps", type=int, default=3)
     p.add_argument("--max-reps", type=int, default=200)
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
@@ -431,6 +450,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         setattr(args, key, flat(getattr(args, key), grid[key]))
     if args.budget is None:
         args.budget = 0.4 if args.quick else 1.5
+    if args.warmup is None:
+        args.warmup = 0.15 if args.quick else 0.3
     if args.name is None:
         args.name = "layers_quick" if args.quick else "layers"
     if args.min_reps < 1 or args.max_reps < args.min_reps:
@@ -449,8 +470,8 @@ def bench_config(mode: str, b: int, t: int, h: int, kinds: list[str], timing: Ti
     rows = []
     for kind in kinds:
         case = Case(mode, kind, b, t, h)
-        medians = run_case(case, ours, baselines, x, timing)
-        rows.append(make_row(case, medians, path_of(ours), diff, torch.get_num_threads()))
+        times = run_case(case, ours, baselines, x, timing)
+        rows.append(make_row(case, times, path_of(ours), diff, torch.get_num_threads()))
     return rows
 
 

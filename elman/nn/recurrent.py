@@ -146,6 +146,9 @@ class Recurrent(nn.Module):
         if seq.unbatched:
             out = out.squeeze(0 if self.config.batch_first else 1)
             state = tuple(s.squeeze(1) for s in state)
+            if captured is not None:  # (L, D, T, 1, H) or (L, D, 1, T, H)
+                batch_axis = 2 if self.config.batch_first else 3
+                captured = AllStates(*(s if s is None else s.squeeze(batch_axis) for s in captured))
         result = (out, state if self.config.mode == "LSTM" else state[0])
         return (*result, captured) if return_all_states else result
 

@@ -51,3 +51,11 @@ def test_capture_works_for_layer_norm_and_residual():
     assert states.h.shape == (3, 1, 3, 2, 4)
     # residuals from layer 1 on: y0 = h0, y1 = h1 + y0, y2 = h2 + y1 = h0 + h1 + h2
     torch.testing.assert_close(out, states.h[:, 0].sum(0))
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_capture_of_unbatched_input_has_no_batch_axis(batch_first):
+    layer = enn.LSTM(3, 4, 2, batch_first=batch_first)
+    out, _, states = layer(torch.randn(6, 3), return_all_states=True)
+    assert states.h.shape == states.c.shape == (2, 1, 6, 4)
+    torch.testing.assert_close(states.h[-1, 0], out)
