@@ -2,32 +2,40 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.core-installed
+DEV := $(VENV)/.dev-installed
+RUN ?= runs/shakespeare
 
 .PHONY: demo test lint format bench clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# The CPU build of torch first: pip would otherwise pick a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(PY) -m pip install --quiet -e '.[plot]'
+	touch $(CORE)
 
-demo: $(STAMP)
-	$(PY) -m elman.demo
+$(DEV): $(CORE)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(DEV)
+
+# The main job: a character model on the bundled Shakespeare, then a sample from it.
+demo: $(CORE)
+	$(VENV)/bin/elman train charlm --out $(RUN) --overwrite --time-limit 240 --eval-every 100
+	$(VENV)/bin/elman generate $(RUN) --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 1
 
 test: lint
 	$(PY) -m pytest -n 2
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check elman tests bench
 	$(VENV)/bin/ruff format --check elman tests bench
 
-format: $(STAMP)
+format: $(DEV)
 	$(VENV)/bin/ruff check --fix elman tests bench
 	$(VENV)/bin/ruff format elman tests bench
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(PY) bench/layers.py
 
 clean:

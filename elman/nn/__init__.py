@@ -16,11 +16,12 @@ from elman.nn.cells import (
     RNNCell,
 )
 from elman.nn.config import CellConfig, RecurrentConfig
-from elman.nn.layers import GRU, LSTM, RNN, LayerNormGRU, LayerNormLSTM
+from elman.nn.layers import CELLS, GRU, LSTM, RNN, LayerNormGRU, LayerNormLSTM, build_recurrent
 from elman.nn.loop import AllStates
 from elman.nn.recurrent import Recurrent
 
 __all__ = [
+    "CELLS",
     "GRU",
     "LSTM",
     "RNN",
@@ -41,4 +42,5 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "RecurrentConfig",
+    "build_recurrent",
 ]

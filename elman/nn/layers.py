@@ -190,3 +190,26 @@ class LayerNormGRU(GRU):
             layer_norm=True,
             **kwargs,
         )
+
+
+CELLS = ("rnn", "rnn-relu", "lstm", "gru", "ln-lstm", "ln-gru")
+
+
+def build_recurrent(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    dropout: float = 0.0,
+    **kwargs,
+) -> Recurrent:
+    """A layer by the cell names the CLI and task configs use (``CELLS``); batch-first."""
+    kwargs.setdefault("batch_first", True)
+    args = (input_size, hidden_size, num_layers)
+    if cell in ("rnn", "rnn-relu"):
+        return RNN(*args, "relu" if cell == "rnn-relu" else "tanh", dropout=dropout, **kwargs)
+    if cell in ("lstm", "ln-lstm"):
+        return LSTM(*args, dropout=dropout, layer_norm=cell == "ln-lstm", **kwargs)
+    if cell in ("gru", "ln-gru"):
+        return GRU(*args, dropout=dropout, layer_norm=cell == "ln-gru", **kwargs)
+    raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {cell!r}")

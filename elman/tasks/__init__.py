@@ -1,0 +1,1 @@
+"""End-to-end tasks: each brings its model head, loss, metrics, decoding and fit/predict."""

@@ -1,0 +1,118 @@
+"""Checkpoints: one safetensors file holding tensors plus a JSON header; never a pickle.
+
+Loading a checkpoint cannot execute code: safetensors stores raw tensors, and everything else
+(configs, vocabulary, step counters, optimizer hyper-parameters) is JSON in the file's
+metadata. Writes are atomic: the file is written beside its destination, flushed to disk, and
+renamed over it, so a crash mid-write leaves the previous checkpoint as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+FORMAT = "elman-checkpoint/1"
+_KEY = "elman"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, truncated, not ours, or from another task."""
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict) -> Path:
+    """Atomically write ``tensors`` and JSON-able ``meta`` to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = json.dumps({"format": FORMAT, **meta})
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(flat, tmp, metadata={_KEY: header})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_meta(path: str | Path, task: str | None = None) -> dict:
+    """The JSON header of a checkpoint; with ``task``, it must have been written for that task."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(_KEY)
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is truncated or not a safetensors file ({e})"
+        ) from e
+    if raw is None:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was not written by Elman (no '{_KEY}' metadata)"
+        )
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format {meta.get('format')!r}; "
+            f"this version reads {FORMAT!r}"
+        )
+    if task is not None and meta.get("task") != task:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is for task {meta.get('task')!r}, expected {task!r}"
+        )
+    return meta
+
+
+def load_checkpoint(path: str | Path, task: str | None = None) -> tuple[dict[str, Tensor], dict]:
+    """Tensors and JSON header of a checkpoint written by ``save_checkpoint``."""
+    meta = read_meta(path, task)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} is truncated ({e})") from e
+    return tensors, meta
+
+
+def prefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``{prefix + name: tensor}``: namespaces inside one checkpoint file."""
+    return {f"{prefix}{k}": v for k, v in tensors.items()}
+
+
+def unprefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The tensors under ``prefix``, with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict]:
+    """An optimizer's state dict split into tensors and JSON (hyper-parameters, scalars)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, state in sd["state"].items():
+        for name, value in state.items():
+            if isinstance(value, Tensor):
+                tensors[f"{pid}.{name}"] = value
+            else:
+                scalars[f"{pid}.{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_state(
+    opt: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict
+) -> None:
+    """Inverse of ``optimizer_state``."""
+    state: dict[int, dict] = {}
+    for key, value in [*tensors.items(), *meta["scalars"].items()]:
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

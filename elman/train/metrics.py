@@ -1,0 +1,76 @@
+"""Metrics: a JSON-lines log (plus TensorBoard when installed) and loss curves as a PNG."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``path``; mirrors scalars to TensorBoard if present.
+
+    TensorBoard is optional: with the ``tensorboard`` package installed, events go to
+    ``<dir>/tensorboard``; without it, only the JSON-lines file is written.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._board = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return
+        self._board = SummaryWriter(str(path.parent / "tensorboard"))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._board is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float):
+                    self._board.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self._board is not None:
+            self._board.close()
+
+
+def read_log(path: Path) -> list[dict]:
+    """The records of a metrics log (an absent log has none)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def plot_curves(
+    log: Path, out: Path, keys: tuple[str, ...] = ("train_loss", "val_loss")
+) -> Path | None:
+    """Plot ``keys`` against step from the log into ``out`` (PNG); None if matplotlib is absent
+    (install the ``plot`` extra: ``pip install elman[plot]``)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    records = read_log(log)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key in keys:
+        points = [
+            (r["step"], r[key])
+            for r in records
+            if isinstance(r.get(key), int | float) and math.isfinite(r[key])
+        ]
+        if points:
+            ax.plot(*zip(*points, strict=True), label=key, marker="." if "val" in key else None)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (nats per token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -1,0 +1,292 @@
+"""A task-agnostic training loop: BPTT and truncated BPTT, clipping, schedules, early stopping,
+atomic checkpoints with exact resume, a NaN guard, progress bars, metrics logs, DDP.
+
+A task supplies the model, its batches, a loss and an evaluation (``Task``). For truncated
+BPTT a task's ``loss`` returns the state to carry into the next batch; the trainer detaches it
+after every batch, so gradients flow back at most one batch (k steps) while the state carries
+the whole history, and it resets the carry at each new epoch.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from elman.train import checkpoint as ckpt
+from elman.train.config import TrainConfig
+from elman.train.distributed import is_main, rank_and_world
+from elman.train.metrics import MetricsLog, plot_curves
+from elman.train.schedule import Schedule
+
+LAST, BEST, LOG, CURVES = "last.safetensors", "best.safetensors", "metrics.jsonl", "loss.png"
+
+
+class Task(Protocol):
+    """What the trainer needs from a task."""
+
+    name: str
+    model: nn.Module
+
+    def batches(self, epoch: int) -> Sequence[Any]:
+        """This process's batches for ``epoch``, in order (the same every time it is asked)."""
+
+    def loss(self, model: nn.Module, batch: Any, carry: Any) -> tuple[Tensor, int, Any]:
+        """Mean loss over the batch's targets, their count, and the state to carry on."""
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Validation metrics, including ``val_loss``."""
+
+    def describe(self) -> dict:
+        """JSON from which the task (and its model) can be rebuilt."""
+
+
+class NonFiniteError(RuntimeError):
+    """The loss or the gradients became NaN or infinite; the run stopped."""
+
+
+@dataclass
+class Position:
+    """Where a run is: everything besides tensors needed to resume it exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    evals_since_best: int = 0
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and torch's generators (Elman uses no other)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(params, c: TrainConfig) -> torch.optim.Optimizer:
+    if c.optimizer == "adam":
+        return torch.optim.Adam(params, c.lr, (c.beta1, c.beta2), weight_decay=c.weight_decay)
+    if c.optimizer == "adamw":
+        return torch.optim.AdamW(params, c.lr, (c.beta1, c.beta2), weight_decay=c.weight_decay)
+    if c.optimizer == "sgd":
+        return torch.optim.SGD(params, c.lr, c.momentum, weight_decay=c.weight_decay)
+    if c.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+    raise ValueError(f"unknown optimizer {c.optimizer!r}")
+
+
+def _detach(carry: Any) -> Any:
+    if carry is None:
+        return None
+    if isinstance(carry, Tensor):
+        return carry.detach()
+    return tuple(t.detach() for t in carry)
+
+
+def _carry_tensors(carry: Any) -> tuple[dict[str, Tensor], str]:
+    if carry is None:
+        return {}, "none"
+    if isinstance(carry, Tensor):
+        return {"carry.0": carry}, "tensor"
+    return {f"carry.{i}": t for i, t in enumerate(carry)}, "tuple"
+
+
+def _carry_from(tensors: dict[str, Tensor], kind: str) -> Any:
+    parts = [tensors[f"carry.{i}"] for i in range(len(ckpt.unprefixed("carry.", tensors)))]
+    return None if kind == "none" else parts[0] if kind == "tensor" else tuple(parts)
+
+
+class Trainer:
+    """Trains ``task.model`` by ``config``, writing checkpoints and logs under ``out``."""
+
+    def __init__(self, task: Task, config: TrainConfig, out: str | Path) -> None:
+        self.task, self.config, self.out = task, config, Path(out)
+        self.optimizer = build_optimizer(task.model.parameters(), config)
+        self.schedule = Schedule(config)
+        self.position = Position()
+        self.carry: Any = None
+        self._epoch_batches: tuple[int, Sequence[Any]] | None = None
+        self.model: nn.Module = task.model
+        if rank_and_world()[1] > 1:
+            self.model = DistributedDataParallel(task.model)
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def _meta(self, **extra: Any) -> dict:
+        return {
+            "task": self.task.name,
+            "task_config": self.task.describe(),
+            "train": self.config.to_json(),
+            **extra,
+        }
+
+    def save(self) -> Path | None:
+        """Write ``last.safetensors``: model, optimizer, schedule, position, carry, RNG."""
+        if not is_main():
+            return None
+        opt_tensors, opt_meta = ckpt.optimizer_state(self.optimizer)
+        carry, carry_kind = _carry_tensors(self.carry)
+        tensors = {
+            **ckpt.prefixed("model.", self.task.model.state_dict()),
+            **ckpt.prefixed("optim.", opt_tensors),
+            **carry,
+            "rng.torch": torch.get_rng_state(),
+        }
+        meta = self._meta(
+            position=asdict(self.position),
+            optim=opt_meta,
+            schedule=self.schedule.state(),
+            carry=carry_kind,
+            rng_python=repr(random.getstate()),
+        )
+        return ckpt.save_checkpoint(self.out / LAST, tensors, meta)
+
+    def restore(self, path: str | Path | None = None) -> None:
+        """Continue exactly from a ``save``d checkpoint (default: ``out/last.safetensors``)."""
+        tensors, meta = ckpt.load_checkpoint(path or self.out / LAST, self.task.name)
+        self.task.model.load_state_dict(ckpt.unprefixed("model.", tensors))
+        ckpt.load_optimizer_state(self.optimizer, ckpt.unprefixed("optim.", tensors), meta["optim"])
+        self.schedule.load_state(meta["schedule"])
+        self.position = Position(**meta["position"])
+        self.carry = _carry_from(tensors, meta["carry"])
+        torch.set_rng_state(tensors["rng.torch"])
+        random.setstate(ast.literal_eval(meta["rng_python"]))
+
+    # ---- the loop ----------------------------------------------------------------------
+    def _next_batch(self) -> Any:
+        p = self.position
+        cached = self._epoch_batches
+        if cached is None or cached[0] != p.epoch:
+            cached = self._epoch_batches = (p.epoch, self.task.batches(p.epoch))
+        if p.batch >= len(cached[1]):
+            p.epoch, p.batch, self.carry = p.epoch + 1, 0, None
+            return self._next_batch()
+        p.batch += 1
+        return cached[1][p.batch - 1]
+
+    def _step(self) -> tuple[float, int, float]:
+        """One optimizer step over ``accumulate`` batches: (mean loss, targets, grad norm)."""
+        c, step = self.config, self.position.step
+        for group in self.optimizer.param_groups:
+            group["lr"] = c.lr * self.schedule.multiplier(step)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, count = 0.0, 0
+        for _ in range(c.accumulate):
+            loss, n, carry = self.task.loss(self.model, self._next_batch(), self.carry)
+            if not torch.isfinite(loss):
+                raise NonFiniteError(self._nonfinite(f"loss is {loss.item()}"))
+            (loss / c.accumulate).backward()
+            self.carry = _detach(carry)
+            total, count = total + loss.item() * n, count + n
+        params = [p for p in self.task.model.parameters() if p.grad is not None]
+        if c.clip_value is not None:
+            nn.utils.clip_grad_value_(params, c.clip_value)
+        norm = nn.utils.clip_grad_norm_(params, c.clip_norm or math.inf)
+        if not torch.isfinite(norm):
+            raise NonFiniteError(self._nonfinite(f"gradient norm is {norm.item()}"))
+        self.optimizer.step()
+        self.position.step += 1
+        return total / max(count, 1), count, float(norm)
+
+    def _nonfinite(self, what: str) -> str:
+        kept = self.out / LAST
+        return (
+            f"step {self.position.step + 1}: {what}; training stopped. "
+            + (f"The last good checkpoint {str(kept)!r} is kept; " if kept.exists() else "")
+            + "try a lower lr, gradient clipping (clip_norm) or check the data"
+        )
+
+    def evaluate(self) -> dict[str, float]:
+        """Run the task's evaluation in eval mode without gradients."""
+        self.task.model.eval()
+        with torch.no_grad():
+            metrics = self.task.evaluate(self.task.model)
+        self.task.model.train()
+        return metrics
+
+    def _after_eval(self, metrics: dict[str, float], log: MetricsLog | None) -> bool:
+        """Track the best model and early stopping; True when patience is exhausted."""
+        p, val = self.position, metrics["val_loss"]
+        self.schedule.observe(val)
+        if log is not None:
+            log.write({"step": p.step, **metrics})
+        if p.best is None or val < p.best:
+            p.best, p.best_step, p.evals_since_best = val, p.step, 0
+            if is_main():
+                ckpt.save_checkpoint(
+                    self.out / BEST,
+                    ckpt.prefixed("model.", self.task.model.state_dict()),
+                    self._meta(step=p.step, metrics=metrics),
+                )
+        else:
+            p.evals_since_best += 1
+        return self.config.patience is not None and p.evals_since_best >= self.config.patience
+
+    def fit(self, until: int | None = None) -> dict[str, float]:
+        """Train to ``config.steps`` (or pause after step ``until``); returns the last metrics."""
+        c, p = self.config, self.position
+        stop_at = min(c.steps, until or c.steps)
+        if p.step == 0 and is_main():  # a fresh run starts a fresh log (--overwrite)
+            (self.out / LOG).unlink(missing_ok=True)
+        log = MetricsLog(self.out / LOG) if is_main() else None
+        self.task.model.train()
+        metrics: dict[str, float] = {}
+        bar = tqdm(
+            total=c.steps,
+            initial=p.step,
+            disable=not (c.progress and is_main()),
+            unit="step",
+            dynamic_ncols=True,
+        )
+        start, window = time.perf_counter() - p.seconds, [0.0, 0, time.perf_counter()]
+        stopped_early = False
+        try:
+            while p.step < stop_at:
+                if c.time_limit is not None and time.perf_counter() - start > c.time_limit:
+                    break
+                loss, n, norm = self._step()
+                window[0], window[1] = window[0] + loss * n, window[1] + n
+                p.seconds = time.perf_counter() - start
+                bar.update(1)
+                if p.step % c.log_every == 0 or p.step == stop_at:
+                    now = time.perf_counter()
+                    record = {
+                        "step": p.step,
+                        "train_loss": window[0] / max(window[1], 1),
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        "grad_norm": norm,
+                        "tokens_per_s": window[1] / max(now - window[2], 1e-9),
+                        "seconds": p.seconds,
+                    }
+                    bar.set_postfix(loss=f"{record['train_loss']:.3f}")
+                    if log is not None:
+                        log.write(record)
+                    window = [0.0, 0, now]
+                if p.step % c.eval_every == 0:
+                    metrics = self.evaluate()
+                    stopped_early = self._after_eval(metrics, log)
+                    self.save()
+                    if stopped_early:
+                        break
+        finally:
+            bar.close()
+        paused = p.step == stop_at < c.steps and not stopped_early
+        if not paused and p.step % c.eval_every:  # finished or out of time: a last evaluation
+            metrics = self.evaluate()
+            self._after_eval(metrics, log)
+        if p.step % c.eval_every or paused:
+            self.save()
+        if log is not None:
+            log.close()
+            plot_curves(self.out / LOG, self.out / CURVES)
+        return metrics

@@ -1,0 +1,95 @@
+"""Character LM: TBPTT state carry, document resets, training, generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from elman.data.stream import TokenStream
+from elman.data.text import bundled_corpus_path, read_text
+from elman.decode import Sampling
+from elman.tasks import charlm
+from elman.train import TrainConfig
+
+TINY = charlm.CharLMConfig(cell="gru", embedding=8, hidden=16, layers=2, batch_size=4, seq_len=16)
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "excerpt.txt"
+    path.write_text(read_text(bundled_corpus_path())[:6000], encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "ln-lstm", "rnn"])
+def test_carrying_state_across_chunks_equals_one_long_forward(cell):
+    torch.manual_seed(0)
+    model = charlm.CharLM(30, charlm.CharLMConfig(cell=cell, embedding=4, hidden=6)).double()
+    stream = TokenStream(torch.randint(30, (401,)), batch_size=3, seq_len=20)
+    state, pieces = None, []
+    for chunk in stream:
+        logits, state = model(chunk.x, state)
+        pieces.append(logits)
+    whole, _ = model(torch.cat([c.x for c in stream], dim=1))
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole)
+
+
+def test_document_starts_reset_the_state_mid_chunk():
+    torch.manual_seed(0)
+    model = charlm.CharLM(10, charlm.CharLMConfig(cell="lstm", embedding=4, hidden=6)).double()
+    x = torch.randint(10, (2, 12))
+    starts = torch.zeros(2, 12, dtype=torch.bool)
+    starts[0, 5] = True  # row 0 begins a new document at step 5
+    logits, _ = model(x, None, starts)
+    fresh, _ = model(x[:1, 5:])
+    torch.testing.assert_close(logits[0, 5:], fresh[0])
+    torch.testing.assert_close(logits[1], model(x[1:])[0][0])  # row 1 untouched
+
+
+def test_train_generate_evaluate_round_trip(tmp_path, text_file):
+    train = TrainConfig(steps=30, eval_every=10, lr=1e-2, progress=False)
+    metrics = charlm.train(text_file, TINY, train, tmp_path)
+    assert 0 < metrics["val_loss"] < 3.5  # uniform over the vocabulary would be ~4
+    model, vocab, meta = charlm.load(tmp_path)
+    assert meta["task_config"]["source"]["chars"] == 6000
+    a = "".join(charlm.generate(model, vocab, "ROMEO:", 50, Sampling(0.8, seed=1)))
+    b = "".join(charlm.generate(model, vocab, "ROMEO:", 50, Sampling(0.8, seed=1)))
+    assert a == b and len(a) == 50 and set(a) <= set(vocab.chars)
+    greedy = "".join(charlm.generate(model, vocab, "the", 20, Sampling(temperature=0)))
+    assert greedy == "".join(charlm.generate(model, vocab, "the", 20, Sampling(temperature=0)))
+    with pytest.raises(ValueError, match="lacks"):
+        next(charlm.generate(model, vocab, "ROMEO€", 5))
+    assert len("".join(charlm.generate(model, vocab, "ROMEO€", 5, unknown="skip"))) == 5
+
+
+def test_resume_continues_exactly(tmp_path, text_file):
+    train = TrainConfig(steps=12, eval_every=4, lr=1e-2, progress=False)
+    config = charlm.CharLMConfig(**{**TINY.__dict__, "dropout": 0.1})
+    charlm.train(text_file, config, train, tmp_path / "whole")
+    charlm.train(text_file, config, train, tmp_path / "paused", until=6)
+    charlm.resume(tmp_path / "paused")
+    a, _, _ = charlm.load(tmp_path / "whole", "last")
+    b, _, _ = charlm.load(tmp_path / "paused", "last")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cell": "transformer"}, "cell must be one of rnn, rnn-relu, lstm, gru, ln-lstm, ln-gru"),
+        ({"hidden": 0}, "hidden must be a positive integer, got 0"),
+        ({"dropout": 1.2}, r"dropout must be in \[0, 1\)"),
+    ],
+)
+def test_bad_model_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        charlm.CharLMConfig(**kwargs)
+
+
+def test_corpus_shorter_than_one_batch(tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("To be, or not to be", encoding="utf-8")
+    with pytest.raises(ValueError, match="corpus too short"):
+        charlm.train(path, TINY, TrainConfig(steps=1, progress=False), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

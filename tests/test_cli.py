@@ -1,0 +1,133 @@
+"""Every CLI command on a tiny configuration, plus its error handling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from elman.cli import main
+from elman.data.text import bundled_corpus_path, read_text
+from elman.tasks import charlm
+
+TINY = [
+    "--cell",
+    "gru",
+    "--embedding",
+    "8",
+    "--hidden",
+    "16",
+    "--layers",
+    "1",
+    "--batch-size",
+    "4",
+    "--seq-len",
+    "16",
+    "--steps",
+    "6",
+    "--eval-every",
+    "3",
+    "--no-progress",
+    "--sample-length",
+    "20",
+]
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "t.txt"
+    path.write_text(read_text(bundled_corpus_path())[:5000], encoding="utf-8")
+    return path
+
+
+def test_train_generate_evaluate_resume(tmp_path, text_file, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "charlm", str(text_file), "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "nats/char" in printed and "bits/char" in printed
+    assert main(["generate", str(out), "--prompt", "KING", "--length", "30", "--seed", "2"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("KING") and len(first) == len("KING") + 30 + 1
+    assert main(["generate", str(out), "--prompt", "KING", "--length", "30", "--seed", "2"]) == 0
+    assert capsys.readouterr().out == first
+    assert main(["evaluate", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["data"] == "validation split" and result["nats_per_char"] > 0
+    assert main(["evaluate", str(out), str(text_file)]) == 0
+    assert main(["resume", str(out), "--steps", "9"]) == 0
+    _, _, meta = charlm.load(out, "last")
+    assert meta["position"]["step"] == 9
+
+
+def test_errors_are_clear_and_overwrite_nothing(tmp_path, text_file, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "charlm", str(text_file), "--out", str(out), *TINY]) == 0
+    before = (out / "last.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "charlm", str(text_file), "--out", str(out), *TINY]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (out / "last.safetensors").read_bytes() == before
+    assert main(["generate", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "best.safetensors").write_bytes(b"not a checkpoint")
+    assert main(["generate", str(tmp_path / "bad")]) == 2
+    assert "truncated or not a safetensors file" in capsys.readouterr().err
+    assert (
+        main(["train", "charlm", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "m")]) == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["generate", str(out), "--prompt", "€€"]) == 2
+    assert "lacks" in capsys.readouterr().err
+    assert main(["train", "charlm", "--out", str(tmp_path / "x"), "--hidden", "-3"]) == 2
+    assert "hidden must be a positive integer, got -3" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "charlm", "--out", str(tmp_path / "y"), "--cell", "xlstm"])
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "charlm", "--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--cell",
+        "--hidden",
+        "--seq-len",
+        "--lr",
+        "--clip-norm",
+        "--schedule",
+        "--patience",
+        "--time-limit",
+        "--accumulate",
+        "--seed",
+    ):
+        assert option in text
+
+
+def test_data_parallel_run_equals_one_process_with_the_same_global_batch(tmp_path, text_file):
+    args = ["train", "charlm", str(text_file), *TINY, "--sample-length", "0", "--dropout", "0"]
+    single = tmp_path / "single"
+    assert main([*args, "--out", str(single)]) == 0
+    ddp = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "elman.cli",
+        *args,
+        "--out",
+        str(ddp),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, _, _ = charlm.load(single, "last")
+    b, _, _ = charlm.load(ddp, "last")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4, msg=name)

@@ -1,0 +1,51 @@
+"""Checkpoint files: round trip, atomic replacement, truncation and foreign files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from elman.train import checkpoint as ckpt
+from elman.train.checkpoint import CheckpointError
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "c.safetensors"
+    ckpt.save_checkpoint(path, {"a": torch.arange(6.0).view(2, 3)[:, ::2]}, {"task": "t", "x": [1]})
+    tensors, meta = ckpt.load_checkpoint(path, "t")
+    assert torch.equal(tensors["a"], torch.tensor([[0.0, 2.0], [3.0, 5.0]]))
+    assert meta["x"] == [1] and meta["format"] == ckpt.FORMAT
+
+
+def test_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "c.safetensors"
+    ckpt.save_checkpoint(path, {"a": torch.zeros(3)}, {"task": "t"})
+    before = path.read_bytes()
+
+    def crash(src, dst):
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(ckpt.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        ckpt.save_checkpoint(path, {"a": torch.ones(3)}, {"task": "t"})
+    assert path.read_bytes() == before
+    assert torch.equal(ckpt.load_checkpoint(path)[0]["a"], torch.zeros(3))
+    assert os.listdir(tmp_path) == ["c.safetensors"]  # no temp file left behind
+
+
+def test_truncated_foreign_and_wrong_task_files(tmp_path):
+    path = tmp_path / "c.safetensors"
+    ckpt.save_checkpoint(path, {"a": torch.zeros(100)}, {"task": "charlm"})
+    with pytest.raises(CheckpointError, match="is for task 'charlm', expected 'tagger'"):
+        ckpt.read_meta(path, "tagger")
+    path.write_bytes(path.read_bytes()[:-50])
+    with pytest.raises(CheckpointError, match="truncated"):
+        ckpt.load_checkpoint(path)
+    other = tmp_path / "o.bin"
+    other.write_bytes(b"\x80\x04K\x01.")  # a pickle is not a checkpoint
+    with pytest.raises(CheckpointError, match="truncated or not a safetensors file"):
+        ckpt.read_meta(other)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        ckpt.read_meta(tmp_path / "missing.safetensors")

@@ -1,0 +1,131 @@
+"""Trainer: learning, exact resume, early stopping, NaN guard, logs, schedules."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from elman.train import NonFiniteError, TrainConfig, Trainer, seed_everything
+from elman.train.checkpoint import load_checkpoint
+from elman.train.schedule import Schedule
+from tests.train.fake_task import FakeTask
+
+FAST = dict(progress=False, log_every=2, eval_every=4, lr=1e-2)
+
+
+def _run(out, until=None, **kw):
+    seed_everything(0)
+    task = FakeTask()
+    trainer = Trainer(task, TrainConfig(**(FAST | kw)), out)
+    return trainer, trainer.fit(until)
+
+
+def test_training_lowers_the_loss_and_writes_logs_and_checkpoints(tmp_path):
+    _, metrics = _run(tmp_path, steps=40)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    evals = [r["val_loss"] for r in records if "val_loss" in r]
+    assert len(evals) == 10 and evals[-1] < 0.9 * evals[0]
+    assert metrics["val_loss"] == evals[-1]
+    assert {"train_loss", "lr", "grad_norm", "tokens_per_s"} <= set(records[0])
+    assert (tmp_path / "last.safetensors").exists() and (tmp_path / "best.safetensors").exists()
+    _, meta = load_checkpoint(tmp_path / "best.safetensors", "fake")
+    assert meta["metrics"]["val_loss"] == min(evals)
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, accumulate):
+    # 30 steps cross an epoch boundary (20 batches) and carry GRU state with dropout on
+    whole, _ = _run(tmp_path / "whole", steps=30, accumulate=accumulate)
+    _run(tmp_path / "paused", until=13, steps=30, accumulate=accumulate)
+    seed_everything(123)  # resuming must not depend on the process's RNG
+    resumed = Trainer(
+        FakeTask(),
+        TrainConfig(**(FAST | dict(steps=30, accumulate=accumulate))),
+        tmp_path / "paused",
+    )
+    resumed.restore()
+    assert resumed.position.step == 13
+    resumed.fit()
+    for (name, a), b in zip(
+        whole.task.model.state_dict().items(), resumed.task.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert resumed.position.step == 30
+
+
+def test_early_stopping_stops_after_patience(tmp_path):
+    trainer, _ = _run(tmp_path, steps=400, lr=1e-9, patience=2, eval_every=2)
+    assert trainer.position.step < 400
+    assert trainer.position.evals_since_best == 2
+
+
+def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    seed_everything(0)
+    task = FakeTask(nan_at=11)
+    trainer = Trainer(task, TrainConfig(**(FAST | dict(steps=20))), tmp_path)
+    with pytest.raises(
+        NonFiniteError,
+        match=r"step 11: loss is nan; training stopped\. The "
+        r"last good checkpoint .*last.safetensors",
+    ):
+        trainer.fit()
+    _, meta = load_checkpoint(tmp_path / "last.safetensors", "fake")
+    assert meta["position"]["step"] == 8
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path):
+    seed_everything(0)
+    task = FakeTask()
+    trainer = Trainer(
+        task,
+        TrainConfig(
+            **(FAST | dict(steps=1, clip_norm=1e-3, lr=1.0, optimizer="sgd", momentum=0.0))
+        ),
+        tmp_path,
+    )
+    before = [p.detach().clone() for p in task.model.parameters()]
+    trainer.fit()
+    moved = torch.cat(
+        [(p.detach() - b).flatten() for p, b in zip(task.model.parameters(), before, strict=True)]
+    )
+    assert moved.norm() <= 1e-3 * 1.0001
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+def test_every_optimizer_runs_and_resumes(tmp_path, optimizer):
+    _run(tmp_path, until=3, steps=6, optimizer=optimizer)
+    trainer = Trainer(
+        FakeTask(), TrainConfig(**(FAST | dict(steps=6, optimizer=optimizer))), tmp_path
+    )
+    trainer.restore()
+    assert math.isfinite(trainer.fit()["val_loss"])
+
+
+def test_schedules():
+    cos = Schedule(TrainConfig(steps=11, warmup=2, min_lr=0.1))
+    assert [round(cos.multiplier(s), 4) for s in (0, 1, 2, 10)] == [0.5, 1.0, 1.0, 0.1]
+    step = Schedule(TrainConfig(schedule="step", step_every=3, gamma=0.5))
+    assert [step.multiplier(s) for s in (0, 2, 3, 7)] == [1, 1, 0.5, 0.25]
+    plateau = Schedule(TrainConfig(schedule="plateau", plateau_patience=2, gamma=0.1))
+    for loss in (1.0, 0.9, 0.95, 0.95):
+        plateau.observe(loss)
+    assert plateau.multiplier(100) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lr": 0}, r"lr must be a number in \(0, inf\]"),
+        ({"optimizer": "adagrad"}, "optimizer must be one of adam, adamw, sgd, rmsprop"),
+        ({"steps": 0}, "steps must be an integer >= 1, got 0"),
+        ({"clip_norm": -1.0}, "clip_norm must be a number"),
+        ({"schedule": "linear"}, "schedule must be one of"),
+    ],
+)
+def test_bad_train_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
