@@ -12,7 +12,7 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from elman.data.text import read_text
@@ -62,23 +62,26 @@ def _option_type(default: object):
     return {bool: None, int: int, float: float, str: str}.get(type(default), float)
 
 
-def _add_dataclass_options(parser: argparse.ArgumentParser, cls, helps: dict) -> None:
+def _add_dataclass_options(
+    parser: argparse.ArgumentParser, cls, helps: dict, defaults: dict
+) -> None:
+    """One option per documented field of ``cls``, defaulting to ``defaults`` or the field's."""
     for f in fields(cls):
         if f.name not in helps:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        default = defaults.get(f.name, f.default)
         kind = (
-            _option_type(f.default)
-            if f.default is not None
-            else (int if f.name in ("patience",) else float)
+            _option_type(default)
+            if default is not None
+            else (int if f.name == "patience" else float)
         )
         choices = {"cell": CELLS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}.get(f.name)
         parser.add_argument(
-            flag,
+            "--" + f.name.replace("_", "-"),
             type=kind,
-            default=f.default,
+            default=default,
             choices=choices,
-            help=f"{helps[f.name]} (default: {f.default})",
+            help=f"{helps[f.name]} (default: {default})",
         )
 
 
@@ -103,8 +106,8 @@ def _parser() -> argparse.ArgumentParser:
         default=300,
         help="characters to generate after training (0: none)",
     )
-    _add_dataclass_options(lm, charlm.CharLMConfig, MODEL_HELP)
-    _add_dataclass_options(lm, TrainConfig, TRAIN_HELP)
+    _add_dataclass_options(lm, charlm.CharLMConfig, MODEL_HELP, asdict(charlm.DEFAULT_MODEL))
+    _add_dataclass_options(lm, TrainConfig, TRAIN_HELP, charlm.DEFAULT_TRAIN)
 
     g = sub.add_parser("generate", help="generate text from a trained model")
     g.add_argument("dir", help="model directory written by `elman train`")

@@ -248,30 +248,18 @@ class Trainer:
             unit="step",
             dynamic_ncols=True,
         )
-        start, window = time.perf_counter() - p.seconds, [0.0, 0, time.perf_counter()]
+        start, window = time.perf_counter() - p.seconds, _Window()
         stopped_early = False
         try:
             while p.step < stop_at:
                 if c.time_limit is not None and time.perf_counter() - start > c.time_limit:
                     break
                 loss, n, norm = self._step()
-                window[0], window[1] = window[0] + loss * n, window[1] + n
                 p.seconds = time.perf_counter() - start
                 bar.update(1)
+                window.add(loss, n)
                 if p.step % c.log_every == 0 or p.step == stop_at:
-                    now = time.perf_counter()
-                    record = {
-                        "step": p.step,
-                        "train_loss": window[0] / max(window[1], 1),
-                        "lr": self.optimizer.param_groups[0]["lr"],
-                        "grad_norm": norm,
-                        "tokens_per_s": window[1] / max(now - window[2], 1e-9),
-                        "seconds": p.seconds,
-                    }
-                    bar.set_postfix(loss=f"{record['train_loss']:.3f}")
-                    if log is not None:
-                        log.write(record)
-                    window = [0.0, 0, now]
+                    self._log_train(window, norm, bar, log)
                 if p.step % c.eval_every == 0:
                     metrics = self.evaluate()
                     stopped_early = self._after_eval(metrics, log)
@@ -281,12 +269,51 @@ class Trainer:
         finally:
             bar.close()
         paused = p.step == stop_at < c.steps and not stopped_early
-        if not paused and p.step % c.eval_every:  # finished or out of time: a last evaluation
+        return self._finish(metrics, log, paused)
+
+    def _log_train(self, window: _Window, norm: float, bar: tqdm, log: MetricsLog | None) -> None:
+        loss, rate = window.flush()
+        bar.set_postfix(loss=f"{loss:.3f}")
+        if log is not None:
+            log.write(
+                {
+                    "step": self.position.step,
+                    "train_loss": loss,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "grad_norm": norm,
+                    "tokens_per_s": rate,
+                    "seconds": self.position.seconds,
+                }
+            )
+
+    def _finish(
+        self, metrics: dict[str, float], log: MetricsLog | None, paused: bool
+    ) -> dict[str, float]:
+        """A run that finished or ran out of time gets a last evaluation; every run a checkpoint
+        (a pause adds no evaluation, so resuming it matches an uninterrupted run)."""
+        off_grid = self.position.step % self.config.eval_every != 0
+        if off_grid and not paused:
             metrics = self.evaluate()
             self._after_eval(metrics, log)
-        if p.step % c.eval_every or paused:
+        if off_grid or paused:
             self.save()
         if log is not None:
             log.close()
             plot_curves(self.out / LOG, self.out / CURVES)
         return metrics
+
+
+class _Window:
+    """Mean training loss and tokens/s since the last log line."""
+
+    def __init__(self) -> None:
+        self.total, self.count, self.since = 0.0, 0, time.perf_counter()
+
+    def add(self, loss: float, count: int) -> None:
+        self.total, self.count = self.total + loss * count, self.count + count
+
+    def flush(self) -> tuple[float, float]:
+        now = time.perf_counter()
+        result = self.total / max(self.count, 1), self.count / max(now - self.since, 1e-9)
+        self.total, self.count, self.since = 0.0, 0, now
+        return result
