@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 from harness import markdown_table, metadata, summary, write_results
 
-from elman.data.text import bundled_corpus_path, read_text
 from elman.decode import Sampling
 from elman.tasks import charlm
 from elman.train import TrainConfig, Trainer, seed_everything
@@ -47,7 +46,7 @@ def calibrate(config: charlm.CharLMConfig, train: TrainConfig, text: str) -> flo
     return sorted(times)[len(times) // 2]
 
 
-def run_cell(cell: str, args: argparse.Namespace, text: str) -> dict:
+def run_cell(cell: str, args: argparse.Namespace, text: str, source: dict) -> dict:
     config = charlm.CharLMConfig(
         **{**asdict(charlm.DEFAULT_MODEL), "cell": cell, **_overrides(args, charlm.CharLMConfig)}
     )
@@ -61,7 +60,7 @@ def run_cell(cell: str, args: argparse.Namespace, text: str) -> dict:
     out = Path(args.runs) / f"{cell}-{args.minutes}min"
     start = time.perf_counter()
     seed_everything(train.seed)
-    task = charlm.CharLMTask(text, config, train.seed, source={"bundled": True})
+    task = charlm.CharLMTask(text, config, train.seed, source=source)
     trainer = Trainer(task, train, out)
     metrics = trainer.fit()
     wall = time.perf_counter() - start
@@ -166,7 +165,7 @@ def main() -> None:
         )
     args = p.parse_args()
     torch.set_num_threads(torch.get_num_threads())
-    text = read_text(bundled_corpus_path())
+    text, _, source = charlm.text_source(None)
     meta = metadata(
         "charlm",
         f"{args.minutes} min wall per cell",
@@ -175,7 +174,7 @@ def main() -> None:
     stem = args.name or f"charlm_{args.minutes}min"
     rows: list[dict] = []
     for cell in args.cells:
-        rows.append(run_cell(cell, args, text))
+        rows.append(run_cell(cell, args, text, source))
         r = rows[-1]
         print(
             f"{r['name']:12s} {r['value']:.4f} nats/char ({r['bits_per_char']:.4f} bits) "

@@ -95,7 +95,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a character-level language model on a UTF-8 text.",
     )
     lm.add_argument(
-        "text", nargs="?", help="UTF-8 text file (default: the bundled Shakespeare corpus)"
+        "text",
+        nargs="*",
+        help="UTF-8 text file(s); several files are separate documents, and the hidden state "
+        "resets between them (default: the bundled Shakespeare corpus)",
     )
     lm.add_argument("--out", required=True, help="directory for checkpoints, logs and plots")
     lm.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -185,8 +188,7 @@ def _sample(
 def _evaluate(a: argparse.Namespace) -> None:
     model, vocab, meta = charlm.load(a.dir, a.checkpoint)
     if a.text is None:
-        _, task = charlm._task_from_checkpoint(Path(a.dir) / "last.safetensors")
-        ids, what = task.valid_ids, "validation split"
+        ids, what = charlm.validation_ids(a.dir), "validation split"
     else:
         ids, what = vocab.encode(read_text(a.text), "skip"), a.text
     nats = charlm.evaluate_ids(model, ids)

@@ -7,6 +7,8 @@ LSTM ``forget_bias``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from elman.nn.config import RecurrentConfig
@@ -139,57 +141,17 @@ class GRU(Recurrent):
 
 
 class LayerNormLSTM(LSTM):
-    """Layer-normalized LSTM (Ba et al. 2016): ``LSTM(..., layer_norm=True)``."""
+    """Layer-normalized LSTM (Ba et al. 2016): ``LSTM(*args, layer_norm=True, **kwargs)``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        **kwargs,
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            layer_norm=True,
-            **kwargs,
-        )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, layer_norm=True, **kwargs)
 
 
 class LayerNormGRU(GRU):
-    """Layer-normalized GRU (Ba et al. 2016): ``GRU(..., layer_norm=True)``."""
+    """Layer-normalized GRU (Ba et al. 2016): ``GRU(*args, layer_norm=True, **kwargs)``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        **kwargs,
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            layer_norm=True,
-            **kwargs,
-        )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, layer_norm=True, **kwargs)
 
 
 CELLS = ("rnn", "rnn-relu", "lstm", "gru", "ln-lstm", "ln-gru")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -25,10 +25,11 @@ from elman.decode import Sampling, next_token
 from elman.nn import CELLS, build_recurrent
 from elman.nn.checks import check_positive_int
 from elman.train import TrainConfig, Trainer, seed_everything
-from elman.train.checkpoint import CheckpointError, load_checkpoint, unprefixed
+from elman.train.checkpoint import CheckpointError, load_checkpoint, read_meta, unprefixed
 from elman.train.distributed import shard_rows
 
 NAME = "charlm"
+TextPaths = str | Path | Sequence[str | Path] | None
 EVAL_ROWS = 16
 
 
@@ -119,12 +120,18 @@ class CharLMTask:
         seed: int = 0,
         vocab: CharVocab | None = None,
         source: dict | None = None,
+        doc_starts: Sequence[int] = (),
     ) -> None:
         self.config, self.seed = config, seed
         train_text, valid_text = split_by_position(text, config.valid_fraction)
         self.vocab = vocab or CharVocab.from_text(text)
         self.train_ids = self.vocab.encode(train_text)
         self.valid_ids = self.vocab.encode(valid_text)
+        cut = len(train_text)
+        self.train_starts = torch.tensor([s for s in doc_starts if s < cut], dtype=torch.long)
+        self.valid_starts = torch.tensor(
+            [s - cut for s in doc_starts if s >= cut], dtype=torch.long
+        )
         self.source = source or {}
         self.rows = shard_rows(config.batch_size)
         TokenStream(self.train_ids, config.batch_size, config.seq_len)  # fail early if short
@@ -134,8 +141,13 @@ class CharLMTask:
         # shift the chunk boundaries each epoch, the same way on every rank and every resume
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         offset = 0 if epoch == 0 else int(torch.randint(self.config.seq_len, (1,), generator=g))
+        starts = self.train_starts - offset
         return TokenStream(
-            self.train_ids[offset:], self.config.batch_size, self.config.seq_len, rows=self.rows
+            self.train_ids[offset:],
+            self.config.batch_size,
+            self.config.seq_len,
+            starts[starts > 0],
+            rows=self.rows,
         )
 
     def loss(self, model: nn.Module, batch: Chunk, carry):
@@ -143,7 +155,7 @@ class CharLMTask:
         return _nll(logits, batch.y), batch.y.numel(), state
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        nats = evaluate_ids(model, self.valid_ids)
+        nats = evaluate_ids(model, self.valid_ids, doc_starts=self.valid_starts)
         return {"val_loss": nats, "val_bits_per_char": nats / math.log(2)}
 
     def describe(self) -> dict:
@@ -155,52 +167,65 @@ class CharLMTask:
         }
 
 
-def evaluate_ids(model: nn.Module, ids: Tensor, rows: int = EVAL_ROWS) -> float:
-    """Mean negative log-likelihood (nats/char) of ``ids`` under ``model``, state carried."""
+def evaluate_ids(
+    model: nn.Module, ids: Tensor, rows: int = EVAL_ROWS, doc_starts: Tensor | None = None
+) -> float:
+    """Mean negative log-likelihood (nats/char) of ``ids`` under ``model``; the state is carried
+    along each of ``rows`` parallel slices and reset where a document starts."""
     rows = max(1, min(rows, (ids.numel() - 1) // 2))
-    stream = TokenStream(ids, rows, 256, full_chunks_only=False)
+    stream = TokenStream(ids, rows, 256, doc_starts, full_chunks_only=False)
     total, count, state = 0.0, 0, None
     was_training = model.training
     model.eval()
     with torch.no_grad():
         for chunk in stream:
-            logits, state = model(chunk.x, state)
+            logits, state = model(chunk.x, state, chunk.starts)
             total += _nll(logits, chunk.y).item() * chunk.y.numel()
             count += chunk.y.numel()
     model.train(was_training)
     return total / count
 
 
-def text_source(path: str | Path | None) -> tuple[str, dict]:
-    """The text at ``path`` (the bundled corpus when None) and a record of where it came from."""
-    p = bundled_corpus_path() if path is None else Path(path)
-    text = read_text(p)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return text, {
-        "path": None if path is None else str(p.resolve()),
-        "bundled": path is None,
-        "sha256": digest,
+def text_source(paths: TextPaths = None) -> tuple[str, list[int], dict]:
+    """Text, document starts and provenance of ``paths`` (the bundled corpus when None/empty).
+
+    Several files are concatenated as separate documents: the state resets between them.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    bundled = not paths
+    files = [bundled_corpus_path()] if bundled else [Path(p) for p in paths]
+    texts = [read_text(p) for p in files]
+    starts = [sum(len(t) for t in texts[:i]) for i in range(1, len(texts))]
+    text = "".join(texts)
+    source = {
+        "bundled": bundled,
+        "paths": [] if bundled else [str(p.resolve()) for p in files],
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "chars": len(text),
+        "doc_starts": starts,
     }
+    return text, starts, source
 
 
 def train(
-    text_path: str | Path | None,
+    text_path: TextPaths,
     config: CharLMConfig,
     train_config: TrainConfig,
     out: str | Path,
     until: int | None = None,
 ) -> dict[str, float]:
-    """Train a character model on a text file (the bundled corpus when None) into ``out``."""
+    """Train a character model on text file(s) (the bundled corpus when None) into ``out``."""
     seed_everything(train_config.seed)
-    text, source = text_source(text_path)
-    task = CharLMTask(text, config, train_config.seed, source=source)
+    text, starts, source = text_source(text_path)
+    task = CharLMTask(text, config, train_config.seed, source=source, doc_starts=starts)
     return Trainer(task, train_config, out).fit(until)
 
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
     """Continue the run in ``out`` exactly where its last checkpoint left it."""
-    meta, task = _task_from_checkpoint(Path(out) / "last.safetensors")
+    meta = read_meta(Path(out) / "last.safetensors", NAME)
+    task = _task_from_meta(meta)
     train_config = TrainConfig.from_json(meta["train"])
     if steps is not None:
         train_config = TrainConfig.from_json({**meta["train"], "steps": steps})
@@ -209,21 +234,23 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
     return trainer.fit(until)
 
 
-def _task_from_checkpoint(path: Path) -> tuple[dict, CharLMTask]:
-    from elman.train.checkpoint import read_meta
-
-    meta = read_meta(path, NAME)
+def _task_from_meta(meta: dict) -> CharLMTask:
+    """Rebuild a run's task from its checkpoint header; its text must be unchanged."""
     info = meta["task_config"]
     source = info["source"]
-    text_path = None if source.get("bundled") else source.get("path")
-    text, _ = text_source(text_path)
-    if hashlib.sha256(text.encode("utf-8")).hexdigest() != source.get("sha256"):
+    text, starts, now = text_source(source["paths"])
+    if now["sha256"] != source["sha256"]:
         raise CheckpointError(
-            f"the training text {text_path!r} changed since this run "
-            "started; resuming needs the same text"
+            f"the training text ({', '.join(source['paths']) or 'bundled'}) "
+            "changed since this run started; the run needs the same text"
         )
-    config = CharLMConfig(**info["model"])
-    return meta, CharLMTask(text, config, info["seed"], CharVocab.from_json(info["vocab"]), source)
+    vocab = CharVocab.from_json(info["vocab"])
+    return CharLMTask(text, CharLMConfig(**info["model"]), info["seed"], vocab, source, starts)
+
+
+def validation_ids(out: str | Path) -> Tensor:
+    """The held-out characters of the run in ``out``, re-read from its training text."""
+    return _task_from_meta(read_meta(Path(out) / "last.safetensors", NAME)).valid_ids
 
 
 def load(out: str | Path, which: str = "best") -> tuple[CharLM, CharVocab, dict]:

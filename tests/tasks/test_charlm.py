@@ -93,3 +93,31 @@ def test_corpus_shorter_than_one_batch(tmp_path):
     with pytest.raises(ValueError, match="corpus too short"):
         charlm.train(path, TINY, TrainConfig(steps=1, progress=False), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_several_files_are_documents_whose_boundaries_reset_the_state(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("abcab" * 200, encoding="utf-8")
+    b.write_text("cabca" * 200, encoding="utf-8")
+    text, starts, source = charlm.text_source([a, b])
+    assert starts == [1000] and source["paths"] == [str(a), str(b)]
+    config = charlm.CharLMConfig(
+        cell="lstm", embedding=4, hidden=6, layers=1, batch_size=2, seq_len=50, valid_fraction=0.1
+    )
+    task = charlm.CharLMTask(text, config, doc_starts=starts)
+    assert task.train_starts.tolist() == [1000] and task.valid_starts.tolist() == []
+    flagged = [
+        (i, c.starts.nonzero().tolist())
+        for i, c in enumerate(task.batches(0))
+        if c.starts is not None
+    ]
+    row_len = (task.train_ids.numel() - 1) // 2  # 1000 = row 1, step 1000 - row_len
+    assert flagged == [((1000 - row_len) // 50, [[1, (1000 - row_len) % 50]])]
+    metrics = charlm.train(
+        [a, b], config, TrainConfig(steps=4, eval_every=2, progress=False), tmp_path / "run"
+    )
+    assert metrics["val_loss"] > 0
+    charlm.resume(tmp_path / "run", steps=6)
+    b.write_text("changed", encoding="utf-8")
+    with pytest.raises(charlm.CheckpointError, match="changed since this run started"):
+        charlm.resume(tmp_path / "run", steps=8)
