@@ -37,6 +37,8 @@ TRAIN_HELP = {
     "steps": "optimizer steps (the schedule spans them)",
     "time_limit": "stop after this many seconds of training",
     "optimizer": f"one of {', '.join(OPTIMIZERS)}",
+    "anneal_by_time": "with --time-limit: the cosine schedule also advances with elapsed time, "
+    "so a run cut short by the time limit still ends annealed (not bit-reproducible)",
     "lr": "peak learning rate",
     "weight_decay": "L2 / decoupled (adamw) weight decay",
     "momentum": "momentum for sgd and rmsprop",
@@ -75,6 +77,14 @@ def _add_dataclass_options(
             if default is not None
             else (int if f.name == "patience" else float)
         )
+        if isinstance(default, bool):
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=f"{helps[f.name]} (default: {default})",
+            )
+            continue
         choices = {"cell": CELLS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}.get(f.name)
         parser.add_argument(
             "--" + f.name.replace("_", "-"),

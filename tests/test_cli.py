@@ -12,6 +12,7 @@ import torch
 from elman.cli import main
 from elman.data.text import bundled_corpus_path, read_text
 from elman.tasks import charlm
+from elman.train.checkpoint import load_checkpoint
 
 TINY = [
     "--cell",
@@ -101,10 +102,23 @@ def test_help_documents_every_option(capsys):
         "--schedule",
         "--patience",
         "--time-limit",
+        "--anneal-by-time",
         "--accumulate",
         "--seed",
     ):
         assert option in text
+
+
+def test_anneal_by_time_flag_reaches_the_checkpoint(tmp_path, text_file, capsys):
+    out = tmp_path / "timed"
+    args = ["train", "charlm", str(text_file), "--out", str(out), *TINY, "--sample-length", "0"]
+    assert main([*args, "--time-limit", "600", "--anneal-by-time"]) == 0
+    _, meta = load_checkpoint(out / "last.safetensors", "charlm")
+    assert meta["train"]["anneal_by_time"] is True and meta["train"]["time_limit"] == 600
+    capsys.readouterr()
+    assert main([*args, "--overwrite", "--anneal-by-time"]) == 2
+    assert "anneal_by_time needs a time_limit" in capsys.readouterr().err
+    assert load_checkpoint(out / "last.safetensors", "charlm")[1]["train"] == meta["train"]
 
 
 def test_data_parallel_run_equals_one_process_with_the_same_global_batch(tmp_path, text_file):

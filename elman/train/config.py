@@ -30,6 +30,10 @@ class TrainConfig:
 
     steps: optimizer steps to run (the schedule spans them).
     time_limit: stop after this many seconds of training even if steps remain (None: no limit).
+    anneal_by_time: with ``time_limit``, the cosine schedule advances by whichever is further
+        along, steps or elapsed time, so a run that runs out of time still ends annealed. The
+        learning rates then depend on the machine's speed: such a run is not reproducible
+        bit for bit.
     optimizer: "adam", "adamw", "sgd" (with ``momentum``) or "rmsprop".
     lr, weight_decay, momentum, beta1, beta2: the optimizer's hyper-parameters.
     schedule: "constant"; "cosine" (decay to ``min_lr`` x lr at the last step); "step"
@@ -49,6 +53,7 @@ class TrainConfig:
 
     steps: int = 1000
     time_limit: float | None = None
+    anneal_by_time: bool = False
     optimizer: str = "adam"
     lr: float = 2e-3
     weight_decay: float = 0.0
@@ -102,8 +107,11 @@ class TrainConfig:
         for name in ("time_limit", "clip_norm", "clip_value"):
             if getattr(self, name) is not None:
                 _number(name, getattr(self, name), 0, low_open=True)
-        if not isinstance(self.progress, bool):
-            raise TypeError(f"progress must be True or False, got {self.progress!r}")
+        for name in ("anneal_by_time", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.anneal_by_time and self.time_limit is None:
+            raise ValueError("anneal_by_time needs a time_limit (seconds), got time_limit=None")
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -3,6 +3,7 @@
 warm-up (s < W):     m(s) = (s + 1) / W
 constant:            m(s) = 1
 cosine:              m(s) = m_min + (1 - m_min) * (1 + cos(π p)) / 2,  p = (s - W) / (S - W)
+  by time:           p = max((s - W) / (S - W), elapsed / time_limit)
 step:                m(s) = γ^floor((s - W) / step_every)
 plateau:             m = γ^k, k = times ``plateau_patience`` evaluations brought no gain
 """
@@ -23,7 +24,8 @@ class Schedule:
         self.bad_evals = 0
         self.drops = 0
 
-    def multiplier(self, step: int) -> float:
+    def multiplier(self, step: int, elapsed: float = 0.0) -> float:
+        """``elapsed``: seconds trained so far (used by ``anneal_by_time`` only)."""
         c = self.config
         if step < c.warmup:
             return (step + 1) / c.warmup
@@ -31,7 +33,10 @@ class Schedule:
         if c.schedule == "constant":
             return 1.0
         if c.schedule == "cosine":
-            p = min(1.0, s / max(1, c.steps - c.warmup - 1))
+            p = s / max(1, c.steps - c.warmup - 1)
+            if c.anneal_by_time and c.time_limit is not None:
+                p = max(p, elapsed / c.time_limit)
+            p = min(1.0, p)
             return c.min_lr + (1 - c.min_lr) * (1 + math.cos(math.pi * p)) / 2
         if c.schedule == "step":
             return c.gamma ** (s // c.step_every)

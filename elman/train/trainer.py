@@ -178,7 +178,7 @@ class Trainer:
         """One optimizer step over ``accumulate`` batches: (mean loss, targets, grad norm)."""
         c, step = self.config, self.position.step
         for group in self.optimizer.param_groups:
-            group["lr"] = c.lr * self.schedule.multiplier(step)
+            group["lr"] = c.lr * self.schedule.multiplier(step, self.position.seconds)
         self.optimizer.zero_grad(set_to_none=True)
         total, count = 0.0, 0
         for _ in range(c.accumulate):

@@ -116,6 +116,17 @@ def test_schedules():
     assert plateau.multiplier(100) == pytest.approx(0.1)
 
 
+def test_anneal_by_time_ends_the_cosine_with_the_time_limit():
+    timed = Schedule(TrainConfig(steps=1000, min_lr=0.1, time_limit=60.0, anneal_by_time=True))
+    assert timed.multiplier(10, elapsed=30.0) == pytest.approx(0.55)  # halfway by the clock
+    assert timed.multiplier(10, elapsed=60.0) == pytest.approx(0.1)
+    assert timed.multiplier(999, elapsed=1.0) == pytest.approx(0.1)  # steps can still end it
+    untimed = Schedule(TrainConfig(steps=1000, min_lr=0.1, time_limit=60.0))
+    assert untimed.multiplier(10, elapsed=60.0) > 0.99
+    with pytest.raises(ValueError, match="anneal_by_time needs a time_limit"):
+        TrainConfig(anneal_by_time=True)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
