@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CORE := $(VENV)/.core-installed
 DEV := $(VENV)/.dev-installed
+BENCHDEPS := $(VENV)/.bench-installed
 RUN ?= runs/shakespeare
 
 .PHONY: demo test lint format bench clean
@@ -18,6 +19,10 @@ $(CORE): pyproject.toml
 $(DEV): $(CORE)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(DEV)
+
+$(BENCHDEPS): $(DEV)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCHDEPS)
 
 # The main job: a character model on the bundled Shakespeare, then a sample from it.
 demo: $(CORE)
@@ -35,8 +40,12 @@ format: $(DEV)
 	$(VENV)/bin/ruff check --fix elman tests bench
 	$(VENV)/bin/ruff format elman tests bench
 
-bench: $(DEV)
+# Each benchmark writes bench/results/NAME.{json,md}; they take minutes to hours.
+bench: $(BENCHDEPS)
 	$(PY) bench/layers.py
+	$(PY) bench/charlm.py
+	$(PY) bench/text_tasks.py
+	$(PY) bench/ucr.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

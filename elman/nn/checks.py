@@ -64,3 +64,31 @@ def check_positive_int(name: str, value: object) -> None:
     """``value`` must be an int > 0 (bools are rejected: True is not a size)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_fields(
+    config: object,
+    choices: dict[str, tuple[str, ...]] | None = None,
+    positive: tuple[str, ...] = (),
+    optional_positive: tuple[str, ...] = (),
+    rates: tuple[str, ...] = (),
+    flags: tuple[str, ...] = (),
+) -> None:
+    """Validate a config's fields by kind: ``choices`` (one of the allowed strings), positive
+    integers (``optional_positive`` may also be None), rates in [0, 1) (dropouts), booleans."""
+    for name, allowed in (choices or {}).items():
+        value = getattr(config, name)
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    for name in positive:
+        check_positive_int(name, getattr(config, name))
+    for name in optional_positive:
+        if getattr(config, name) is not None:
+            check_positive_int(name, getattr(config, name))
+    for name in rates:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    for name in flags:
+        if not isinstance(getattr(config, name), bool):
+            raise TypeError(f"{name} must be True or False, got {getattr(config, name)!r}")

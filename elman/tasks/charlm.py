@@ -15,22 +15,21 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from elman.data.stream import Chunk, TokenStream
 from elman.data.text import bundled_corpus_path, read_text, split_by_position
 from elman.data.vocab import CharVocab
 from elman.decode import Sampling, next_token
-from elman.nn import CELLS, build_recurrent
-from elman.nn.checks import check_positive_int
+from elman.nn import CELLS
+from elman.nn.checks import check_fields, check_positive_int
+from elman.tasks.lm import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
+from elman.tasks.runs import open_run, resume_run
 from elman.train import TrainConfig, Trainer, seed_everything
-from elman.train.checkpoint import CheckpointError, load_checkpoint, read_meta, unprefixed
-from elman.train.distributed import shard_rows
+from elman.train.checkpoint import CheckpointError, read_meta, unprefixed
 
 NAME = "charlm"
 TextPaths = str | Path | Sequence[str | Path] | None
-EVAL_ROWS = 16
+__all__ = ["CharLM", "CharLMConfig", "CharLMTask", "evaluate_ids", "generate", "load", "train"]
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,12 @@ class CharLMConfig:
     valid_fraction: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
-        for name in ("embedding", "hidden", "layers", "batch_size", "seq_len"):
-            check_positive_int(name, getattr(self, name))
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        check_fields(
+            self,
+            {"cell": CELLS},
+            ("embedding", "hidden", "layers", "batch_size", "seq_len"),
+            rates=("dropout",),
+        )
         if not 0 < self.valid_fraction < 1:
             raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction!r}")
 
@@ -72,46 +71,17 @@ DEFAULT_MODEL = CharLMConfig(
 DEFAULT_TRAIN = {"steps": 2500, "lr": 3e-3, "warmup": 50, "eval_every": 250}
 
 
-class CharLM(nn.Module):
+class CharLM(RecurrentLM):
     """Embedding -> recurrent layers -> logits over ``vocab_size`` characters."""
 
     def __init__(self, vocab_size: int, config: CharLMConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.embed = nn.Embedding(vocab_size, config.embedding)
-        self.rnn = build_recurrent(
-            config.cell,
-            config.embedding,
-            config.hidden,
-            config.layers,
-            config.dropout if config.layers > 1 else 0.0,
+        super().__init__(
+            vocab_size, config.cell, config.embedding, config.hidden, config.layers, config.dropout
         )
-        self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden, vocab_size)
-
-    def forward(self, x: Tensor, state=None, starts: Tensor | None = None):
-        """Logits (B, T, V) for ids ``x`` (B, T) and the final state; ``starts`` (B, T) marks
-        where documents begin: the state of those rows is zeroed before that step."""
-        if starts is None:
-            h, state = self.rnn(self.embed(x), state)
-            return self.head(self.drop(h)), state
-        outs, cuts = [], [0, *sorted(set(starts.any(0).nonzero().flatten().tolist()) - {0})]
-        for a, b in zip(cuts, [*cuts[1:], x.shape[1]], strict=True):
-            if state is not None:
-                keep = (~starts[:, a]).to(self.embed.weight.dtype)[None, :, None]
-                state = (
-                    tuple(s * keep for s in state) if isinstance(state, tuple) else (state * keep)
-                )
-            logits, state = self.forward(x[:, a:b], state)
-            outs.append(logits)
-        return torch.cat(outs, dim=1), state
+        self.config = config
 
 
-def _nll(logits: Tensor, y: Tensor) -> Tensor:
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-
-
-class CharLMTask:
+class CharLMTask(StreamLMTask):
     """The trainer's view of character language modeling (see ``elman.train.Task``)."""
 
     name = NAME
@@ -125,41 +95,23 @@ class CharLMTask:
         source: dict | None = None,
         doc_starts: Sequence[int] = (),
     ) -> None:
-        self.config, self.seed = config, seed
+        self.config, self.source = config, source or {}
         train_text, valid_text = split_by_position(text, config.valid_fraction)
         self.vocab = vocab or CharVocab.from_text(text)
-        self.train_ids = self.vocab.encode(train_text)
-        self.valid_ids = self.vocab.encode(valid_text)
         cut = len(train_text)
-        self.train_starts = torch.tensor([s for s in doc_starts if s < cut], dtype=torch.long)
-        self.valid_starts = torch.tensor(
-            [s - cut for s in doc_starts if s >= cut], dtype=torch.long
-        )
-        self.source = source or {}
-        self.rows = shard_rows(config.batch_size)
-        TokenStream(self.train_ids, config.batch_size, config.seq_len)  # fail early if short
-        self.model = CharLM(len(self.vocab), config)
-
-    def batches(self, epoch: int) -> TokenStream:
-        # shift the chunk boundaries each epoch, the same way on every rank and every resume
-        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        offset = 0 if epoch == 0 else int(torch.randint(self.config.seq_len, (1,), generator=g))
-        starts = self.train_starts - offset
-        return TokenStream(
-            self.train_ids[offset:],
-            self.config.batch_size,
-            self.config.seq_len,
-            starts[starts > 0],
-            rows=self.rows,
+        super().__init__(
+            CharLM(len(self.vocab), config),
+            self.vocab.encode(train_text),
+            self.vocab.encode(valid_text),
+            config.batch_size,
+            config.seq_len,
+            seed,
+            starts_tensor(doc_starts, 0, cut),
+            starts_tensor(doc_starts, cut),
         )
 
-    def loss(self, model: nn.Module, batch: Chunk, carry):
-        logits, state = model(batch.x, carry, batch.starts)
-        return _nll(logits, batch.y), batch.y.numel(), state
-
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        nats = evaluate_ids(model, self.valid_ids, doc_starts=self.valid_starts)
-        return {"val_loss": nats, "val_bits_per_char": nats / math.log(2)}
+    def metrics(self, nats: float, split: str) -> dict[str, float]:
+        return {f"{split}_bits_per_char": nats / math.log(2)}
 
     def describe(self) -> dict:
         return {
@@ -168,25 +120,6 @@ class CharLMTask:
             "source": self.source,
             "seed": self.seed,
         }
-
-
-def evaluate_ids(
-    model: nn.Module, ids: Tensor, rows: int = EVAL_ROWS, doc_starts: Tensor | None = None
-) -> float:
-    """Mean negative log-likelihood (nats/char) of ``ids`` under ``model``; the state is carried
-    along each of ``rows`` parallel slices and reset where a document starts."""
-    rows = max(1, min(rows, (ids.numel() - 1) // 2))
-    stream = TokenStream(ids, rows, 256, doc_starts, full_chunks_only=False)
-    total, count, state = 0.0, 0, None
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for chunk in stream:
-            logits, state = model(chunk.x, state, chunk.starts)
-            total += _nll(logits, chunk.y).item() * chunk.y.numel()
-            count += chunk.y.numel()
-    model.train(was_training)
-    return total / count
 
 
 def text_source(paths: TextPaths = None) -> tuple[str, list[int], dict]:
@@ -227,14 +160,7 @@ def train(
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
     """Continue the run in ``out`` exactly where its last checkpoint left it."""
-    meta = read_meta(Path(out) / "last.safetensors", NAME)
-    task = _task_from_meta(meta)
-    train_config = TrainConfig.from_json(meta["train"])
-    if steps is not None:
-        train_config = TrainConfig.from_json({**meta["train"], "steps": steps})
-    trainer = Trainer(task, train_config, out)
-    trainer.restore()
-    return trainer.fit(until)
+    return resume_run(out, NAME, _task_from_meta, steps, until)
 
 
 def _task_from_meta(meta: dict) -> CharLMTask:
@@ -258,11 +184,7 @@ def validation_ids(out: str | Path) -> Tensor:
 
 def load(out: str | Path, which: str = "best") -> tuple[CharLM, CharVocab, dict]:
     """The model in ``out`` (``which``: "best" or "last" checkpoint), its vocabulary, meta."""
-    out = Path(out)
-    if not out.is_dir():
-        raise CheckpointError(f"model directory {str(out)!r} does not exist")
-    path = out / f"{which}.safetensors"
-    tensors, meta = load_checkpoint(path, NAME)
+    tensors, meta = open_run(out, NAME, which)
     info = meta["task_config"]
     vocab = CharVocab.from_json(info["vocab"])
     known = {f.name for f in fields(CharLMConfig)}

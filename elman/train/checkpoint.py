@@ -31,7 +31,13 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict) ->
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = json.dumps({"format": FORMAT, **meta})
-    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    flat, seen = {}, set()
+    for k, v in tensors.items():
+        v = v.detach().to("cpu").contiguous()
+        # tied weights share storage, which safetensors refuses: store a copy of each repeat
+        ptr = v.untyped_storage().data_ptr() if v.numel() else None
+        flat[k] = v.clone() if ptr in seen else v
+        seen.add(ptr)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

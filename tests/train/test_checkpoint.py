@@ -19,6 +19,19 @@ def test_round_trip(tmp_path):
     assert meta["x"] == [1] and meta["format"] == ckpt.FORMAT
 
 
+def test_tied_weights_are_saved_and_load_back_tied(tmp_path):
+    embed = torch.nn.Embedding(5, 3)
+    head = torch.nn.Linear(3, 5)
+    head.weight = embed.weight  # tied input and output embeddings share one tensor
+    model = torch.nn.ModuleDict({"embed": embed, "head": head})
+    path = ckpt.save_checkpoint(tmp_path / "t.safetensors", model.state_dict(), {"task": "t"})
+    fresh = torch.nn.ModuleDict({"embed": torch.nn.Embedding(5, 3), "head": torch.nn.Linear(3, 5)})
+    fresh["head"].weight = fresh["embed"].weight
+    fresh.load_state_dict(ckpt.load_checkpoint(path)[0])
+    assert torch.equal(fresh["head"].weight, embed.weight)
+    assert fresh["head"].weight is fresh["embed"].weight
+
+
 def test_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "c.safetensors"
     ckpt.save_checkpoint(path, {"a": torch.zeros(3)}, {"task": "t"})

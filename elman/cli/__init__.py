@@ -1,0 +1,172 @@
+"""The ``elman`` command: a thin shell that parses, validates, and calls tasks and the trainer.
+
+elman train charlm|wordlm|classify|tag ... --out DIR [model and training options]
+elman generate DIR --prompt "ROMEO:" --length 500 --temperature 0.8     (language models)
+elman predict DIR [INPUT|-] [--format jsonl|csv]    next words, labels or tags per input line
+elman evaluate DIR [DATA]                           the task's metrics (default: held-out data)
+elman resume DIR [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from elman.cli import labels, lm
+from elman.decode import Sampling
+from elman.tasks import charlm, classify, tag, wordlm
+from elman.train import CheckpointError, NonFiniteError
+from elman.train.checkpoint import read_meta
+from elman.train.distributed import init_from_env, shutdown
+
+RESUMERS = {
+    "charlm": charlm.resume,
+    "wordlm": wordlm.resume,
+    "classify": classify.resume,
+    "tag": tag.resume,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="elman", description="Sequence models with RNNs.")
+    sub = p.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="task", required=True)
+    lm.add_parsers(train, sub)
+    labels.add_parsers(train)
+
+    pr = sub.add_parser("predict", help="predict with a trained wordlm, classify or tag model")
+    pr.add_argument("dir", help="model directory")
+    pr.add_argument(
+        "input",
+        nargs="?",
+        default="-",
+        help="text lines (a file, or - for stdin), a CSV/TSV (--text-column), or a "
+        ".ts file of series; tag models read whitespace-separated words",
+    )
+    pr.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
+    pr.add_argument("--text-column", default="text", help="the input CSV's text column")
+    pr.add_argument("--top-k", type=int, default=5, help="wordlm: next words to list per line")
+    pr.add_argument("--checkpoint", choices=("best", "last"), default="best")
+
+    e = sub.add_parser("evaluate", help="metrics of a trained model")
+    e.add_argument("dir", help="model directory")
+    e.add_argument(
+        "data",
+        nargs="?",
+        help="data to score (default: the run's held-out split): "
+        "text (charlm/wordlm), labelled CSV/TSV or .ts (classify), word<TAB>tag (tag)",
+    )
+    e.add_argument(
+        "--split",
+        choices=("valid", "test"),
+        default="test",
+        help="wordlm/tag: which held-out split to score without DATA",
+    )
+    e.add_argument("--text-column", default="text", help="classify CSV: the text column")
+    e.add_argument("--label-column", default="label", help="classify CSV: the label column")
+    e.add_argument("--checkpoint", choices=("best", "last"), default="best")
+
+    r = sub.add_parser("resume", help="continue an interrupted run exactly")
+    r.add_argument("dir", help="model directory")
+    r.add_argument("--steps", type=int, default=None, help="new total step count")
+    return p
+
+
+def task_of(out: str | Path) -> str:
+    """The task whose run ``out`` holds (from its checkpoint header)."""
+    out = Path(out)
+    if not out.is_dir():
+        raise CheckpointError(f"model directory {str(out)!r} does not exist")
+    path = out / "best.safetensors"
+    return read_meta(path if path.exists() else out / "last.safetensors")["task"]
+
+
+def _write(rows: list[dict], fmt: str) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    flat = [
+        {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()} for r in rows
+    ]
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(flat[0]) if flat else [])
+    writer.writeheader()
+    writer.writerows(flat)
+
+
+def _predict(a: argparse.Namespace) -> None:
+    task = task_of(a.dir)
+    kind = "text"
+    if task == "classify":
+        kind = classify.load(a.dir, a.checkpoint).encoder.kind
+    elif task not in ("wordlm", "tag"):
+        raise ValueError(
+            f"`elman predict` serves wordlm, classify and tag models; {a.dir} "
+            f"holds a {task} model (use `elman generate`)"
+        )
+    inputs = labels.read_inputs(a.input, kind, a.text_column, sys.stdin)
+    if task == "wordlm":
+        rows = lm.predict_words(Path(a.dir), [str(t) for t in inputs.inputs], a.top_k, a.checkpoint)
+    else:
+        rows = labels.predict(Path(a.dir), task, inputs, a.checkpoint)
+    _write(rows, a.format)
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "train":
+        train = {
+            "charlm": lm.train_charlm,
+            "wordlm": lm.train_wordlm,
+            "classify": lambda a: lm.report(labels.train_classify(a), Path(a.out), "classify"),
+            "tag": lambda a: lm.report(labels.train_tag(a), Path(a.out), "tag"),
+        }
+        train[args.task](args)
+    elif args.command == "generate":
+        sampling = Sampling(args.temperature, args.top_k, args.top_p, args.seed)
+        lm.generate(
+            Path(args.dir),
+            task_of(args.dir),
+            args.prompt,
+            args.length,
+            sampling,
+            args.checkpoint,
+            args.unknown,
+        )
+    elif args.command == "predict":
+        _predict(args)
+    elif args.command == "evaluate":
+        task = task_of(args.dir)
+        result = (
+            lm.evaluate(args, task) if task in ("charlm", "wordlm") else labels.evaluate(args, task)
+        )
+        print(json.dumps(result))
+    elif args.command == "resume":
+        task = task_of(args.dir)
+        lm.report(RESUMERS[task](args.dir, args.steps), Path(args.dir), task)
+    else:
+        raise ValueError(f"unknown command {args.command!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    init_from_env()
+    try:
+        _run(args)
+    except (ValueError, TypeError, FileNotFoundError, CheckpointError, NonFiniteError) as e:
+        print(f"elman: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "elman: interrupted; the last checkpoint is intact (`elman resume DIR`)",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        shutdown()
+    return 0
+
+
+__all__ = ["main", "task_of"]

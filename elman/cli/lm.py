@@ -1,0 +1,216 @@
+"""``elman`` commands for the language models: train charlm/wordlm, generate, predict (next
+words), evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from elman.cli.options import (
+    add_dataclass_options,
+    add_run_options,
+    config_from,
+    refuse_existing,
+    train_config,
+)
+from elman.data.text import read_text
+from elman.decode import Sampling
+from elman.nn import CELLS
+from elman.tasks import charlm, wordlm
+from elman.train.distributed import is_main
+
+CHARLM_HELP = {
+    "cell": f"recurrent cell: {', '.join(CELLS)}",
+    "embedding": "character embedding size",
+    "hidden": "hidden units per layer",
+    "layers": "stacked recurrent layers",
+    "dropout": "dropout between layers and before the output layer, in [0, 1)",
+    "batch_size": "parallel rows of text per batch (split across processes under torchrun)",
+    "seq_len": "characters per chunk: how far back gradients flow (the state flows on)",
+    "valid_fraction": "held-out tail of the text used for validation",
+}
+WORDLM_HELP = CHARLM_HELP | {
+    "embedding": "word embedding size",
+    "seq_len": "words per chunk: how far back gradients flow (the state flows on)",
+    "embed_dropout": "dropout on the word embeddings, in [0, 1)",
+    "tie": "share the input embedding with the output layer",
+    "tokenizer": f"how text splits into tokens: {', '.join(wordlm.TOKENIZERS)}",
+    "lower": "lower-case the text",
+    "min_freq": "words seen fewer times in training become <unk>",
+    "max_vocab": "largest vocabulary (BPE: its size; default 8000 there)",
+    "valid_fraction": "held-out tail of the lines when no --valid file is given",
+}
+
+
+def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
+    c = train.add_parser(
+        "charlm",
+        help="character language model",
+        description="Train a character-level language model on a UTF-8 text.",
+    )
+    c.add_argument(
+        "text",
+        nargs="*",
+        help="UTF-8 text file(s); several files are separate documents, and the hidden state "
+        "resets between them (default: the bundled Shakespeare corpus)",
+    )
+    c.add_argument(
+        "--sample-length",
+        type=int,
+        default=300,
+        help="characters to generate after training (0: none)",
+    )
+    add_dataclass_options(c, charlm.CharLMConfig, CHARLM_HELP, asdict(charlm.DEFAULT_MODEL))
+    add_run_options(c, charlm.DEFAULT_TRAIN)
+
+    w = train.add_parser(
+        "wordlm",
+        help="word language model",
+        description="Train a word-level language model: one sentence per line, each file a "
+        "document, or the Brown corpus (--brown).",
+    )
+    w.add_argument("text", nargs="*", help="UTF-8 training text file(s), one sentence per line")
+    w.add_argument("--brown", help="the Brown corpus folder instead (split 80/10/10 by file)")
+    w.add_argument("--valid", help="validation text (default: the tail of the training lines)")
+    w.add_argument("--test", help="test text, scored by `elman evaluate DIR`")
+    w.add_argument(
+        "--sample-length", type=int, default=30, help="words to generate after training (0: none)"
+    )
+    add_dataclass_options(w, wordlm.WordLMConfig, WORDLM_HELP)
+    add_run_options(w, wordlm.DEFAULT_TRAIN)
+
+    g = sub.add_parser("generate", help="generate text from a trained language model")
+    g.add_argument("dir", help="model directory written by `elman train charlm|wordlm`")
+    g.add_argument("--prompt", default=None, help="text to prime the model with")
+    g.add_argument(
+        "--length",
+        type=int,
+        default=None,
+        help="characters (charlm, default 500) or words (wordlm, default 50)",
+    )
+    g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = wilder")
+    g.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest")
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, in (0, 1]")
+    g.add_argument("--seed", type=int, default=None, help="fixed seed: reproducible samples")
+    g.add_argument(
+        "--checkpoint", choices=("best", "last"), default="best", help="which checkpoint to use"
+    )
+    g.add_argument(
+        "--unknown",
+        choices=("error", "skip"),
+        default="error",
+        help="charlm: prompt characters the model never saw: error, or skip them",
+    )
+
+
+def train_charlm(a: argparse.Namespace) -> None:
+    out = refuse_existing(a.out, a.overwrite)
+    train = train_config(a)
+    metrics = charlm.train(a.text, config_from(a, charlm.CharLMConfig), train, out)
+    report(metrics, out, "charlm")
+    if a.sample_length and is_main():
+        _sample_charlm(out, "\n", a.sample_length, Sampling(0.8, seed=train.seed))
+
+
+def train_wordlm(a: argparse.Namespace) -> None:
+    out = refuse_existing(a.out, a.overwrite)
+    if bool(a.brown) == bool(a.text):
+        raise ValueError("give either training text file(s) or --brown DIR (one of them)")
+    config = config_from(a, wordlm.WordLMConfig)
+    corpus = (
+        wordlm.brown_corpus(a.brown)
+        if a.brown
+        else wordlm.text_corpus(a.text, a.valid, a.test, config.valid_fraction)
+    )
+    train = train_config(a)
+    report(wordlm.train(corpus, config, train, out, epochs=a.epochs), out, "wordlm")
+    if a.sample_length and is_main():
+        generate(out, "wordlm", None, a.sample_length, Sampling(0.8, seed=train.seed))
+
+
+def report(metrics: dict, out: Path, task: str) -> None:
+    """The last validation figures of a run, in its task's units."""
+    if not is_main():
+        return
+    nats = metrics["val_loss"]
+    if task == "charlm":
+        what = f"{nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char"
+    elif task == "wordlm":
+        what = f"{nats:.4f} nats/word, perplexity {math.exp(nats):.2f}"
+    else:
+        what = ", ".join(f"{k[4:]} {v:.4f}" for k, v in metrics.items() if k.startswith("val_"))
+    print(f"validation: {what}; checkpoints in {out}", flush=True)
+
+
+def _sample_charlm(out, prompt, length, sampling, which="best", unknown="error") -> None:
+    model, vocab, _ = charlm.load(out, which)
+    sys.stdout.write(prompt)
+    for ch in charlm.generate(model, vocab, prompt, length, sampling, unknown):
+        sys.stdout.write(ch)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+def generate(
+    out: Path,
+    task: str,
+    prompt: str | None,
+    length: int | None,
+    sampling: Sampling,
+    which: str = "best",
+    unknown: str = "error",
+) -> None:
+    if task == "charlm":
+        _sample_charlm(
+            out, "\n" if prompt is None else prompt, length or 500, sampling, which, unknown
+        )
+        return
+    if task != "wordlm":
+        raise ValueError(f"`elman generate` needs a language model; {out} holds a {task} model")
+    model, tokenizer, _ = wordlm.load(out, which)
+    prompt = prompt or ""
+    sys.stdout.write(prompt)
+    for piece in wordlm.generate(model, tokenizer, prompt, length or 50, sampling):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+def evaluate(a: argparse.Namespace, task: str) -> dict:
+    """charlm: nats/bits per character; wordlm: perplexity (test split, or a text file)."""
+    if task == "charlm":
+        model, vocab, meta = charlm.load(a.dir, a.checkpoint)
+        if a.data is None:
+            ids, what = charlm.validation_ids(a.dir), "validation split"
+        else:
+            ids, what = vocab.encode(read_text(a.data), "skip"), a.data
+        nats = charlm.evaluate_ids(model, ids)
+        return {
+            "data": what,
+            "chars": int(ids.numel()),
+            "nats_per_char": nats,
+            "bits_per_char": nats / math.log(2),
+            "step": meta.get("step"),
+        }
+    if a.data is None:
+        return wordlm.evaluate_split(a.dir, a.split, a.checkpoint)
+    model, tokenizer, _ = wordlm.load(a.dir, a.checkpoint)
+    lines = [line.strip() for line in read_text(a.data).splitlines() if line.strip()]
+    return wordlm.score_documents(model, tokenizer, [lines]) | {"data": a.data}
+
+
+def predict_words(out: Path, lines: list[str], top_k: int, which: str) -> list[dict]:
+    """Each line's likeliest next words (autocomplete)."""
+    model, tokenizer, _ = wordlm.load(out, which)
+    return [
+        {
+            "text": line,
+            "next": [
+                {"word": w, "p": p} for w, p in wordlm.complete(model, tokenizer, line, top_k)
+            ],
+        }
+        for line in lines
+    ]

@@ -1,0 +1,106 @@
+"""Command-line options generated from the config dataclasses, and shared option groups."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from elman.nn import CELLS
+from elman.train import TrainConfig
+from elman.train.config import OPTIMIZERS, SCHEDULES
+
+TRAIN_HELP = {
+    "steps": "optimizer steps (the schedule spans them)",
+    "time_limit": "stop after this many seconds of training",
+    "anneal_by_time": "with --time-limit: the cosine schedule also advances with elapsed time, "
+    "so a run cut short by the time limit still ends annealed (not bit-reproducible)",
+    "optimizer": f"one of {', '.join(OPTIMIZERS)}",
+    "lr": "peak learning rate",
+    "weight_decay": "L2 / decoupled (adamw) weight decay",
+    "momentum": "momentum for sgd and rmsprop",
+    "beta1": "Adam beta1",
+    "beta2": "Adam beta2",
+    "schedule": f"learning-rate schedule: {', '.join(SCHEDULES)}",
+    "warmup": "linear warm-up steps",
+    "min_lr": "cosine: final learning rate as a fraction of --lr",
+    "step_every": "step schedule: steps between decays",
+    "gamma": "step/plateau schedule: decay factor",
+    "plateau_patience": "plateau schedule: evaluations without gain before a decay",
+    "clip_norm": "clip the global gradient norm to this (0 turns clipping off)",
+    "clip_value": "clamp every gradient entry to +-this",
+    "accumulate": "batches per optimizer step (gradient accumulation)",
+    "eval_every": "steps between evaluations and checkpoints",
+    "patience": "early stopping: evaluations without a better validation loss",
+    "seed": "seed for everything random (initialisation, dropout, data order)",
+    "log_every": "steps between metrics-log lines",
+}
+CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+
+
+def _kind(annotation: str):
+    """The argparse type of a field annotated ``annotation`` (a string under PEP 563)."""
+    for name, kind in (("bool", bool), ("int", int), ("float", float)):
+        if name in str(annotation):
+            return kind
+    return str
+
+
+def add_dataclass_options(
+    parser: argparse.ArgumentParser, cls, helps: dict, defaults: dict | None = None
+) -> None:
+    """One option per documented field of ``cls``, defaulting to ``defaults`` or the field's."""
+    for f in fields(cls):
+        if f.name not in helps:
+            continue
+        default = (defaults or {}).get(f.name, f.default)
+        flag = "--" + f.name.replace("_", "-")
+        text = f"{helps[f.name]} (default: {default})"
+        kind = _kind(f.type)
+        if kind is bool:
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=text
+            )
+        else:
+            parser.add_argument(
+                flag, type=kind, default=default, choices=CHOICES.get(f.name), help=text
+            )
+
+
+def add_run_options(parser: argparse.ArgumentParser, train_defaults: dict) -> None:
+    """--out, --overwrite, --no-progress, --epochs and every training option."""
+    parser.add_argument("--out", required=True, help="directory for checkpoints, logs and plots")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="train this many passes over the training data (sets --steps from the data)",
+    )
+    add_dataclass_options(parser, TrainConfig, TRAIN_HELP, train_defaults)
+
+
+def config_from(args: argparse.Namespace, cls, **extra):
+    """An instance of the config dataclass ``cls`` from the parsed options of its fields."""
+    return cls(
+        **{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}, **extra
+    )
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name in TRAIN_HELP}
+    if values["clip_norm"] == 0:
+        values["clip_norm"] = None
+    return TrainConfig(**values, progress=not args.no_progress)
+
+
+def refuse_existing(out: str | Path, overwrite: bool) -> Path:
+    """``out`` as a Path; an error if it already holds a run and ``overwrite`` is off."""
+    out = Path(out)
+    if (out / "last.safetensors").exists() and not overwrite:
+        raise ValueError(
+            f"--out {str(out)!r} already holds a run; continue it with "
+            f"`elman resume {out}`, pick another --out, or pass --overwrite"
+        )
+    return out

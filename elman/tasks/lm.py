@@ -1,0 +1,143 @@
+"""What character and word language models share: the model, TBPTT training over a token
+stream with document boundaries, and evaluation with the state carried through held-out text.
+
+Model: embedding -> (dropout) -> stacked RNN/LSTM/GRU -> dropout -> linear softmax. With
+``tie`` the output layer reuses the embedding matrix (Press & Wolf 2017; Inan et al. 2017);
+when ``hidden`` differs from ``embedding`` a linear projection maps the recurrent output down
+to the embedding size first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from elman.data.stream import Chunk, TokenStream
+from elman.nn import build_recurrent
+from elman.train.distributed import shard_rows
+
+EVAL_ROWS = 16
+
+
+class RecurrentLM(nn.Module):
+    """Embedding -> recurrent layers -> logits over ``vocab_size`` tokens."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str,
+        embedding: int,
+        hidden: int,
+        layers: int,
+        dropout: float = 0.0,
+        embed_dropout: float = 0.0,
+        tie: bool = False,
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embedding)
+        self.embed_drop = nn.Dropout(embed_dropout)
+        self.rnn = build_recurrent(cell, embedding, hidden, layers, dropout if layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.proj = nn.Linear(hidden, embedding) if tie and hidden != embedding else None
+        self.head = nn.Linear(embedding if tie else hidden, vocab_size)
+        if tie:
+            self.head.weight = self.embed.weight
+
+    def forward(self, x: Tensor, state=None, starts: Tensor | None = None):
+        """Logits (B, T, V) for ids ``x`` (B, T) and the final state; ``starts`` (B, T) marks
+        where documents begin: the state of those rows is zeroed before that step."""
+        if starts is None:
+            h, state = self.rnn(self.embed_drop(self.embed(x)), state)
+            h = self.drop(h)
+            return self.head(h if self.proj is None else self.proj(h)), state
+        outs, cuts = [], [0, *sorted(set(starts.any(0).nonzero().flatten().tolist()) - {0})]
+        for a, b in zip(cuts, [*cuts[1:], x.shape[1]], strict=True):
+            if state is not None:
+                keep = (~starts[:, a]).to(self.embed.weight.dtype)[None, :, None]
+                state = (
+                    tuple(s * keep for s in state) if isinstance(state, tuple) else (state * keep)
+                )
+            logits, state = self.forward(x[:, a:b], state)
+            outs.append(logits)
+        return torch.cat(outs, dim=1), state
+
+
+def nll(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean cross-entropy (nats per token) of (..., V) logits against (...) targets."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def evaluate_ids(
+    model: nn.Module, ids: Tensor, rows: int = EVAL_ROWS, doc_starts: Tensor | None = None
+) -> float:
+    """Mean negative log-likelihood (nats/token) of ``ids`` under ``model``; the state is
+    carried along each of ``rows`` parallel slices and reset where a document starts."""
+    rows = max(1, min(rows, (ids.numel() - 1) // 2))
+    stream = TokenStream(ids, rows, 256, doc_starts, full_chunks_only=False)
+    total, count, state = 0.0, 0, None
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for chunk in stream:
+            logits, state = model(chunk.x, state, chunk.starts)
+            total += nll(logits, chunk.y).item() * chunk.y.numel()
+            count += chunk.y.numel()
+    model.train(was_training)
+    return total / count
+
+
+def starts_tensor(starts: Sequence[int], low: int = 0, high: int | None = None) -> Tensor:
+    """Document starts inside [low, high), shifted to begin at ``low``."""
+    keep = [s - low for s in starts if s >= low and (high is None or s < high)]
+    return torch.tensor(keep, dtype=torch.long)
+
+
+class StreamLMTask:
+    """The trainer's view of a language model trained by truncated BPTT on one token stream
+    (see ``elman.train.Task``); subclasses name the task, add metrics and describe it."""
+
+    name = "lm"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_ids: Tensor,
+        valid_ids: Tensor,
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+        train_starts: Tensor | None = None,
+        valid_starts: Tensor | None = None,
+    ) -> None:
+        self.model, self.seed = model, seed
+        self.train_ids, self.valid_ids = train_ids, valid_ids
+        self.batch_size, self.seq_len = batch_size, seq_len
+        none = torch.zeros(0, dtype=torch.long)
+        self.train_starts = none if train_starts is None else train_starts
+        self.valid_starts = valid_starts
+        self.rows = shard_rows(batch_size)
+        TokenStream(train_ids, batch_size, seq_len)  # fail early if the text is too short
+
+    def batches(self, epoch: int) -> TokenStream:
+        # shift the chunk boundaries each epoch, the same way on every rank and every resume
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        offset = 0 if epoch == 0 else int(torch.randint(self.seq_len, (1,), generator=g))
+        starts = self.train_starts - offset
+        return TokenStream(
+            self.train_ids[offset:], self.batch_size, self.seq_len, starts[starts > 0], self.rows
+        )
+
+    def loss(self, model: nn.Module, batch: Chunk, carry):
+        logits, state = model(batch.x, carry, batch.starts)
+        return nll(logits, batch.y), batch.y.numel(), state
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        nats = evaluate_ids(model, self.valid_ids, doc_starts=self.valid_starts)
+        return {"val_loss": nats, **self.metrics(nats, "val")}
+
+    def metrics(self, nats: float, split: str) -> dict[str, float]:
+        """Metrics derived from nats per token (e.g. bits per character, perplexity)."""
+        return {}

@@ -1,0 +1,1 @@
+"""Plots (matplotlib, the ``plot`` extra)."""

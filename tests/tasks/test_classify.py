@@ -1,0 +1,129 @@
+"""Sequence classification: padding invariance, text and series end to end, metrics, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from elman.data.labelled import Examples
+from elman.tasks import classify
+from elman.tasks.classifier import SequenceClassifier
+from elman.tasks.scores import format_confusion, scores
+from elman.train import TrainConfig, Trainer
+
+TINY = classify.ClassifyConfig(hidden=8, embedding=8, batch_size=4, dropout=0.0)
+FAST = TrainConfig(steps=40, eval_every=20, lr=2e-2, progress=False)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
+@pytest.mark.parametrize("conv", [False, True])
+def test_padded_batch_equals_each_example_alone(pooling, conv):
+    torch.manual_seed(0)
+    model = SequenceClassifier(3, "gru", 5, 2, True, 0.0, pooling, channels=2, conv=conv)
+    model = model.double().eval()
+    lengths = torch.tensor([6, 2, 4])
+    x = torch.randn(3, 6, 2, dtype=torch.float64)
+    junk = x.clone()
+    for b, n in enumerate(lengths.tolist()):
+        junk[b, n:] = 1e3
+    batch = model(junk, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        alone = model(x[b : b + 1, :n], lengths[b : b + 1])
+        torch.testing.assert_close(batch[b], alone[0])
+
+
+def test_scores_and_confusion():
+    truth = torch.tensor([0, 0, 1, 1, 2])
+    pred = torch.tensor([0, 1, 1, 1, 0])
+    s = scores(truth, pred, 3)
+    assert s["accuracy"] == pytest.approx(0.6)
+    assert s["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert s["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)  # per-class F1 1/2, 4/5, 0
+    table = format_confusion(s["confusion"], ["neg", "pos", "mix"])
+    assert table.splitlines()[0].split() == ["|", "neg", "pos", "mix"]
+
+
+def _words(n: int, seed: int) -> Examples:
+    g = torch.Generator().manual_seed(seed)
+    texts, labels = [], []
+    for i in range(n):
+        good = i % 2 == 0
+        filler = ["the", "film", "was", "a", "plot", "and"]
+        words = [
+            filler[int(j)]
+            for j in torch.randint(6, (int(torch.randint(2, 7, (1,), generator=g)),), generator=g)
+        ]
+        words.insert(
+            int(torch.randint(len(words), (1,), generator=g)), "great" if good else "awful"
+        )
+        texts.append(" ".join(words))
+        labels.append("pos" if good else "neg")
+    return Examples("text", texts, labels)
+
+
+def test_text_classifier_learns_and_round_trips(tmp_path):
+    csv = tmp_path / "train.csv"
+    data = _words(80, 0)
+    csv.write_text(
+        "text,label\n"
+        + "".join(f"{t},{y}\n" for t, y in zip(data.inputs, data.labels, strict=True))
+    )
+    test_csv = tmp_path / "test.csv"
+    held = _words(20, 1)
+    test_csv.write_text(
+        "text,label\n"
+        + "".join(f"{t},{y}\n" for t, y in zip(held.inputs, held.labels, strict=True))
+    )
+    source = {"kind": "table", "train": str(csv), "test": str(test_csv), "valid_fraction": 0.2}
+    metrics = classify.train(source, TINY, FAST, tmp_path / "run")
+    assert metrics["val_accuracy"] == 1.0
+    model = classify.load(tmp_path / "run")
+    result = model.evaluate(classify.held_out_test(tmp_path / "run"))
+    assert result["accuracy"] >= 0.85 and result["examples"] == 20  # chance is 0.5
+    out = model.predict(["a great film", "an awful plot"])
+    assert [o["label"] for o in out] == ["pos", "neg"]
+    assert sum(out[0]["probabilities"].values()) == pytest.approx(1.0)
+    json.dumps(out)  # plain JSON-able values
+    with pytest.raises(ValueError, match=r"input example 0: expected a non-empty text"):
+        model.predict([""])
+    with pytest.raises(ValueError, match=r"label\(s\) \['meh'\] never occur in training"):
+        model.evaluate(Examples("text", ["a film"], ["meh"]))
+
+
+def test_series_classifier_with_variable_lengths_and_missing_values(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    series, labels = [], []
+    for i in range(60):
+        n = int(torch.randint(5, 12, (1,), generator=g))
+        up = i % 2 == 0
+        x = torch.linspace(0, 1, n)[:, None] * (1 if up else -1) + 0.05 * torch.randn(
+            n, 2, generator=g
+        )
+        x[0, 1] = float("nan")
+        series.append(x)
+        labels.append("up" if up else "down")
+    data = Examples("series", series, labels)
+    task = classify.ClassifyTask(
+        data.subset(range(48)),
+        data.subset(range(48, 60)),
+        classify.ClassifyConfig(hidden=8, conv=True, batch_size=8),
+        0,
+    )
+    assert task.model.scale_std.shape == (2,) and not torch.isnan(task.model.scale_mean).any()
+    metrics = Trainer(task, FAST, tmp_path).fit()
+    assert metrics["val_accuracy"] == 1.0
+    with pytest.raises(
+        ValueError, match=r"training example 60: expected a series of shape \(T, 2\), got \(3, 3\)"
+    ):
+        classify.ClassifyTask(
+            Examples("series", [*series, torch.zeros(3, 3)], [*labels, "up"]), data, TINY, 0
+        )
+    with pytest.raises(ValueError, match="expected numbers"):
+        task.encoder(["abc"], "input")
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(ValueError, match="pooling must be one of last, mean, max, attention"):
+        classify.ClassifyConfig(pooling="sum")

@@ -1,0 +1,111 @@
+"""Word LM: data preparation, tied embeddings, training, exact resume, autocomplete."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from elman.data.tokenize import EOS_ID
+from elman.decode import Sampling
+from elman.tasks import wordlm
+from elman.train import TrainConfig
+
+BROWN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "brown"
+TINY = wordlm.WordLMConfig(
+    cell="gru", embedding=12, hidden=16, layers=2, batch_size=4, seq_len=8, min_freq=1
+)
+SENTENCES = [
+    "the cat sat on the mat .",
+    "the dog sat on the log .",
+    "a cat saw a dog .",
+    "the dog saw the cat on the mat .",
+] * 15
+
+
+@pytest.fixture(scope="module")
+def corpus_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wordlm")
+    (root / "a.txt").write_text("\n".join(SENTENCES[:40]) + "\n")
+    (root / "b.txt").write_text("\n\n".join(SENTENCES[40:]) + "\n")
+    (root / "valid.txt").write_text("\n".join(SENTENCES[:8]) + "\n")
+    return root
+
+
+def test_documents_become_one_stream_with_eos_and_starts(corpus_files):
+    corpus = wordlm.text_corpus([corpus_files / "a.txt", corpus_files / "b.txt"])
+    assert [len(d) for d in corpus.train] == [40, 14] and len(corpus.valid[0]) == 6
+    tok = wordlm.fit_tokenizer(corpus, TINY)
+    assert tok.kind == "word" and tok.lower
+    ids, starts = wordlm.encode_documents(tok, corpus.train)
+    assert ids[starts[0] - 1] == EOS_ID and int((ids == EOS_ID).sum()) == 54
+    assert starts.tolist() == [sum(len(s.split()) + 1 for s in SENTENCES[:40])]
+
+
+@pytest.mark.parametrize(("embedding", "hidden"), [(16, 16), (8, 16)])
+def test_tied_embeddings_share_one_matrix(embedding, hidden):
+    model = wordlm.build_model(30, wordlm.WordLMConfig(embedding=embedding, hidden=hidden))
+    assert model.head.weight is model.embed.weight
+    assert (model.proj is None) == (embedding == hidden)
+    untied = wordlm.build_model(30, wordlm.WordLMConfig(embedding=8, hidden=16, tie=False))
+    assert untied.head.weight is not untied.embed.weight and untied.proj is None
+    logits, _ = model(torch.randint(30, (2, 5)))
+    assert logits.shape == (2, 5, 30)
+
+
+def test_train_resume_exactly_then_complete_and_generate(tmp_path, corpus_files):
+    corpus = wordlm.text_corpus([corpus_files / "a.txt"], corpus_files / "valid.txt")
+    config = TrainConfig(steps=12, eval_every=4, lr=1e-2, progress=False)
+    metrics = wordlm.train(corpus, TINY, config, tmp_path / "whole")
+    assert metrics["val_perplexity"] == pytest.approx(math.exp(metrics["val_loss"]))
+    assert metrics["val_perplexity"] < 12  # the vocabulary has 14 tokens; it learned a little
+    wordlm.train(corpus, TINY, config, tmp_path / "paused", until=5)
+    wordlm.resume(tmp_path / "paused")
+    a, _, _ = wordlm.load(tmp_path / "whole", "last")
+    b, _, _ = wordlm.load(tmp_path / "paused", "last")
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+    model, tok, _ = wordlm.load(tmp_path / "whole")
+    ranked = wordlm.complete(model, tok, "The cat sat on the", k=3)
+    assert len(ranked) == 3 and all(w not in ("<pad>", "<unk>") for w, _ in ranked)
+    probs = [p for _, p in ranked]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+    text = "".join(wordlm.generate(model, tok, "the dog", 12, Sampling(0.8, seed=3)))
+    assert text == "".join(wordlm.generate(model, tok, "the dog", 12, Sampling(0.8, seed=3)))
+    assert text.startswith(" ") and "<unk>" not in text
+    scored = wordlm.score_documents(model, tok, [["the cat sat on the mat ."]])
+    assert scored["tokens"] == 8 and scored["unk_rate"] == 0
+
+
+def test_a_changed_corpus_refuses_to_resume(tmp_path, corpus_files):
+    path = tmp_path / "t.txt"
+    path.write_text("\n".join(SENTENCES) + "\n")
+    corpus = wordlm.text_corpus([path])
+    wordlm.train(corpus, TINY, TrainConfig(steps=2, eval_every=2, progress=False), tmp_path / "r")
+    path.write_text("\n".join(SENTENCES[:-1]) + "\n")
+    with pytest.raises(ValueError, match="changed since this run started"):
+        wordlm.resume(tmp_path / "r", steps=4)
+
+
+@pytest.mark.skipif(not BROWN.is_dir(), reason="needs ../shared/data/brown")
+def test_brown_corpus_is_split_by_file_and_untagged():
+    corpus = wordlm.brown_corpus(BROWN)
+    assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (414, 45, 41)
+    assert corpus.train[0][0].startswith("The Fulton County Grand Jury said")
+    assert corpus.pretokenized and "/" not in corpus.train[0][0].split()[1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tokenizer": "spacy"}, "tokenizer must be one of auto, word, whitespace, bpe"),
+        ({"embed_dropout": 1.0}, r"embed_dropout must be in \[0, 1\)"),
+        ({"tie": "yes"}, "tie must be True or False"),
+        ({"hidden": 0}, "hidden"),
+    ],
+)
+def test_bad_configs(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        wordlm.WordLMConfig(**kwargs)

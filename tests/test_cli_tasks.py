@@ -1,0 +1,122 @@
+"""The word LM, classification and tagging commands on tiny configurations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from elman.cli import main, task_of
+
+RUN = ["--steps", "6", "--eval-every", "3", "--no-progress"]
+WORDLM = [
+    "--embedding",
+    "8",
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--batch-size",
+    "2",
+    "--seq-len",
+    "5",
+    "--min-freq",
+    "1",
+    "--sample-length",
+    "5",
+    *RUN,
+]
+CLASSIFY = ["--hidden", "6", "--embedding", "6", "--batch-size", "4", *RUN]
+TAG = [
+    "--word-embedding",
+    "6",
+    "--char-embedding",
+    "3",
+    "--char-filters",
+    "4",
+    "--hidden",
+    "6",
+    "--min-freq",
+    "1",
+    "--batch-size",
+    "2",
+    *RUN,
+]
+SENTENCES = ["the cat sat on the mat", "a dog ran to the cat", "the mat was red"] * 6
+
+
+@pytest.fixture()
+def files(tmp_path):
+    (tmp_path / "train.txt").write_text("\n".join(SENTENCES) + "\n")
+    (tmp_path / "test.txt").write_text("\n".join(SENTENCES[:3]) + "\n")
+    rows = [
+        ("great film", "pos"),
+        ("awful plot", "neg"),
+        ("a great plot", "pos"),
+        ("the awful film", "neg"),
+    ] * 5
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    (tmp_path / "test.csv").write_text("text,label\nshort film,pos\ngreat,pos\n")
+    tagged = "the\tat\ncat\tnn\nran\tvbd\n\na\tat\ndog\tnn\nsat\tvbd\n"
+    (tmp_path / "train.tsv").write_text((tagged + "\n") * 5)
+    (tmp_path / "valid.tsv").write_text(tagged)
+    return tmp_path
+
+
+def test_wordlm_train_generate_predict_evaluate_resume(files, capsys):
+    out = files / "w"
+    args = ["train", "wordlm", str(files / "train.txt"), "--test", str(files / "test.txt")]
+    assert main([*args, "--out", str(out), *WORDLM]) == 0
+    assert "perplexity" in capsys.readouterr().out and task_of(out) == "wordlm"
+    assert main(["generate", str(out), "--prompt", "the cat", "--length", "4", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.startswith("the cat")
+    (files / "prefixes.txt").write_text("the cat sat on\na dog\n")
+    assert main(["predict", str(out), str(files / "prefixes.txt"), "--top-k", "2"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["the cat sat on", "a dog"] and len(rows[0]["next"]) == 2
+    assert main(["evaluate", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["data"] == "test split" and result["perplexity"] > 1
+    assert main(["resume", str(out), "--steps", "8"]) == 0
+
+
+def test_classify_train_predict_evaluate(files, capsys):
+    out = files / "c"
+    source = ["--train", str(files / "train.csv"), "--test", str(files / "test.csv")]
+    assert main(["train", "classify", *source, "--out", str(out), *CLASSIFY]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    (files / "in.txt").write_text("great film\nawful\n")
+    assert main(["predict", str(out), str(files / "in.txt"), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "label,probabilities" and len(lines) == 3
+    assert main(["evaluate", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    result = json.loads(printed[-1])
+    assert result["examples"] == 2 and "|" in printed[0]
+    assert sum(map(sum, result["confusion"])) == 2
+    (files / "empty.txt").write_text("fine\n\n")
+    assert main(["predict", str(out), str(files / "empty.txt")]) == 2
+    assert "input line(s) [2] are empty" in capsys.readouterr().err
+    (files / "odd.csv").write_text("text,label\nfine,meh\n")
+    assert main(["evaluate", str(out), str(files / "odd.csv")]) == 2
+    assert "never occur in training" in capsys.readouterr().err
+    assert main(["train", "classify", "--out", str(files / "c2"), *CLASSIFY]) == 2
+    assert "give exactly one data source" in capsys.readouterr().err
+    bad = ["--train", str(files / "train.csv"), "--text-column", "sentence"]
+    assert main(["train", "classify", *bad, "--out", str(files / "c3"), *CLASSIFY]) == 2
+    assert "no column 'sentence'" in capsys.readouterr().err
+
+
+def test_tag_train_predict_evaluate(files, capsys):
+    out = files / "t"
+    data = ["--train", str(files / "train.tsv"), "--valid", str(files / "valid.tsv")]
+    assert main(["train", "tag", *data, "--out", str(out), *TAG, "--no-crf"]) == 0
+    capsys.readouterr()
+    (files / "words.txt").write_text("the dog ran\n")
+    assert main(["predict", str(out), str(files / "words.txt")]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["words"] == ["the", "dog", "ran"] and len(row["tags"]) == 3
+    assert main(["evaluate", str(out), str(files / "valid.tsv")]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == 6
+    assert main(["generate", str(out)]) == 2
+    assert "needs a language model" in capsys.readouterr().err
