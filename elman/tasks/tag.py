@@ -29,6 +29,7 @@ from elman.train.checkpoint import unprefixed
 from elman.train.distributed import rank_and_world
 
 NAME = "tag"
+UNSEEN_TAG = -1  # a held-out tag the training data never had: always a mistake
 MAX_WORD = 20  # characters of a word the CNN reads (long numbers, URLs: the first 20)
 EVAL_BATCH = 128
 
@@ -135,8 +136,17 @@ class Vocabularies:
             tuple(data["tags"]),
         )
 
-    def encode(self, words: Sequence[str], tags: Sequence[str] | None = None, what: str = "input"):
-        """(word ids (T,), char ids (T, MAX_WORD), tag ids (T,) or None) of one sentence."""
+    def encode(
+        self,
+        words: Sequence[str],
+        tags: Sequence[str] | None = None,
+        what: str = "input",
+        unseen: str = "error",
+    ):
+        """(word ids (T,), char ids (T, MAX_WORD), tag ids (T,) or None) of one sentence.
+
+        unseen: a tag training never had is an error ("error"), or gets id ``UNSEEN_TAG``
+        ("wrong"), which no prediction matches: evaluation counts it as a mistake."""
         if not words:
             raise ValueError(f"{what}: an empty sentence; expected at least one word")
         w = torch.tensor(self.words.ids(list(words)), dtype=torch.int64)
@@ -147,18 +157,22 @@ class Vocabularies:
         if tags is None:
             return w, c, None
         index = {t: i for i, t in enumerate(self.tags)}
-        unseen = sorted(set(tags) - set(index))
-        if unseen:
-            raise ValueError(f"{what}: tag(s) {unseen[:5]} never occur in training")
-        return w, c, torch.tensor([index[t] for t in tags], dtype=torch.int64)
+        missing = sorted(set(tags) - set(index))
+        if missing and unseen == "error":
+            raise ValueError(f"{what}: tag(s) {missing[:5]} never occur in training")
+        ids = [index.get(t, UNSEEN_TAG) for t in tags]
+        return w, c, torch.tensor(ids, dtype=torch.int64)
 
 
 Encoded = list[tuple[Tensor, Tensor, Tensor | None]]
 
 
-def encode_sentences(vocab: Vocabularies, sentences: Sequence[Sentence], what: str) -> Encoded:
+def encode_sentences(
+    vocab: Vocabularies, sentences: Sequence[Sentence], what: str, unseen: str = "wrong"
+) -> Encoded:
+    """Encoded tagged sentences; tags training never had count as mistakes (``unseen``)."""
     return [
-        vocab.encode([w for w, _ in s], [t for _, t in s], f"{what} sentence {i}")
+        vocab.encode([w for w, _ in s], [t for _, t in s], f"{what} sentence {i}", unseen)
         for i, s in enumerate(sentences)
     ]
 
@@ -269,6 +283,9 @@ class TagTask:
 
 
 def _mean_loss(model: Tagger, data: Encoded) -> float:
+    """Nats per token over the sentences whose tags are all known (a tag training never had
+    has no score to take a loss of; accuracy still counts it)."""
+    data = [d for d in data if int(d[2].min()) >= 0]
     total = count = 0.0
     was_training = model.training
     model.eval()

@@ -61,6 +61,9 @@ def test_tagger_learns_tags_and_tags_unseen_words(tmp_path, crf):
     assert unseen["unseen_tokens"] == 1 and unseen["tokens"] == 3
     with pytest.raises(ValueError, match="an empty sentence"):
         tag.tag(model, vocab, [[]])
+    odd = tag.encode_sentences(vocab, [[("the", "at"), ("dog", "zz")], PATTERNS[0]], "held-out")
+    assert tag.accuracy(model, odd)["accuracy"] == pytest.approx(4 / 5)  # "zz" is always wrong
+    assert tag._mean_loss(model, odd) == pytest.approx(tag._mean_loss(model, odd[1:]))
     with pytest.raises(ValueError, match=r"tag\(s\) \['xx'\] never occur in training"):
         vocab.encode(["the"], ["xx"])
 
