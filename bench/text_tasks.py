@@ -112,7 +112,7 @@ def run_wordlm(args: argparse.Namespace) -> list[dict]:
 
 def run_tag(args: argparse.Namespace) -> list[dict]:
     source = {"kind": "brown", "path": str(DATA / "brown")}
-    config = tag.TagConfig(hidden=args.tag_hidden, min_freq=1)
+    config = tag.TagConfig(hidden=args.tag_hidden)
     train = TrainConfig(
         steps=10**6,
         time_limit=args.minutes * 60,

@@ -10,12 +10,22 @@ scores a, end scores b and transition scores A[i, j] (from tag i to tag j):
     log Z    = logsumexp_j (α_n(j) + b[j])
     -log p(y) = log Z - s(y)
     δ_t(j)   = max_i (δ_{t-1}(i) + A[i, j]) + E[t, j]                Viterbi, then backtrack
+
+Fast path of the forward algorithm, a matrix product per step instead of a (B, K, K)
+logsumexp, with shifts m_t = max_i α_{t-1}(i) and c = max A:
+
+    α_t(j)   = m_t + c + log Σ_i exp(α_{t-1}(i) - m_t) exp(A[i, j] - c) + E[t, j]
+
+The term of the best i is at least exp(min A - c), so the sum cannot underflow to 0 while
+max A - min A < ``GEMM_RANGE`` (float32's smallest normal is e^-87): the eligibility check.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+GEMM_RANGE = 80.0
 
 
 class CRF(nn.Module):
@@ -63,12 +73,23 @@ class CRF(nn.Module):
         last = tags.gather(1, (mask.sum(1) - 1).unsqueeze(1)).squeeze(1)
         return s + self.end[last]
 
-    def log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
-        """log Z per row (B,), by the forward algorithm."""
+    def log_partition(self, emissions: Tensor, mask: Tensor, fast: bool | None = None) -> Tensor:
+        """log Z per row (B,), by the forward algorithm. fast: the matrix-product form (None:
+        where eligible, see the module docstring); False: the logsumexp reference."""
         self._check(emissions, mask)
+        a = self.transitions
+        if fast is None:
+            fast = float(a.detach().max() - a.detach().min()) < GEMM_RANGE
+        if fast:
+            c = a.max().detach()
+            expa = torch.exp(a - c)
         alpha = self.start + emissions[:, 0]  # (B, K)
         for t in range(1, emissions.shape[1]):
-            step = torch.logsumexp(alpha.unsqueeze(2) + self.transitions, dim=1) + emissions[:, t]
+            if fast:
+                m = alpha.max(dim=1, keepdim=True).values.detach()
+                step = m + c + torch.log(torch.exp(alpha - m) @ expa) + emissions[:, t]
+            else:
+                step = torch.logsumexp(alpha.unsqueeze(2) + a, dim=1) + emissions[:, t]
             alpha = torch.where(mask[:, t, None], step, alpha)  # finished rows keep their α
         return torch.logsumexp(alpha + self.end, dim=1)
 
@@ -85,14 +106,12 @@ class CRF(nn.Module):
             best, arg = (delta.unsqueeze(2) + self.transitions).max(dim=1)  # (B, K)
             back.append(arg)
             delta = torch.where(mask[:, t, None], best + emissions[:, t], delta)
-        delta = delta + self.end
-        lengths = mask.sum(1).tolist()
+        last = (delta + self.end).argmax(dim=1).tolist()
+        back_lists = torch.stack(back).tolist() if back else []  # (T-1, B, K), one conversion
         paths = []
-        for b, n in enumerate(lengths):
-            tag = int(delta[b].argmax())
-            path = [tag]
+        for b, n in enumerate(mask.sum(1).tolist()):
+            path = [last[b]]
             for t in range(n - 1, 0, -1):
-                tag = int(back[t - 1][b, tag])
-                path.append(tag)
+                path.append(back_lists[t - 1][b][path[-1]])
             paths.append(path[::-1])
         return paths

@@ -33,12 +33,47 @@ def test_crf_forward_algorithm_and_viterbi_equal_brute_force(seed):
     lengths = torch.tensor([4, 2, 1])
     emissions = torch.randn(3, 4, 3, dtype=torch.float64)
     mask = torch.arange(4)[None] < lengths[:, None]
-    log_z = crf.log_partition(emissions, mask)
+    fast = crf.log_partition(emissions, mask, fast=True)
+    reference = crf.log_partition(emissions, mask, fast=False)
     paths = crf.decode(emissions, mask)
     for b, n in enumerate(lengths.tolist()):
         want_z, want_path = _brute(crf, emissions[b], n)
-        assert log_z[b].item() == pytest.approx(want_z.item(), abs=1e-10)
+        assert fast[b].item() == pytest.approx(want_z.item(), abs=1e-10)
+        assert reference[b].item() == pytest.approx(want_z.item(), abs=1e-10)
         assert paths[b] == want_path
+
+
+def _log_z_and_grads(crf: CRF, emissions, mask, fast):
+    e = emissions.clone().requires_grad_()
+    crf.zero_grad()
+    z = crf.log_partition(e, mask, fast=fast)
+    z.sum().backward()
+    return z.detach(), e.grad, crf.transitions.grad.clone()
+
+
+def test_crf_fast_forward_algorithm_matches_reference_with_gradients():
+    torch.manual_seed(0)
+    crf = CRF(40)
+    torch.nn.init.normal_(crf.transitions, std=3.0)
+    emissions = torch.randn(6, 9, 40) * 5
+    mask = torch.arange(9)[None] < torch.tensor([9, 7, 5, 3, 2, 1])[:, None]
+    got = _log_z_and_grads(crf, emissions, mask, True)
+    want = _log_z_and_grads(crf, emissions, mask, False)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_crf_wide_transition_range_takes_the_reference_path():
+    crf = CRF(3)
+    with torch.no_grad():
+        crf.transitions.copy_(torch.tensor([[0.0, 0, 0], [-200.0, -200, -200], [0, 0, 0]]))
+    emissions = torch.zeros(1, 3, 3)
+    emissions[0, 0, 1] = 300.0  # every path leaves tag 1 through a -200 transition
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    assert not torch.isfinite(crf.log_partition(emissions, mask, fast=True)).all()
+    auto = crf.log_partition(emissions, mask)
+    assert torch.isfinite(auto).all()
+    torch.testing.assert_close(auto, crf.log_partition(emissions, mask, fast=False))
 
 
 def test_crf_loss_ignores_padding_and_trains():
