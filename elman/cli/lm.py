@@ -42,6 +42,8 @@ WORDLM_HELP = CHARLM_HELP | {
     "min_freq": "words seen fewer times in training become <unk>",
     "max_vocab": "largest vocabulary (BPE: its size; default 8000 there)",
     "valid_fraction": "held-out tail of the lines when no --valid file is given",
+    "cutoffs": "adaptive softmax id cut-offs, e.g. --cutoffs 2000 10000 (needs --no-tie); "
+    "much faster with large vocabularies",
 }
 
 

@@ -61,6 +61,8 @@ def add_dataclass_options(
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=default, help=text
             )
+        elif "tuple" in str(f.type):
+            parser.add_argument(flag, type=kind, nargs="*", default=default, help=text)
         else:
             parser.add_argument(
                 flag, type=kind, default=default, choices=CHOICES.get(f.name), help=text

@@ -4,7 +4,10 @@ stream with document boundaries, and evaluation with the state carried through h
 Model: embedding -> (dropout) -> stacked RNN/LSTM/GRU -> dropout -> linear softmax. With
 ``tie`` the output layer reuses the embedding matrix (Press & Wolf 2017; Inan et al. 2017);
 when ``hidden`` differs from ``embedding`` a linear projection maps the recurrent output down
-to the embedding size first.
+to the embedding size first. With ``cutoffs`` the output layer is an adaptive softmax (Grave
+et al. 2017, ``nn.AdaptiveLogSoftmaxWithLoss``): the most frequent ids (the vocabulary is
+ranked by frequency) form a full head, rarer ones smaller clusters reached through it, so a
+training step computes the large tail clusters only for the targets that fall in them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class RecurrentLM(nn.Module):
         dropout: float = 0.0,
         embed_dropout: float = 0.0,
         tie: bool = False,
+        cutoffs: Sequence[int] = (),
     ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embedding)
@@ -42,17 +46,39 @@ class RecurrentLM(nn.Module):
         self.rnn = build_recurrent(cell, embedding, hidden, layers, dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden, embedding) if tie and hidden != embedding else None
-        self.head = nn.Linear(embedding if tie else hidden, vocab_size)
+        size = embedding if tie else hidden
+        if cutoffs:
+            if tie:
+                raise ValueError("cutoffs: an adaptive softmax cannot be tied to the embedding")
+            if not all(0 < c < vocab_size for c in cutoffs):
+                raise ValueError(
+                    f"cutoffs: each must lie in (0, vocabulary size {vocab_size}), got "
+                    f"{list(cutoffs)}"
+                )
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(size, vocab_size, list(cutoffs), 4.0)
+        else:
+            self.head = nn.Linear(size, vocab_size)
         if tie:
             self.head.weight = self.embed.weight
 
-    def forward(self, x: Tensor, state=None, starts: Tensor | None = None):
+    def forward(
+        self, x: Tensor, state=None, starts: Tensor | None = None, targets: Tensor | None = None
+    ):
         """Logits (B, T, V) for ids ``x`` (B, T) and the final state; ``starts`` (B, T) marks
-        where documents begin: the state of those rows is zeroed before that step."""
+        where documents begin: the state of those rows is zeroed before that step. Given
+        ``targets`` (B, T), the mean nats per target instead of the logits (adaptive softmax:
+        without computing every logit), so data-parallel training goes through ``forward``."""
+        h, state = self.features(x, state, starts)
+        if targets is not None:
+            return self.nll(h, targets), state
+        return self.logits(h), state
+
+    def features(self, x: Tensor, state=None, starts: Tensor | None = None):
+        """The inputs of the output layer (B, T, size) and the final state."""
         if starts is None:
             h, state = self.rnn(self.embed_drop(self.embed(x)), state)
             h = self.drop(h)
-            return self.head(h if self.proj is None else self.proj(h)), state
+            return (h if self.proj is None else self.proj(h)), state
         outs, cuts = [], [0, *sorted(set(starts.any(0).nonzero().flatten().tolist()) - {0})]
         for a, b in zip(cuts, [*cuts[1:], x.shape[1]], strict=True):
             if state is not None:
@@ -60,9 +86,22 @@ class RecurrentLM(nn.Module):
                 state = (
                     tuple(s * keep for s in state) if isinstance(state, tuple) else (state * keep)
                 )
-            logits, state = self.forward(x[:, a:b], state)
-            outs.append(logits)
+            h, state = self.features(x[:, a:b], state)
+            outs.append(h)
         return torch.cat(outs, dim=1), state
+
+    def logits(self, h: Tensor) -> Tensor:
+        """(B, T, V) scores whose softmax is the next-token distribution (adaptive softmax:
+        the log-probabilities themselves)."""
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.head.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
+        return self.head(h)
+
+    def nll(self, h: Tensor, y: Tensor) -> Tensor:
+        """Mean nats per target of features ``h`` (B, T, size) against ids ``y`` (B, T)."""
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.head(h.reshape(-1, h.shape[-1]), y.reshape(-1)).loss
+        return nll(self.head(h), y)
 
 
 def nll(logits: Tensor, y: Tensor) -> Tensor:
@@ -82,8 +121,8 @@ def evaluate_ids(
     model.eval()
     with torch.no_grad():
         for chunk in stream:
-            logits, state = model(chunk.x, state, chunk.starts)
-            total += nll(logits, chunk.y).item() * chunk.y.numel()
+            loss, state = model(chunk.x, state, chunk.starts, chunk.y)
+            total += loss.item() * chunk.y.numel()
             count += chunk.y.numel()
     model.train(was_training)
     return total / count
@@ -131,8 +170,8 @@ class StreamLMTask:
         )
 
     def loss(self, model: nn.Module, batch: Chunk, carry):
-        logits, state = model(batch.x, carry, batch.starts)
-        return nll(logits, batch.y), batch.y.numel(), state
+        loss, state = model(batch.x, carry, batch.starts, batch.y)
+        return loss, batch.y.numel(), state
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         nats = evaluate_ids(model, self.valid_ids, doc_starts=self.valid_starts)

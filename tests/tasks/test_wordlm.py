@@ -55,6 +55,29 @@ def test_tied_embeddings_share_one_matrix(embedding, hidden):
     assert logits.shape == (2, 5, 30)
 
 
+def test_adaptive_softmax_loss_and_logits_agree_and_it_trains(tmp_path, corpus_files):
+    config = wordlm.WordLMConfig(embedding=8, hidden=16, tie=False, cutoffs=(4, 9))
+    model = wordlm.build_model(14, config).eval()
+    x, y = torch.randint(14, (2, 5)), torch.randint(14, (2, 5))
+    loss, _ = model(x, targets=y)
+    logits, _ = model(x)
+    assert logits.shape == (2, 5, 14)
+    torch.testing.assert_close(logits.exp().sum(-1), torch.ones(2, 5))  # log-probabilities
+    want = -logits.gather(2, y[..., None]).mean()
+    torch.testing.assert_close(loss, want)
+    with pytest.raises(ValueError, match=r"cutoffs: each must lie in \(0, vocabulary size 5"):
+        wordlm.build_model(5, config)
+    corpus = wordlm.text_corpus([corpus_files / "a.txt"], corpus_files / "valid.txt")
+    tiny = wordlm.WordLMConfig(**{**TINY.__dict__, "tie": False, "cutoffs": [5]})
+    metrics = wordlm.train(
+        corpus, tiny, TrainConfig(steps=40, lr=1e-2, progress=False), tmp_path / "a"
+    )
+    assert metrics["val_perplexity"] < 12
+    model, tok, meta = wordlm.load(tmp_path / "a")
+    assert meta["task_config"]["model"]["cutoffs"] == [5]
+    assert len(wordlm.complete(model, tok, "the cat", k=3)) == 3
+
+
 def test_train_resume_exactly_then_complete_and_generate(tmp_path, corpus_files):
     corpus = wordlm.text_corpus([corpus_files / "a.txt"], corpus_files / "valid.txt")
     config = TrainConfig(steps=12, eval_every=4, lr=1e-2, progress=False)
@@ -104,6 +127,8 @@ def test_brown_corpus_is_split_by_file_and_untagged():
         ({"embed_dropout": 1.0}, r"embed_dropout must be in \[0, 1\)"),
         ({"tie": "yes"}, "tie must be True or False"),
         ({"hidden": 0}, "hidden"),
+        ({"cutoffs": (5, 3), "tie": False}, "cutoffs must be increasing positive integers"),
+        ({"cutoffs": (5,)}, r"need tie=False \(--no-tie\)"),
     ],
 )
 def test_bad_configs(kwargs, message):
