@@ -119,9 +119,12 @@ def evaluate_ids(
     total, count, state = 0.0, 0, None
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     with torch.no_grad():
         for chunk in stream:
-            loss, state = model(chunk.x, state, chunk.starts, chunk.y)
+            x, y = chunk.x.to(device), chunk.y.to(device)
+            starts = None if chunk.starts is None else chunk.starts.to(device)
+            loss, state = model(x, state, starts, y)
             total += loss.item() * chunk.y.numel()
             count += chunk.y.numel()
     model.train(was_training)
