@@ -26,8 +26,8 @@ import torch
 from harness import markdown_table, metadata, write_results
 
 from elman.tasks import charlm
-from elman.tasks.lm import evaluate_ids
 from elman.train import TrainConfig, Trainer, seed_everything
+from elman.train.schedule import Schedule
 
 EVAL_SHARE = 0.03  # of the budget, spent on the benchmark's evaluations
 
@@ -55,6 +55,7 @@ def seconds_per_step(spec: dict, text: str, steps: int = 8) -> float:
 def train_steps(spec: dict, text: str, steps: int, device: str) -> dict:
     """Train ``spec`` for ``steps`` steps on ``device``; validation nats/char along the way."""
     config, c = candidate(spec)
+    schedule = Schedule(replace(c, steps=steps))  # the benchmark's schedule, by step
     seed_everything(c.seed)
     task = charlm.CharLMTask(text, config, c.seed)
     model = task.model.to(device)
@@ -66,7 +67,7 @@ def train_steps(spec: dict, text: str, steps: int, device: str) -> dict:
         for chunk in task.batches(epoch):
             if step >= steps:
                 break
-            mult = (step + 1) / c.warmup if step < c.warmup else _cosine(step, steps, c)
+            mult = schedule.multiplier(step)
             for g in opt.param_groups:
                 g["lr"] = c.lr * mult
             x, y = chunk.x.to(device), chunk.y.to(device)
@@ -79,7 +80,7 @@ def train_steps(spec: dict, text: str, steps: int, device: str) -> dict:
             carry = tuple(s.detach() for s in carry) if isinstance(carry, tuple) else carry.detach()
             step += 1
             if step % max(1, steps // 6) == 0 or step == steps:
-                curve.append((step, _validate(model, task)))
+                curve.append((step, task.evaluate(model)["val_loss"]))
         epoch, carry = epoch + 1, None
     return {"spec": spec, "steps": steps, "curve": curve, "val": curve[-1][1]}
 
@@ -91,15 +92,6 @@ def _set_forget_bias(rnn, value: float) -> None:
         for name, p in rnn.named_parameters():
             if name.startswith("bias_"):
                 p[h : 2 * h] = value if name.startswith("bias_ih") else 0.0
-
-
-def _cosine(step: int, steps: int, c: TrainConfig) -> float:
-    p = min(1.0, (step - c.warmup) / max(1, steps - c.warmup - 1))
-    return c.min_lr + (1 - c.min_lr) * (1 + math.cos(math.pi * p)) / 2
-
-
-def _validate(model, task) -> float:
-    return evaluate_ids(model, task.valid_ids, doc_starts=task.valid_starts)
 
 
 def report(lines: list[dict], name: str, out: Path = Path("bench/results")) -> None:
