@@ -70,9 +70,8 @@ def train_steps(spec: dict, text: str, steps: int, device: str) -> dict:
             mult = schedule.multiplier(step)
             for g in opt.param_groups:
                 g["lr"] = c.lr * mult
-            x, y = chunk.x.to(device), chunk.y.to(device)
-            starts = None if chunk.starts is None else chunk.starts.to(device)
-            loss, carry = model(x, carry, starts, y)
+            chunk = chunk.to(device)
+            loss, carry = model(chunk.x, carry, chunk.starts, chunk.y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip_norm or math.inf)

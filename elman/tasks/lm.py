@@ -122,9 +122,8 @@ def evaluate_ids(
     device = next(model.parameters()).device
     with torch.no_grad():
         for chunk in stream:
-            x, y = chunk.x.to(device), chunk.y.to(device)
-            starts = None if chunk.starts is None else chunk.starts.to(device)
-            loss, state = model(x, state, starts, y)
+            chunk = chunk.to(device)
+            loss, state = model(chunk.x, state, chunk.starts, chunk.y)
             total += loss.item() * chunk.y.numel()
             count += chunk.y.numel()
     model.train(was_training)
