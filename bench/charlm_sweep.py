@@ -27,7 +27,9 @@ from harness import markdown_table, metadata, write_results
 
 from elman.tasks import charlm
 from elman.train import TrainConfig, Trainer, seed_everything
+from elman.train.device import move
 from elman.train.schedule import Schedule
+from elman.train.trainer import build_optimizer
 
 EVAL_SHARE = 0.03  # of the budget, spent on the benchmark's evaluations
 
@@ -61,7 +63,7 @@ def train_steps(spec: dict, text: str, steps: int, device: str) -> dict:
     model = task.model.to(device)
     if "forget_bias" in spec:
         _set_forget_bias(model.rnn, spec["forget_bias"])
-    opt = torch.optim.Adam(model.parameters(), c.lr, weight_decay=c.weight_decay)
+    opt = build_optimizer(model.parameters(), c)
     curve, carry, step, epoch = [], None, 0, 0
     while step < steps:
         for chunk in task.batches(epoch):
@@ -70,7 +72,7 @@ def train_steps(spec: dict, text: str, steps: int, device: str) -> dict:
             mult = schedule.multiplier(step)
             for g in opt.param_groups:
                 g["lr"] = c.lr * mult
-            chunk = chunk.to(device)
+            chunk = move(chunk, torch.device(device))
             loss, carry = model(chunk.x, carry, chunk.starts, chunk.y)
             opt.zero_grad(set_to_none=True)
             loss.backward()

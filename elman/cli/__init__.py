@@ -150,9 +150,19 @@ def _run(args: argparse.Namespace) -> None:
         raise ValueError(f"unknown command {args.command!r}")
 
 
+def _run_device(args: argparse.Namespace) -> str:
+    """The device the command trains on: its --device, or for resume the run's own."""
+    if args.command == "resume":
+        try:
+            return read_meta(Path(args.dir) / "last.safetensors")["train"].get("device", "cpu")
+        except (CheckpointError, KeyError):
+            return "cpu"  # _run reports what is wrong with the directory
+    return getattr(args, "device", "cpu")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    init_from_env()
+    init_from_env(_run_device(args))
     try:
         _run(args)
     except (ValueError, TypeError, FileNotFoundError, CheckpointError, NonFiniteError) as e:

@@ -34,6 +34,8 @@ TRAIN_HELP = {
     "patience": "early stopping: evaluations without a better validation loss",
     "seed": "seed for everything random (initialisation, dropout, data order)",
     "log_every": "steps between metrics-log lines",
+    "device": "cpu, cuda, cuda:N or auto (CUDA when available); under torchrun each rank "
+    "takes the GPU of its local rank",
 }
 CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 

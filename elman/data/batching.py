@@ -31,7 +31,10 @@ class PaddedBatch:
     @property
     def mask(self) -> Tensor:
         """(B, T) bool, True at real (non-padding) steps."""
-        return torch.arange(self.x.shape[1])[None, :] < self.lengths[:, None]
+        return (
+            torch.arange(self.x.shape[1], device=self.lengths.device)[None, :]
+            < self.lengths[:, None]
+        )
 
 
 def pad(sequences: Sequence[Tensor], value: float | int = 0) -> tuple[Tensor, Tensor]:

@@ -27,11 +27,6 @@ class Chunk:
     y: Tensor
     starts: Tensor | None
 
-    def to(self, device: torch.device | str) -> Chunk:
-        """This chunk with its tensors on ``device``."""
-        starts = None if self.starts is None else self.starts.to(device)
-        return Chunk(self.x.to(device), self.y.to(device), starts)
-
 
 class TokenStream:
     """A token sequence as ``batch_size`` parallel rows cut into chunks of ``seq_len`` steps.

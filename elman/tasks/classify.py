@@ -31,6 +31,7 @@ from elman.tasks.runs import fit_task, open_run, resume_run
 from elman.tasks.scores import scores
 from elman.train import TrainConfig, seed_everything
 from elman.train.checkpoint import unprefixed
+from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
 
 NAME = "classify"
@@ -229,17 +230,17 @@ def predict_logits(model: nn.Module, inputs: Sequence[Tensor]) -> Tensor:
     """Logits (N, K) of encoded ``inputs``, in their order (batched by length inside)."""
     lengths = [len(x) for x in inputs]
     out = torch.empty(0)
-    was_training = model.training
+    was_training, device = model.training, device_of(model)
     model.eval()
     with torch.no_grad():
         for index in bucket_batches(lengths, EVAL_BATCH, shuffle=False):
-            batch = collate(inputs, index)
+            batch = move(collate(inputs, index), device)
             logits = model(batch.x, batch.lengths)
             if out.numel() == 0:
                 out = logits.new_empty(len(inputs), logits.shape[1])
             out[batch.index] = logits
     model.train(was_training)
-    return out
+    return out.cpu()
 
 
 def evaluate(model: nn.Module, inputs: Sequence[Tensor], targets: Tensor, classes: int) -> dict:

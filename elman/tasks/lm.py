@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from elman.data.stream import Chunk, TokenStream
 from elman.nn import build_recurrent
+from elman.train.device import device_of, move
 from elman.train.distributed import shard_rows
 
 EVAL_ROWS = 16
@@ -119,10 +120,10 @@ def evaluate_ids(
     total, count, state = 0.0, 0, None
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = device_of(model)
     with torch.no_grad():
         for chunk in stream:
-            chunk = chunk.to(device)
+            chunk = move(chunk, device)
             loss, state = model(chunk.x, state, chunk.starts, chunk.y)
             total += loss.item() * chunk.y.numel()
             count += chunk.y.numel()

@@ -26,6 +26,7 @@ from elman.tasks.runs import fit_task, open_run, resume_run
 from elman.tasks.tagger import IGNORE, TagBatch, Tagger
 from elman.train import TrainConfig, seed_everything
 from elman.train.checkpoint import unprefixed
+from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
 
 NAME = "tag"
@@ -206,11 +207,11 @@ def build_model(vocab: Vocabularies, config: TagConfig) -> Tagger:
 def decode(model: Tagger, data: Encoded) -> list[list[int]]:
     """Predicted tag ids of every sentence, in order."""
     out: list[list[int]] = [[] for _ in data]
-    was_training = model.training
+    was_training, device = model.training, device_of(model)
     model.eval()
     with torch.no_grad():
         for index in bucket_batches([len(d[0]) for d in data], EVAL_BATCH, shuffle=False):
-            batch = collate(data, index)
+            batch = move(collate(data, index), device)
             for i, path in zip(batch.index.tolist(), model.decode(batch), strict=True):
                 out[i] = path
     model.train(was_training)
@@ -287,11 +288,11 @@ def _mean_loss(model: Tagger, data: Encoded) -> float:
     has no score to take a loss of; accuracy still counts it)."""
     data = [d for d in data if int(d[2].min()) >= 0]
     total = count = 0.0
-    was_training = model.training
+    was_training, device = model.training, device_of(model)
     model.eval()
     with torch.no_grad():
         for index in bucket_batches([len(d[0]) for d in data], EVAL_BATCH, shuffle=False):
-            loss, tokens = model.loss(collate(data, index))
+            loss, tokens = model.loss(move(collate(data, index), device))
             total, count = total + float(loss) * tokens, count + tokens
     model.train(was_training)
     return total / max(count, 1)

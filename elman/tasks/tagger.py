@@ -37,7 +37,10 @@ class TagBatch:
 
     @property
     def mask(self) -> Tensor:
-        return torch.arange(self.words.shape[1])[None, :] < self.lengths[:, None]
+        return (
+            torch.arange(self.words.shape[1], device=self.lengths.device)[None, :]
+            < self.lengths[:, None]
+        )
 
 
 class CharCNN(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -49,6 +50,9 @@ class TrainConfig:
     seed: seeds every random number generator the run uses.
     log_every: steps between metrics-log lines.
     progress: show a progress bar.
+    device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available). Under torchrun each rank
+        uses its own GPU, and the process group uses nccl on CUDA, gloo on the CPU. Runs are
+        bit-reproducible on the CPU only.
     """
 
     steps: int = 1000
@@ -74,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     progress: bool = True
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in (
@@ -110,6 +115,12 @@ class TrainConfig:
         for name in ("anneal_by_time", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.device, str) or not re.fullmatch(
+            r"cpu|auto|cuda(:\d+)?", self.device
+        ):
+            raise ValueError(
+                f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}"
+            )
         if self.anneal_by_time and self.time_limit is None:
             raise ValueError("anneal_by_time needs a time_limit (seconds), got time_limit=None")
 

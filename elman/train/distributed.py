@@ -15,12 +15,22 @@ import torch
 import torch.distributed as dist
 
 
-def init_from_env() -> bool:
-    """Join the process group torchrun describes; False when not launched by torchrun."""
+def backend_for(device: str) -> str:
+    """The collective backend for training on ``device``: nccl on CUDA, gloo on the CPU."""
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return "nccl" if cuda else "gloo"
+
+
+def init_from_env(device: str = "cpu") -> bool:
+    """Join the process group torchrun describes, with the backend ``device`` needs; False
+    when not launched by torchrun."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        backend = backend_for(device)
+        if backend == "nccl":  # each rank drives the GPU of its local rank
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
     return True
 
 

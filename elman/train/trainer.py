@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from elman.train import checkpoint as ckpt
 from elman.train.config import TrainConfig
+from elman.train.device import move, resolve_device
 from elman.train.distributed import is_main, rank_and_world
 from elman.train.metrics import MetricsLog, plot_curves
 from elman.train.schedule import Schedule
@@ -112,6 +113,8 @@ class Trainer:
 
     def __init__(self, task: Task, config: TrainConfig, out: str | Path) -> None:
         self.task, self.config, self.out = task, config, Path(out)
+        self.device = resolve_device(config.device)
+        task.model.to(self.device)
         self.optimizer = build_optimizer(task.model.parameters(), config)
         self.schedule = Schedule(config)
         self.position = Position()
@@ -119,7 +122,8 @@ class Trainer:
         self._epoch_batches: tuple[int, Sequence[Any]] | None = None
         self.model: nn.Module = task.model
         if rank_and_world()[1] > 1:
-            self.model = DistributedDataParallel(task.model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(task.model, device_ids=ids)
 
     # ---- checkpoints -------------------------------------------------------------------
     def _meta(self, **extra: Any) -> dict:
@@ -142,6 +146,8 @@ class Trainer:
             **carry,
             "rng.torch": torch.get_rng_state(),
         }
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         meta = self._meta(
             position=asdict(self.position),
             optim=opt_meta,
@@ -158,8 +164,10 @@ class Trainer:
         ckpt.load_optimizer_state(self.optimizer, ckpt.unprefixed("optim.", tensors), meta["optim"])
         self.schedule.load_state(meta["schedule"])
         self.position = Position(**meta["position"])
-        self.carry = _carry_from(tensors, meta["carry"])
+        self.carry = move(_carry_from(tensors, meta["carry"]), self.device)
         torch.set_rng_state(tensors["rng.torch"])
+        if self.device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         random.setstate(ast.literal_eval(meta["rng_python"]))
 
     # ---- the loop ----------------------------------------------------------------------
@@ -182,7 +190,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total, count = 0.0, 0
         for _ in range(c.accumulate):
-            loss, n, carry = self.task.loss(self.model, self._next_batch(), self.carry)
+            batch = move(self._next_batch(), self.device)
+            loss, n, carry = self.task.loss(self.model, batch, self.carry)
             if not torch.isfinite(loss):
                 raise NonFiniteError(self._nonfinite(f"loss is {loss.item()}"))
             (loss / c.accumulate).backward()

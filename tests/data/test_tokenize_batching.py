@@ -82,14 +82,3 @@ def test_bucketing_covers_every_index_once_and_cuts_padding():
     assert fixed == bucket_batches(lengths, 16, shuffle=False)
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         bucket_batches(lengths, 0)
-
-
-def test_chunk_to_keeps_tensors_and_missing_starts():
-    from elman.data.stream import TokenStream
-
-    stream = TokenStream(torch.arange(41), 2, 4, doc_starts=torch.tensor([5]))
-    with_starts, without = stream[1], stream[3]
-    moved = with_starts.to("cpu")
-    assert torch.equal(moved.x, with_starts.x) and torch.equal(moved.y, with_starts.y)
-    assert torch.equal(moved.starts, with_starts.starts)
-    assert without.starts is None and without.to("cpu").starts is None
