@@ -26,7 +26,7 @@ $(BENCHDEPS): $(DEV)
 
 # The main job: a character model on the bundled Shakespeare, then a sample from it.
 demo: $(CORE)
-	$(VENV)/bin/elman train charlm --out $(RUN) --overwrite --steps 900 --time-limit 300 --anneal-by-time --eval-every 150
+	$(VENV)/bin/elman train charlm --out $(RUN) --overwrite --steps 2500 --time-limit 300 --anneal-by-time --eval-every 500
 	$(VENV)/bin/elman generate $(RUN) --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 1
 
 test: lint
