@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,9 +28,7 @@ from harness import markdown_table, metadata, write_results
 
 from elman.tasks import charlm
 from elman.train import TrainConfig, Trainer, seed_everything
-from elman.train.device import move
-from elman.train.schedule import Schedule
-from elman.train.trainer import build_optimizer
+from elman.train.trainer import LOG
 
 EVAL_SHARE = 0.03  # of the budget, spent on the benchmark's evaluations
 
@@ -55,34 +54,19 @@ def seconds_per_step(spec: dict, text: str, steps: int = 8) -> float:
 
 
 def train_steps(spec: dict, text: str, steps: int, device: str) -> dict:
-    """Train ``spec`` for ``steps`` steps on ``device``; validation nats/char along the way."""
+    """Train ``spec`` for ``steps`` steps on ``device`` with the trainer (the benchmark's
+    schedule by step, clipping, TBPTT); validation nats/char six times along the way."""
     config, c = candidate(spec)
-    schedule = Schedule(replace(c, steps=steps))  # the benchmark's schedule, by step
     seed_everything(c.seed)
     task = charlm.CharLMTask(text, config, c.seed)
-    model = task.model.to(device)
     if "forget_bias" in spec:
-        _set_forget_bias(model.rnn, spec["forget_bias"])
-    opt = build_optimizer(model.parameters(), c)
-    curve, carry, step, epoch = [], None, 0, 0
-    while step < steps:
-        for chunk in task.batches(epoch):
-            if step >= steps:
-                break
-            mult = schedule.multiplier(step)
-            for g in opt.param_groups:
-                g["lr"] = c.lr * mult
-            chunk = move(chunk, torch.device(device))
-            loss, carry = model(chunk.x, carry, chunk.starts, chunk.y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip_norm or math.inf)
-            opt.step()
-            carry = tuple(s.detach() for s in carry) if isinstance(carry, tuple) else carry.detach()
-            step += 1
-            if step % max(1, steps // 6) == 0 or step == steps:
-                curve.append((step, task.evaluate(model)["val_loss"]))
-        epoch, carry = epoch + 1, None
+        _set_forget_bias(task.model.rnn, spec["forget_bias"])
+    out = Path(tempfile.mkdtemp(prefix="elman-sweep-"))
+    train = replace(c, steps=steps, eval_every=max(1, steps // 6), device=device)
+    Trainer(task, train, out).fit()
+    log = [json.loads(line) for line in (out / LOG).read_text().splitlines()]
+    shutil.rmtree(out)
+    curve = [(r["step"], r["val_loss"]) for r in log if "val_loss" in r]
     return {"spec": spec, "steps": steps, "curve": curve, "val": curve[-1][1]}
 
 
