@@ -29,6 +29,8 @@ CLASSIFY_HELP = {
     "dropout": "dropout between layers and before the classifier, in [0, 1)",
     "conv": "add the LSTM-FCN convolutional branch (numeric series)",
     "embedding": "text: word embedding size",
+    "embed_dropout": "text: dropout on the embeddings, in [0, 1)",
+    "word_dropout": "text: share of training tokens replaced by <unk>, in [0, 1)",
     "tokenizer": "text: char, word, whitespace or bpe",
     "lower": "text: lower-case before tokenizing",
     "min_freq": "text: rarer tokens become <unk>",

@@ -1,7 +1,8 @@
 """Many-to-one models: a (bi)RNN encoder, a pooling choice and a classifier; optionally an
 LSTM-FCN style convolutional branch beside the recurrent one for numeric series.
 
-text:    ids (B, T) -> embedding -> RNN -> pool -> dropout -> linear -> logits (B, K)
+text:    ids (B, T) -> word dropout -> embedding -> dropout -> RNN -> pool -> dropout -> linear
+         -> logits (B, K)
 series:  x (B, T, C) -> scale -> RNN -> pool ─┐
                      └-> conv blocks -> GAP ──┴ concat -> dropout -> linear -> logits
 
@@ -10,6 +11,10 @@ three blocks Conv1d -> BatchNorm -> ReLU with 128/256/128 filters of widths 8/5/
 average pooling over the real (unpadded) steps. Series are scaled per channel with the mean
 and standard deviation of the training data (stored as buffers); missing values (NaN) become
 0 after scaling, i.e. the training mean.
+
+Word dropout (Iyyer et al. 2015; Bowman et al. 2016) replaces each training token by ``<unk>``
+with a given probability: small text sets otherwise never show the model ``<unk>``, which is
+what every unseen word becomes at test time.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from elman.data.tokenize import PAD_ID, UNK_ID
 from elman.functional.attention import lengths_to_mask
 from elman.nn import build_recurrent
 from elman.nn.pooling import Pooling
@@ -66,11 +72,15 @@ class SequenceClassifier(nn.Module):
         embedding: int = 128,
         channels: int | None = None,
         conv: bool = False,
+        embed_dropout: float = 0.0,
+        word_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if (vocab_size is None) == (channels is None):
             raise ValueError("give exactly one of vocab_size (text) and channels (series)")
         self.embed = None if vocab_size is None else nn.Embedding(vocab_size, embedding, 0)
+        self.embed_drop = nn.Dropout(embed_dropout)
+        self.word_dropout = word_dropout
         size = embedding if channels is None else channels
         if channels is not None:
             self.register_buffer("scale_mean", torch.zeros(channels))
@@ -88,7 +98,10 @@ class SequenceClassifier(nn.Module):
     def inputs(self, x: Tensor) -> Tensor:
         """Embedded ids, or scaled series with missing values filled."""
         if self.embed is not None:
-            return self.embed(x)
+            if self.training and self.word_dropout > 0:
+                drop = torch.rand(x.shape, device=x.device) < self.word_dropout
+                x = torch.where(drop & (x != PAD_ID), UNK_ID, x)
+            return self.embed_drop(self.embed(x))
         z = (x - self.scale_mean) / self.scale_std
         return torch.nan_to_num(z, nan=0.0)
 

@@ -45,8 +45,9 @@ class ClassifyConfig:
     cell: one of ``elman.nn.CELLS``; hidden, layers: sizes; bidirectional: read both ways.
     pooling: "last", "mean", "max" or "attention" over the encoder's outputs. dropout: between
     layers and before the classifier. conv: add the LSTM-FCN convolutional branch (series).
-    embedding, tokenizer ("word", "whitespace", "char" or "bpe"), lower, min_freq, max_vocab:
-    text input only. batch_size: examples per batch.
+    embedding, embed_dropout (on the embeddings), word_dropout (share of training tokens
+    replaced by ``<unk>``), tokenizer ("word", "whitespace", "char" or "bpe"), lower, min_freq,
+    max_vocab: text input only. batch_size: examples per batch.
     """
 
     cell: str = "lstm"
@@ -57,6 +58,8 @@ class ClassifyConfig:
     dropout: float = 0.3
     conv: bool = False
     embedding: int = 128
+    embed_dropout: float = 0.0
+    word_dropout: float = 0.0
     tokenizer: str = "word"
     lower: bool = True
     min_freq: int = 1
@@ -69,7 +72,7 @@ class ClassifyConfig:
             {"cell": CELLS, "pooling": POOLINGS, "tokenizer": TOKENIZER_KINDS},
             ("hidden", "layers", "embedding", "min_freq", "batch_size"),
             ("max_vocab",),
-            ("dropout",),
+            ("dropout", "embed_dropout", "word_dropout"),
             ("bidirectional", "conv", "lower"),
         )
 
@@ -146,9 +149,14 @@ def build_model(config: ClassifyConfig, classes: int, encoder: Encoder) -> Seque
     if encoder.kind == "text":
         return SequenceClassifier(
             **common,
-            vocab_size=len(encoder.tokenizer),
-            embedding=c.embedding,  # type: ignore[arg-type]
+            vocab_size=len(encoder.tokenizer),  # type: ignore[arg-type]
+            embedding=c.embedding,
+            embed_dropout=c.embed_dropout,
+            word_dropout=c.word_dropout,
         )
+    for name in ("embed_dropout", "word_dropout"):
+        if getattr(c, name):
+            raise ValueError(f"{name}: applies to text input only, got {getattr(c, name)!r}")
     return SequenceClassifier(**common, channels=encoder.channels)
 
 

@@ -127,3 +127,27 @@ def test_series_classifier_with_variable_lengths_and_missing_values(tmp_path):
 def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match="pooling must be one of last, mean, max, attention"):
         classify.ClassifyConfig(pooling="sum")
+    with pytest.raises(ValueError, match="word_dropout"):
+        classify.ClassifyConfig(word_dropout=1.0)
+
+
+def test_word_dropout_turns_training_tokens_into_unk_and_spares_padding():
+    torch.manual_seed(0)
+    model = SequenceClassifier(2, "lstm", 4, vocab_size=20, embedding=3, word_dropout=0.5)
+    seen = []
+    model.embed.register_forward_hook(lambda m, args, out: seen.append(args[0].clone()))
+    x = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12], [13, 14, 15, 0, 0, 0, 0, 0]])
+    lengths = torch.tensor([8, 3])
+    model.train()(x, lengths)
+    dropped = seen[-1] != x
+    assert dropped.any() and bool((seen[-1][dropped] == 1).all())  # 1 is <unk>
+    assert bool((seen[-1][x == 0] == 0).all())
+    model.eval()(x, lengths)
+    assert torch.equal(seen[-1], x)
+
+
+def test_text_dropouts_are_refused_for_series():
+    data = Examples("series", [torch.zeros(4, 2), torch.ones(3, 2)], ["a", "b"])
+    config = classify.ClassifyConfig(hidden=4, word_dropout=0.1)
+    with pytest.raises(ValueError, match="word_dropout: applies to text input only"):
+        classify.ClassifyTask(data, data, config, 0)
