@@ -98,7 +98,8 @@ def measure(steps: dict[str, Step], timing: Timing) -> dict[str, list[float]]:
 
 
 def machine() -> str:
-    """E.g. "2-core CPU (AMD EPYC), torch 2.13.0+cpu": usable cores, CPU model, torch version."""
+    """E.g. "2-core CPU (AMD EPYC), torch 2.13.0+cpu, 2 threads": usable cores, CPU model,
+    torch version and the threads torch computes with."""
     cpu = ""
     try:
         with open("/proc/cpuinfo") as f:
@@ -106,7 +107,11 @@ def machine() -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cores}-core CPU{f' ({cpu})' if cpu else ''}, torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    return (
+        f"{cores}-core CPU{f' ({cpu})' if cpu else ''}, torch {torch.__version__}, "
+        f"{threads} thread{'s' if threads > 1 else ''}"
+    )
 
 
 def metadata(benchmark: str, budget: str, data: str) -> dict[str, object]:
