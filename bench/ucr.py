@@ -57,7 +57,11 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
     train_set = read_ts(sktime_path(name, "train"))
     test_set = read_ts(sktime_path(name, "test"))
     config = classify.ClassifyConfig(
-        hidden=args.hidden, pooling="last", conv=True, dropout=0.3, batch_size=args.batch_size
+        hidden=args.hidden,
+        pooling="last",
+        conv=True,
+        dropout=args.dropout,
+        batch_size=args.batch_size,
     )
     accuracies, start = [], time.perf_counter()
     for seed in range(args.seeds):
@@ -114,6 +118,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--dropout", type=float, default=0.3, help="before the classifier")
     p.add_argument("--name", default="ucr")
     p.add_argument("--runs", default="bench/runs/ucr")
     args = p.parse_args()
