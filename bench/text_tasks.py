@@ -118,10 +118,12 @@ def run_wordlm(args: argparse.Namespace) -> list[dict]:
 def run_tag(args: argparse.Namespace) -> list[dict]:
     source = {"kind": "brown", "path": str(DATA / "brown")}
     config = tag.TagConfig(hidden=args.tag_hidden)
+    # A step budget (``--tag-steps``) makes the run's result independent of the machine's load.
+    by_time = args.tag_steps is None
     train = TrainConfig(
-        steps=10**6,
-        time_limit=args.minutes * 60,
-        anneal_by_time=True,
+        steps=10**6 if by_time else args.tag_steps,
+        time_limit=args.minutes * 60 if by_time else None,
+        anneal_by_time=by_time,
         lr=2e-3,
         clip_norm=5.0,
         eval_every=1000,
@@ -146,6 +148,7 @@ def run_tag(args: argparse.Namespace) -> list[dict]:
             "baseline": {
                 "most frequent tag per word": round(most_frequent_tag(train_set, test_set), 4)
             },
+            "steps": train.steps if not by_time else None,
             "seconds": round(time.perf_counter() - start),
             "config": asdict(config),
         }
@@ -255,13 +258,16 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=256, help="wordlm width")
     p.add_argument("--min-freq", type=int, default=3, help="wordlm: rarer words -> <unk>")
     p.add_argument("--tag-hidden", type=int, default=128)
+    p.add_argument("--tag-steps", type=int, help="tag: a step budget instead of --minutes")
     p.add_argument("--sentiment-epochs", type=int, default=30)
     p.add_argument("--name", default="text_tasks")
     p.add_argument("--runs", default="bench/runs/text")
     args = p.parse_args()
     meta = metadata(
         "text_tasks",
-        f"{args.minutes:g} min wall per model (wordlm, tag); "
+        f"{args.minutes:g} min wall per model (wordlm"
+        + (f"; tag: {args.tag_steps} steps" if args.tag_steps else ", tag")
+        + "); "
         f"{args.sentiment_epochs} epochs per fold (sentiment)",
         "Brown (split by file, 414/45/41), UCI sentiment (10-fold)",
     )

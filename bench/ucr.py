@@ -79,7 +79,9 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
         steps = args.epochs * per_epoch
         tc = TrainConfig(
             steps=steps,
+            optimizer="adamw" if args.weight_decay else "adam",
             lr=args.lr,
+            weight_decay=args.weight_decay,
             eval_every=max(1, steps // 10),
             warmup=per_epoch,
             progress=False,
@@ -105,6 +107,8 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
         "train_cases": len(train_set.series),
         "test_cases": len(test_set.series),
         "epochs": args.epochs,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
         "seconds": round(time.perf_counter() - start),
         "config": asdict(config),
     }
@@ -118,6 +122,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's (0: Adam)")
     p.add_argument("--dropout", type=float, default=0.3, help="before the classifier")
     p.add_argument("--name", default="ucr")
     p.add_argument("--runs", default="bench/runs/ucr")

@@ -1,8 +1,10 @@
 """The ``elman`` command: a thin shell that parses, validates, and calls tasks and the trainer.
 
-elman train charlm|wordlm|classify|tag ... --out DIR [model and training options]
+elman train charlm|wordlm|classify|tag|seq2seq ... --out DIR [model and training options]
 elman generate DIR --prompt "ROMEO:" --length 500 --temperature 0.8     (language models)
 elman predict DIR [INPUT|-] [--format jsonl|csv]    next words, labels or tags per input line
+elman translate DIR [INPUT|-] [--beam 5 --nbest 5]  seq2seq outputs per input line
+elman explain DIR SOURCE [--png FILE]               seq2seq attention heat map
 elman evaluate DIR [DATA]                           the task's metrics (default: held-out data)
 elman resume DIR [--steps N]
 """
@@ -16,8 +18,9 @@ import sys
 from pathlib import Path
 
 from elman.cli import labels, lm
+from elman.cli import seq2seq as s2s
 from elman.decode import Sampling
-from elman.tasks import charlm, classify, tag, wordlm
+from elman.tasks import charlm, classify, seq2seq, tag, wordlm
 from elman.train import CheckpointError, NonFiniteError
 from elman.train.checkpoint import read_meta
 from elman.train.distributed import init_from_env, shutdown
@@ -27,6 +30,7 @@ RESUMERS = {
     "wordlm": wordlm.resume,
     "classify": classify.resume,
     "tag": tag.resume,
+    "seq2seq": seq2seq.resume,
 }
 
 
@@ -36,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="task", required=True)
     lm.add_parsers(train, sub)
     labels.add_parsers(train)
+    s2s.add_parsers(train, sub)
 
     pr = sub.add_parser("predict", help="predict with a trained wordlm, classify or tag model")
     pr.add_argument("dir", help="model directory")
@@ -56,15 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "data",
         nargs="?",
-        help="data to score (default: the run's held-out split): "
-        "text (charlm/wordlm), labelled CSV/TSV or .ts (classify), word<TAB>tag (tag)",
+        help="data to score (default: the run's held-out split): text (charlm/wordlm), "
+        "labelled CSV/TSV or .ts (classify), word<TAB>tag (tag), source<TAB>target (seq2seq)",
     )
     e.add_argument(
         "--split",
         choices=("valid", "test"),
         default="test",
-        help="wordlm/tag: which held-out split to score without DATA",
+        help="wordlm/tag/seq2seq: which held-out split to score without DATA",
     )
+    e.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (1: greedy)")
+    e.add_argument("--alpha", type=float, default=0.0, help="seq2seq: length normalisation")
     e.add_argument("--text-column", default="text", help="classify CSV: the text column")
     e.add_argument("--label-column", default="label", help="classify CSV: the label column")
     e.add_argument("--checkpoint", choices=("best", "last"), default="best")
@@ -82,6 +89,12 @@ def task_of(out: str | Path) -> str:
         raise CheckpointError(f"model directory {str(out)!r} does not exist")
     path = out / "best.safetensors"
     return read_meta(path if path.exists() else out / "last.safetensors")["task"]
+
+
+def _require(out: str, task: str, command: str) -> None:
+    found = task_of(out)
+    if found != task:
+        raise ValueError(f"`elman {command}` needs a {task} model; {out} holds a {found} model")
 
 
 def _write(rows: list[dict], fmt: str) -> None:
@@ -105,7 +118,7 @@ def _predict(a: argparse.Namespace) -> None:
     elif task not in ("wordlm", "tag"):
         raise ValueError(
             f"`elman predict` serves wordlm, classify and tag models; {a.dir} "
-            f"holds a {task} model (use `elman generate`)"
+            f"holds a {task} model (use `elman generate` or `elman translate`)"
         )
     inputs = labels.read_inputs(a.input, kind, a.text_column, sys.stdin)
     if task == "wordlm":
@@ -122,6 +135,7 @@ def _run(args: argparse.Namespace) -> None:
             "wordlm": lm.train_wordlm,
             "classify": lambda a: lm.report(labels.train_classify(a), Path(a.out), "classify"),
             "tag": lambda a: lm.report(labels.train_tag(a), Path(a.out), "tag"),
+            "seq2seq": lambda a: lm.report(s2s.train(a), Path(a.out), "seq2seq"),
         }
         train[args.task](args)
     elif args.command == "generate":
@@ -137,11 +151,20 @@ def _run(args: argparse.Namespace) -> None:
         )
     elif args.command == "predict":
         _predict(args)
+    elif args.command == "translate":
+        _require(args.dir, "seq2seq", "translate")
+        _write(s2s.translate(args, sys.stdin), args.format)
+    elif args.command == "explain":
+        _require(args.dir, "seq2seq", "explain")
+        print(json.dumps(s2s.explain(args)))
     elif args.command == "evaluate":
         task = task_of(args.dir)
-        result = (
-            lm.evaluate(args, task) if task in ("charlm", "wordlm") else labels.evaluate(args, task)
-        )
+        if task in ("charlm", "wordlm"):
+            result = lm.evaluate(args, task)
+        elif task == "seq2seq":
+            result = s2s.evaluate(args)
+        else:
+            result = labels.evaluate(args, task)
         print(json.dumps(result))
     elif args.command == "resume":
         task = task_of(args.dir)

@@ -195,3 +195,27 @@ class Recurrent(nn.Module):
         if seq.packed is not None:
             return pack_like(y, lengths, seq.packed), state, captured
         return (y.transpose(0, 1).contiguous() if c.batch_first else y), state, captured
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One timestep through every layer, for decoders and generation: ``x`` (B, I) and
+        ``state`` a tuple (h,) or (h, c) of (L, B, size) tensors -> (output (B, H_out), new
+        state). Unidirectional layers only; no input checks (callers own the shapes), and
+        dropout between layers as in ``forward``."""
+        c = self.config
+        if c.bidirectional:
+            raise ValueError(
+                "step() needs a unidirectional layer: the reverse direction reads the future"
+            )
+        finals: list[list[Tensor]] = [[] for _ in state]
+        for layer, (p,) in enumerate(self._params()):
+            cell = c.cell(layer)
+            s = cellmath.bind_step(cell, p)(
+                cellmath.project(cell, x, p), tuple(t[layer] for t in state)
+            )
+            for final, part in zip(finals, s, strict=True):
+                final.append(part)
+            y = s[0] + x if c.residual and layer > 0 else s[0]
+            if c.dropout and self.training and layer < c.num_layers - 1:
+                y = torch.nn.functional.dropout(y, c.dropout, training=True)
+            x = y
+        return x, tuple(torch.stack(f) for f in finals)

@@ -1,4 +1,5 @@
-"""Classification scores: accuracy, macro-F1 and the confusion matrix, as plain numbers."""
+"""Scores as plain numbers: accuracy, macro-F1 and the confusion matrix for classification;
+edit distance and word/phoneme error rates for transduction."""
 
 from __future__ import annotations
 
@@ -39,3 +40,30 @@ def format_confusion(confusion: Sequence[Sequence[int]], classes: Sequence[str])
         for n, r in zip(names, confusion, strict=True)
     ]
     return "\n".join([head, "-" * len(head), *rows])
+
+
+def edit_distance(a: Sequence, b: Sequence) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions, each costing 1."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        diagonal, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (x != y))
+    return row[-1]
+
+
+def error_rates(
+    predictions: Sequence[Sequence[str]], references: Sequence[Sequence[Sequence[str]]]
+) -> dict[str, float]:
+    """Word error rate (share of predictions that equal none of their references) and token
+    error rate (Σ edit distance / Σ reference length, each prediction scored against its
+    closest reference: the CMUdict convention for words with several pronunciations)."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    wrong = distance = length = 0
+    for pred, refs in zip(predictions, references, strict=True):
+        d, ref = min((edit_distance(pred, r), r) for r in refs)
+        wrong += d > 0
+        distance, length = distance + d, length + len(ref)
+    n = max(len(predictions), 1)
+    return {"wer": wrong / n, "per": distance / max(length, 1), "words": len(predictions)}

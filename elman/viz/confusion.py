@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt
+
+from elman.viz.files import save_figure
 
 
 def plot_confusion(
@@ -31,10 +30,4 @@ def plot_confusion(
                 ax.text(j, i, str(v), ha="center", va="center", color=color, fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

