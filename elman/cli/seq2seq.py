@@ -13,6 +13,7 @@ from elman.cli.options import (
     train_config,
 )
 from elman.data.pairs import read_pairs
+from elman.decode import Sampling
 from elman.nn import CELLS
 from elman.nn.seq2seq import ATTENTIONS
 from elman.tasks import seq2seq
@@ -29,6 +30,7 @@ HELP = {
     "dropout": "dropout on embeddings, between layers and before the output, in [0, 1)",
     "label_smoothing": "label smoothing of the training loss, in [0, 1)",
     "sample_rate": "scheduled sampling: share of decoder inputs taken from the model, in [0, 1)",
+    "sample_ramp": "scheduled sampling: share of training over which the rate rises from 0",
     "source_tokens": "source tokenization: char or whitespace",
     "target_tokens": "target tokenization: char or whitespace",
     "lower": "lower-case sources",
@@ -66,6 +68,10 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     tr.add_argument("input", nargs="?", default="-", help="source lines (a file, or - for stdin)")
     _add_search_options(tr)
     tr.add_argument("--nbest", type=int, default=1, help="outputs per input (<= --beam)")
+    tr.add_argument(
+        "--temperature", type=float, default=0.0, help="> 0: sample one output (no search)"
+    )
+    tr.add_argument("--seed", type=int, default=None, help="seed for sampling")
     tr.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
     tr.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
@@ -110,7 +116,8 @@ def read_lines(path: str, stdin_lines) -> list[str]:
 def translate(a: argparse.Namespace, stdin_lines) -> list[dict]:
     model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
     sources = read_lines(a.input, stdin_lines)
-    found = seq2seq.transduce(model, vocab, sources, config, a.beam, a.nbest, a.alpha)
+    sampling = Sampling(a.temperature, seed=a.seed)
+    found = seq2seq.transduce(model, vocab, sources, config, a.beam, a.nbest, a.alpha, sampling)
     rows = []
     for text, hyps in zip(sources, found, strict=True):
         nbest = [

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from elman.data.batching import bucket_batches, pad
 from elman.data.pairs import Pairs, read_cmudict, read_pairs, split_pairs
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID, Tokenizer
-from elman.decode import Hypothesis, beam_search, greedy_search
+from elman.decode import Hypothesis, Sampling, beam_search, greedy_search
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.seq2seq import ATTENTIONS, Seq2Seq, select
@@ -53,7 +53,9 @@ class Seq2SeqConfig:
     "general"; input_feeding: feed h̃_{t-1} to the next step (Luong); bridge: initialise the
     decoder from the encoder's final states (else zeros). dropout: on embeddings, between
     layers and before the output. label_smoothing: in [0, 1). sample_rate: scheduled
-    sampling's share of fed-back model tokens in [0, 1). source_tokens, target_tokens: "char"
+    sampling's share of fed-back model tokens in [0, 1); sample_ramp: the share of training
+    over which that rate rises linearly from 0 (Bengio et al.'s linear schedule; 0: the full
+    rate from the first step). source_tokens, target_tokens: "char"
     or "whitespace"; lower: lower-case sources. all_references: train on every reference.
     max_source, max_target: length limits in tokens. batch_size: pairs per batch."""
 
@@ -68,6 +70,7 @@ class Seq2SeqConfig:
     dropout: float = 0.2
     label_smoothing: float = 0.0
     sample_rate: float = 0.0
+    sample_ramp: float = 0.0
     source_tokens: str = "char"
     target_tokens: str = "whitespace"
     lower: bool = True
@@ -89,6 +92,9 @@ class Seq2SeqConfig:
             rates=("dropout", "label_smoothing", "sample_rate"),
             flags=("bidirectional", "input_feeding", "bridge", "lower", "all_references"),
         )
+        ramp = self.sample_ramp
+        if isinstance(ramp, bool) or not isinstance(ramp, int | float) or not 0 <= ramp <= 1:
+            raise ValueError(f"sample_ramp must be a share of training in [0, 1], got {ramp!r}")
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -230,6 +236,13 @@ class Seq2SeqTask:
         self.valid_data = encode_pairs(self.vocab, valid, config, "validation")
         self.valid_pairs = valid
         self.model = build_model(self.vocab, config)
+        self.sample_rate = config.sample_rate
+
+    def at_step(self, step: int, steps: int) -> None:
+        """Scheduled sampling's rate at this step (the trainer calls this before each step)."""
+        c = self.config
+        ramp = c.sample_ramp * steps
+        self.sample_rate = c.sample_rate * (min(1.0, step / ramp) if ramp else 1.0)
 
     def batches(self, epoch: int) -> list[Batch]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
@@ -240,7 +253,7 @@ class Seq2SeqTask:
     def loss(self, model: nn.Module, batch: Batch, carry):
         c = self.config
         tokens = int((batch.target_out != PAD_ID).sum())
-        return batch_loss(model, batch, c.label_smoothing, c.sample_rate), tokens, None
+        return batch_loss(model, batch, c.label_smoothing, self.sample_rate), tokens, None
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         scores = score(model, self.vocab, self.valid_pairs, self.config)
@@ -283,8 +296,12 @@ def transduce(
     beam: int = 1,
     nbest: int = 1,
     alpha: float = 0.0,
+    sampling: Sampling | None = None,
 ) -> list[list[Hypothesis]]:
-    """The n-best outputs of each source, best first (greedy search when ``beam`` is 1)."""
+    """The n-best outputs of each source, best first: beam search, greedy search when
+    ``beam`` and ``nbest`` are 1, or one sample per source drawn by ``sampling``."""
+    if sampling is not None and sampling.temperature > 0 and (beam, nbest) != (1, 1):
+        raise ValueError(f"sampling draws one output per source: use beam=1, got beam={beam}")
     data = [vocab.encode_source(s, config.max_source, f"input {i}") for i, s in enumerate(sources)]
     out: list[list[Hypothesis]] = [[] for _ in data]
     was_training, device = model.training, device_of(model)
@@ -295,7 +312,10 @@ def transduce(
             state = model.encode(source.to(device), lengths.to(device))
             n, limit = len(index), config.max_target
             if beam == 1 and nbest == 1:
-                found = [[h] for h in greedy_search(model.step, state, n, EOS_ID, EOS_ID, limit)]
+                found = [
+                    [h]
+                    for h in greedy_search(model.step, state, n, EOS_ID, EOS_ID, limit, sampling)
+                ]
             else:
                 found = beam_search(
                     model.step, select, state, n, EOS_ID, EOS_ID, beam, limit, alpha, nbest

@@ -51,6 +51,10 @@ class Task(Protocol):
     def describe(self) -> dict:
         """JSON from which the task (and its model) can be rebuilt."""
 
+    # Optional: ``at_step(step, steps)`` is called before each optimizer step, for schedules
+    # the task owns (e.g. scheduled sampling's rate); it must depend on its arguments only,
+    # so a resumed run repeats it exactly.
+
 
 class NonFiniteError(RuntimeError):
     """The loss or the gradients became NaN or infinite; the run stopped."""
@@ -187,6 +191,8 @@ class Trainer:
         c, step = self.config, self.position.step
         for group in self.optimizer.param_groups:
             group["lr"] = c.lr * self.schedule.multiplier(step, self.position.seconds)
+        if hasattr(self.task, "at_step"):
+            self.task.at_step(step, c.steps)
         self.optimizer.zero_grad(set_to_none=True)
         total, count = 0.0, 0
         for _ in range(c.accumulate):

@@ -127,3 +127,33 @@ def test_training_on_every_reference():
     first = s2s.Seq2SeqTask(pairs, pairs, tiny_config())
     every = s2s.Seq2SeqTask(pairs, pairs, tiny_config(all_references=True))
     assert (len(first.train_data), len(every.train_data)) == (2, 3)
+
+
+def test_scheduled_sampling_ramps_up_linearly():
+    pairs = reversal_pairs(20)
+    task = s2s.Seq2SeqTask(pairs, pairs, tiny_config(sample_rate=0.4, sample_ramp=0.5))
+    rates = []
+    for step in (0, 25, 50, 99):
+        task.at_step(step, 100)
+        rates.append(round(task.sample_rate, 6))
+    assert rates == [0.0, 0.2, 0.4, 0.4]
+    flat = s2s.Seq2SeqTask(pairs, pairs, tiny_config(sample_rate=0.4))
+    flat.at_step(0, 100)
+    assert flat.sample_rate == 0.4
+    with pytest.raises(ValueError, match="sample_ramp must be a share"):
+        tiny_config(sample_ramp=1.5)
+
+
+def test_sampled_outputs_are_seeded_and_exclude_beams():
+    from elman.decode import Sampling
+
+    pairs = reversal_pairs(20)
+    config = tiny_config()
+    task = s2s.Seq2SeqTask(pairs, pairs, config)
+    model = task.model.eval()
+    words = [w for w, _ in pairs[:5]]
+    a = s2s.transduce(model, task.vocab, words, config, sampling=Sampling(1.0, seed=4))
+    b = s2s.transduce(model, task.vocab, words, config, sampling=Sampling(1.0, seed=4))
+    assert [h[0].tokens for h in a] == [h[0].tokens for h in b]
+    with pytest.raises(ValueError, match="sampling draws one output"):
+        s2s.transduce(model, task.vocab, words, config, beam=3, sampling=Sampling(1.0))
