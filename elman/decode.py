@@ -202,7 +202,7 @@ def beam_search(
             w = w.float().cpu()[parent][:, None]
             att = w if att is None else torch.cat([att[parent], w], dim=1)
         state = select(state, parent.to(device))
-        if bool(done.all()):
+        if bool((done | scores.view(-1).isneginf()).all()):  # empty slots never finish
             break
     return _ranked(seqs, scores.view(-1), eos, alpha, att, batch, beam, nbest)
 

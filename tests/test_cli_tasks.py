@@ -70,6 +70,9 @@ def test_wordlm_train_generate_predict_evaluate_resume(files, capsys):
     assert "perplexity" in capsys.readouterr().out and task_of(out) == "wordlm"
     assert main(["generate", str(out), "--prompt", "the cat", "--length", "4", "--seed", "1"]) == 0
     assert capsys.readouterr().out.startswith("the cat")
+    assert main(["generate", str(out), "--prompt", "the cat", "--beam", "3", "--nbest", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert 1 <= len(lines) <= 2 and all(line.split("\t")[1].startswith("the cat") for line in lines)
     (files / "prefixes.txt").write_text("the cat sat on\na dog\n")
     assert main(["predict", str(out), str(files / "prefixes.txt"), "--top-k", "2"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

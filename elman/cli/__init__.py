@@ -138,6 +138,8 @@ def _run(args: argparse.Namespace) -> None:
             "seq2seq": lambda a: lm.report(s2s.train(a), Path(a.out), "seq2seq"),
         }
         train[args.task](args)
+    elif args.command == "generate" and args.beam is not None:
+        lm.finish(Path(args.dir), task_of(args.dir), args)
     elif args.command == "generate":
         sampling = Sampling(args.temperature, args.top_k, args.top_p, args.seed)
         lm.generate(

@@ -98,6 +98,14 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     g.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, in (0, 1]")
     g.add_argument("--seed", type=int, default=None, help="fixed seed: reproducible samples")
     g.add_argument(
+        "--beam",
+        type=int,
+        default=None,
+        help="wordlm: instead of sampling, list the likeliest endings of the prompt's "
+        "sentence found by a beam this wide (--nbest of them, with log-probabilities)",
+    )
+    g.add_argument("--nbest", type=int, default=3, help="with --beam: endings to list")
+    g.add_argument(
         "--checkpoint", choices=("best", "last"), default="best", help="which checkpoint to use"
     )
     g.add_argument(
@@ -179,6 +187,15 @@ def generate(
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+
+
+def finish(out: Path, task: str, a: argparse.Namespace) -> None:
+    """wordlm: the likeliest endings of the prompt's sentence, one per line with its log p."""
+    if task != "wordlm":
+        raise ValueError(f"--beam needs a word language model; {out} holds a {task} model")
+    model, tokenizer, _ = wordlm.load(out, a.checkpoint)
+    for text, logprob in wordlm.finish(model, tokenizer, a.prompt or "", a.beam, a.nbest):
+        print(f"{logprob:.3f}\t{(a.prompt or '') + text}")
 
 
 def evaluate(a: argparse.Namespace, task: str) -> dict:

@@ -23,7 +23,7 @@ from torch import Tensor
 from elman.data.brown import read_brown
 from elman.data.text import read_text
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID, Tokenizer
-from elman.decode import Sampling, next_token
+from elman.decode import Sampling, beam_search, next_token
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
 from elman.tasks.lm import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
@@ -350,6 +350,52 @@ def complete(
     return [(tokenizer.tokens[i], float(p)) for p, i in zip(top.values, top.indices, strict=True)]
 
 
+def finish(
+    model: RecurrentLM,
+    tokenizer: Tokenizer,
+    prefix: str,
+    beam: int = 5,
+    nbest: int = 3,
+    max_len: int = 30,
+    alpha: float = 0.0,
+) -> list[tuple[str, float]]:
+    """The ``nbest`` likeliest endings of the sentence begun by ``prefix`` (beam search up
+    to ``<eos>``; ``<pad>``/``<unk>`` never proposed), with their log-probabilities; an
+    ending that reaches ``max_len`` words unfinished is marked with a trailing " ..."."""
+    context = _context(tokenizer, prefix)
+
+    def step(tokens: Tensor, state):
+        logits, state = model(tokens[:, None], state)
+        logits = logits[:, 0].clone()
+        logits[:, [PAD_ID, UNK_ID]] = float("-inf")
+        return logits, state, None
+
+    model.eval()
+    with torch.no_grad():
+        state = model(context[:, :-1])[1] if context.shape[1] > 1 else None
+        found = beam_search(
+            step, _select_rows, state, 1, int(context[0, -1]), EOS_ID, beam, max_len, alpha, nbest
+        )[0]
+    before = tokenizer.decode(context[0, 1:].tolist())
+    return [
+        (
+            tokenizer.decode([*context[0, 1:].tolist(), *h.tokens])[len(before) :]
+            + ("" if h.finished else " ..."),
+            h.logprob,
+        )
+        for h in found
+    ]
+
+
+def _select_rows(state, rows: Tensor):
+    """Rows of a recurrent state ((L, N, H) tensors; None before the first step)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(t.index_select(1, rows) for t in state)
+    return state.index_select(1, rows)
+
+
 def generate(
     model: RecurrentLM,
     tokenizer: Tokenizer,
@@ -387,6 +433,7 @@ __all__ = [
     "brown_corpus",
     "complete",
     "evaluate_split",
+    "finish",
     "generate",
     "load",
     "resume",

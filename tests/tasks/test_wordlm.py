@@ -134,3 +134,24 @@ def test_brown_corpus_is_split_by_file_and_untagged():
 def test_bad_configs(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         wordlm.WordLMConfig(**kwargs)
+
+
+def test_finish_ranks_sentence_endings_by_their_probability(tmp_path, corpus_files):
+    corpus = wordlm.text_corpus([corpus_files / "a.txt"], corpus_files / "valid.txt")
+    config = TrainConfig(steps=12, eval_every=12, lr=1e-2, progress=False)
+    wordlm.train(corpus, TINY, config, tmp_path / "run")
+    model, tok, _ = wordlm.load(tmp_path / "run")
+    endings = wordlm.finish(model, tok, "the cat", beam=4, nbest=3, max_len=6)
+    assert 1 <= len(endings) <= 3
+    for text, logprob in endings:
+        finished = not text.endswith(" ...")
+        ids = [EOS_ID, *tok.ids(("the cat" + text.removesuffix(" ...")).split())]
+        z = model(torch.tensor([ids]))[0][0].detach().clone()
+        z[:, [0, 1]] = float("-inf")  # <pad> and <unk> are never proposed
+        logp = z.log_softmax(-1)  # row j predicts the token after ids[j]
+        predicted = ids[3:] + ([EOS_ID] if finished else [])
+        expected = sum(float(logp[2 + i, t]) for i, t in enumerate(predicted))
+        assert logprob == pytest.approx(expected, abs=1e-4)
+    (greedy,) = wordlm.finish(model, tok, "the cat", beam=1, nbest=1, max_len=6)
+    sampled = "".join(wordlm.generate(model, tok, "the cat", 7, Sampling(0.0)))
+    assert sampled.startswith(greedy[0].removesuffix(" ..."))
