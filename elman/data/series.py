@@ -130,7 +130,7 @@ def _numeric(frame, column: str, where: str) -> np.ndarray:
     if bool(bad.any()):
         first = frame[column][bad].iloc[0]
         raise ValueError(f"{where}: column {column!r} holds a non-number, {first!r}")
-    out = values.to_numpy(dtype=np.float64)
+    out = np.array(values.to_numpy(dtype=np.float64))  # a writable copy, not a view
     if np.isinf(out).any():
         raise ValueError(f"{where}: column {column!r} holds an infinite value")
     return out

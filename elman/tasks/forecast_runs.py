@@ -1,0 +1,210 @@
+"""Training, loading, forecasting and rolling-origin backtesting of forecast models.
+
+Backtesting (``historical forecasts``): the trained model forecasts ``horizon`` steps from
+each origin t (the last step it may read) of the series given, origins ``stride`` apart and
+ending ``horizon`` steps before the end; every forecast is scored against the values that
+followed. MASE's scale is the seasonal naive error on the values up to the first origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from elman.data.series import Series, load_series
+from elman.tasks.forecast import (
+    NAME,
+    ForecastConfig,
+    ForecastTask,
+    Prepared,
+    build_model,
+    prepare,
+)
+from elman.tasks.forecast_scores import interval_scores, mase_scale, point_scores, seasonal_period
+from elman.tasks.forecaster import Forecaster
+from elman.tasks.runs import fit_task, open_run, resume_run
+from elman.train import TrainConfig, seed_everything
+from elman.train.checkpoint import unprefixed
+
+
+# ---- forecasting -------------------------------------------------------------------------
+@torch.no_grad()
+def predict(
+    model: Forecaster,
+    config: ForecastConfig,
+    data: Prepared,
+    origins: Sequence[int],
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Point forecasts (N, H) and quantiles (N, H, L) at ``config.levels``, in data units,
+    for the ``horizon`` steps after each origin. ``data.future`` must reach origin + H."""
+    c, model = config, model.eval()
+    for t in origins:
+        if t < c.context - 1:
+            raise ValueError(f"origin {t}: needs {c.context} values of context before it")
+        if t + c.horizon >= len(data.future):
+            raise ValueError(
+                f"origin {t}: known-future covariates end at step {len(data.future) - 1}, "
+                f"before the horizon's last step {t + c.horizon}"
+            )
+    start = torch.tensor([t - c.context + 1 for t in origins])
+    span = c.context + c.horizon
+    rows = lambda x, n: torch.stack([x[s : s + n] for s in start.tolist()])  # noqa: E731
+    z_ctx = rows(data.z, c.context)
+    future = rows(data.future, span)
+    ids = torch.full((len(origins),), data.index, dtype=torch.int64)
+    if c.mode == "direct":
+        past = rows(data.past, c.context)
+        theta = model.horizon_parameters(
+            z_ctx, past, future[:, : c.context], future[:, c.context :], ids
+        )
+        point, quant = model.head.point(theta), model.head.quantiles(theta, c.levels)
+    else:
+        point, quant = _sample_paths(model, c, z_ctx, future, ids, seed)
+    return data.scaler.inverse(point.double().numpy()), data.scaler.inverse(quant.double().numpy())
+
+
+def _sample_paths(model, c: ForecastConfig, z_ctx, future, ids, seed: int):
+    """Autoregressive forecasts: ``c.samples`` paths per origin, each drawn value fed back."""
+    n, k = z_ctx.shape[0], c.samples
+    generator = torch.Generator().manual_seed(seed)
+    _, state = model.step_parameters(z_ctx[:, :-1], future[:, 1 : c.context], ids)
+    expand = lambda x: x.repeat_interleave(k, dim=0)  # noqa: E731
+    parts = state if isinstance(state, tuple) else (state,)
+    parts = tuple(s.repeat_interleave(k, dim=1) for s in parts)  # (L, N*k, H)
+    state = parts if isinstance(state, tuple) else parts[0]
+    previous, fut, rep_ids = expand(z_ctx[:, -1:]), expand(future), expand(ids)
+    draws = []
+    for h in range(c.horizon):
+        step = c.context + h
+        theta, state = model.step_parameters(previous, fut[:, step : step + 1], rep_ids, state)
+        previous = model.head.sample(theta, generator)  # (N*k, 1)
+        draws.append(previous[:, 0])
+    paths = torch.stack(draws, dim=1).view(n, k, c.horizon)
+    levels = torch.tensor(c.levels, dtype=paths.dtype)
+    return paths.median(dim=1).values, torch.quantile(paths, levels, dim=1).permute(1, 2, 0)
+
+
+# ---- runs ----------------------------------------------------------------------------------
+def load_source(source: dict) -> list[Series]:
+    """The series a run's source describes (a file read by ``load_series``)."""
+    if source.get("kind") != "file":
+        raise ValueError(
+            "this run was trained on data given in Python; pass the series again to use it"
+        )
+    args = {k: v for k, v in source.items() if k != "kind"}
+    return load_series(args.pop("path"), **args)
+
+
+def train(
+    series: Sequence[Series],
+    config: ForecastConfig,
+    train_config: TrainConfig,
+    out: str | Path,
+    source: dict | None = None,
+    valid_steps: int | None = None,
+    until: int | None = None,
+    epochs: int | None = None,
+) -> dict[str, float]:
+    """Train a forecaster on ``series`` into ``out``."""
+    seed_everything(train_config.seed)
+    task = ForecastTask(series, config, train_config.seed, valid_steps, source=source)
+    return fit_task(task, train_config, out, until, epochs)
+
+
+def _task_from_meta(meta: dict) -> ForecastTask:
+    info = meta["task_config"]
+    return ForecastTask(
+        load_source(info["source"]),
+        ForecastConfig(**info["model"]),
+        info["seed"],
+        info["valid_steps"],
+        info["scalers"],
+        info["source"],
+    )
+
+
+def resume(out: str | Path, steps: int | None = None, until: int | None = None):
+    """Continue the run in ``out`` exactly where its last checkpoint left it."""
+    return resume_run(out, NAME, _task_from_meta, steps, until)
+
+
+class Trained:
+    """A loaded forecaster with what it needs to read new data like its training data."""
+
+    def __init__(self, model: Forecaster, config: ForecastConfig, info: dict) -> None:
+        self.model, self.config = model, config
+        self.scalers, self.names = info["scalers"], info["names"]
+
+    def lookup(self, s: Series) -> int:
+        if s.name in self.names:
+            return self.names.index(s.name)
+        if len(self.names) == 1:
+            return 0
+        raise ValueError(f"series {s.name!r} is not one the model knows: {self.names[:10]}")
+
+    def prepare(self, s: Series, extra_future: np.ndarray | None = None) -> Prepared:
+        i = self.lookup(s)
+        return prepare(s, i, self.scalers[i], self.config, extra_future)
+
+
+def load(out: str | Path, which: str = "best") -> Trained:
+    tensors, meta = open_run(out, NAME, which)
+    info = meta["task_config"]
+    config = ForecastConfig(**info["model"])
+    past, future = info["sizes"]["past"], info["sizes"]["future"]
+    model = build_model(config, past, future, len(info["names"]))
+    model.load_state_dict(unprefixed("model.", tensors))
+    return Trained(model.eval(), config, info)
+
+
+def forecast(trained: Trained, s: Series, future: np.ndarray | None = None, seed: int = 0):
+    """Point forecasts (H,) and quantiles (H, L) for the ``horizon`` steps after the end of
+    ``s``; ``future`` (H, Cf): the known-future covariates over those steps (required when
+    the model has any besides the calendar)."""
+    c, cf = trained.config, s.future.shape[1]
+    if cf and (future is None or np.asarray(future).shape != (c.horizon, cf)):
+        got = None if future is None else np.asarray(future).shape
+        raise ValueError(
+            f"future: the model needs the {cf} known-future covariate(s) for the "
+            f"{c.horizon} forecast steps, shape ({c.horizon}, {cf}); got {got}"
+        )
+    extra = np.zeros((c.horizon, cf)) if future is None else np.asarray(future, dtype=float)
+    data = trained.prepare(s, extra)
+    point, quant = predict(trained.model, c, data, [len(s) - 1], seed)
+    return point[0], quant[0]
+
+
+def backtest(
+    trained: Trained, series: Sequence[Series], origins: int = 5, stride: int | None = None
+) -> dict:
+    """Scores of forecasts from the last ``origins`` origins of each series (see the
+    module docstring), pooled over series and origins, and per series."""
+    c = trained.config
+    stride = stride or c.horizon
+    per_series = []
+    for s in series:
+        data = trained.prepare(s)
+        last = len(s) - 1 - c.horizon
+        points = [last - k * stride for k in range(origins)][::-1]
+        if points[0] < c.context - 1:
+            raise ValueError(
+                f"series {s.name!r}: {origins} origins {stride} apart need at least "
+                f"{c.context + c.horizon + (origins - 1) * stride} values, got {len(s)}"
+            )
+        scale = mase_scale(s.values[: points[0] + 1], seasonal_period(s.freq))
+        point, quant = predict(trained.model, c, data, points)
+        y = np.stack([s.values[t + 1 : t + 1 + c.horizon] for t in points])
+        scores = point_scores(y, point, scale) | interval_scores(y, quant, c.levels, scale)
+        per_series.append({"series": s.name, "origins": points} | scores)
+    keys = [k for k in per_series[0] if k not in ("series", "origins")]
+    return {
+        "mean": {k: float(np.mean([r[k] for r in per_series])) for k in keys},
+        "series": per_series,
+    }
+
+
+__all__ = ["Trained", "backtest", "forecast", "load", "predict", "resume", "train"]

@@ -1,0 +1,123 @@
+"""Forecasting: no leakage into held-out steps, a tiny model fits a noiseless sine, both
+heads and both forms forecast with ordered intervals, and backtests use the documented
+origins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pd = pytest.importorskip("pandas")
+
+from elman.data.series import load_series  # noqa: E402
+from elman.tasks import forecast_runs as fr  # noqa: E402
+from elman.tasks.forecast import ForecastConfig, ForecastTask  # noqa: E402
+from elman.tasks.forecast_scores import (  # noqa: E402
+    interval_scores,
+    mase_scale,
+    point_scores,
+    seasonal_period,
+)
+from elman.tasks.forecaster import DistributionHead  # noqa: E402
+from elman.train import TrainConfig  # noqa: E402
+
+
+def sine(n=300, freq="h", level=50.0):
+    t = pd.date_range("2000-01-01", periods=n, freq=freq)
+    y = np.sin(np.arange(n) * 2 * np.pi / 24) * 10 + level
+    return load_series(pd.DataFrame({"t": t, "y": y}), "y", "t")
+
+
+def tiny(**kw) -> ForecastConfig:
+    base = dict(context=48, horizon=12, hidden=32, layers=1, samples=40, calendar=False)
+    return ForecastConfig(**(base | kw))
+
+
+def test_scalers_and_windows_never_see_the_held_out_steps():
+    (s,) = sine()
+    task = ForecastTask([s], tiny())
+    (changed,) = sine()
+    changed.values[-12:] = 1e6  # only the validation part differs
+    other = ForecastTask([changed], tiny())
+    assert task.scalers == other.scalers
+    assert max(t for _, t in task.train_windows) + 12 <= len(s) - 12 - 1
+    assert task.valid_windows == [(0, len(s) - 12 - 1)]
+
+
+def test_a_tiny_model_fits_a_noiseless_sine(tmp_path):
+    series = sine()
+    config = tiny(mode="direct")
+    fr.train(
+        series, config, TrainConfig(steps=300, lr=5e-3, eval_every=300, progress=False), tmp_path
+    )
+    point, quant = fr.forecast(fr.load(tmp_path), series[0])
+    truth = np.sin(np.arange(300, 312) * 2 * np.pi / 24) * 10 + 50
+    assert np.abs(point - truth).mean() < 0.5  # amplitude 10: under 5% of it
+    assert (np.diff(quant, axis=-1) >= 0).all()
+
+
+@pytest.mark.parametrize("mode", ["autoregressive", "direct"])
+@pytest.mark.parametrize("head", ["gaussian", "quantile"])
+def test_every_form_forecasts_with_ordered_intervals(mode, head, tmp_path):
+    series = sine(160, level=5.0)
+    config = tiny(mode=mode, head=head, context=24, horizon=6, calendar=True)
+    fr.train(series, config, TrainConfig(steps=20, eval_every=10, progress=False), tmp_path)
+    trained = fr.load(tmp_path)
+    point, quant = fr.forecast(trained, series[0], seed=1)
+    assert point.shape == (6,) and quant.shape == (6, 3)
+    assert (np.diff(quant, axis=-1) >= -1e-9).all()
+    again, _ = fr.forecast(trained, series[0], seed=1)
+    np.testing.assert_array_equal(point, again)  # seeded sample paths
+
+
+def test_backtest_origins_are_as_documented(tmp_path):
+    series = sine(200)
+    config = tiny(context=24, horizon=6)
+    fr.train(series, config, TrainConfig(steps=5, eval_every=5, progress=False), tmp_path)
+    result = fr.backtest(fr.load(tmp_path), series, origins=3, stride=4)
+    (row,) = result["series"]
+    assert row["origins"] == [185, 189, 193]  # the last one ends exactly at the last value
+    assert set(result["mean"]) >= {"mae", "rmse", "smape", "mase", "coverage", "pinball"}
+    with pytest.raises(ValueError, match="need at least"):
+        fr.backtest(fr.load(tmp_path), series, origins=50, stride=6)
+
+
+def test_bad_configs_and_inputs(tmp_path):
+    with pytest.raises(ValueError, match="levels must ascend"):
+        ForecastConfig(levels=(0.9, 0.1))
+    with pytest.raises(ValueError, match=r"include 0\.5"):
+        ForecastConfig(levels=(0.1, 0.9))
+    with pytest.raises(ValueError, match="past covariates are unknown beyond"):
+        from elman.tasks.forecaster import Forecaster
+
+        Forecaster("autoregressive", 4, past=2)
+    with pytest.raises(ValueError, match="shorter than context \\+ horizon"):
+        ForecastTask(sine(50), tiny())
+
+
+def test_heads_losses_and_quantiles():
+    g = DistributionHead(4, "gaussian", (0.1, 0.5, 0.9))
+    theta = torch.tensor([[0.0, 1.0]])
+    q = g.quantiles(theta, (0.1, 0.5, 0.9))
+    torch.testing.assert_close(q, torch.tensor([[-1.2816, 0.0, 1.2816]]), atol=1e-4, rtol=0)
+    nll = g.loss(theta, torch.tensor([0.0]))
+    assert abs(float(nll) - 0.5 * np.log(2 * np.pi)) < 1e-6
+    qh = DistributionHead(4, "quantile", (0.1, 0.5, 0.9))
+    levels = torch.tensor([[-1.0, 0.0, 2.0]])
+    assert float(qh.loss(levels, torch.tensor([0.0]))) == pytest.approx(0.1 * 1 + 0 + 0.1 * 2)
+    draws = qh.sample(levels.expand(2000, 3), torch.Generator().manual_seed(0))
+    assert float(draws.min()) >= -1.0 and float(draws.max()) <= 2.0
+
+
+def test_scores():
+    assert seasonal_period("MS") == 12 and seasonal_period("W-SUN") == 52
+    assert seasonal_period("30min") == 48 and seasonal_period("YS-JAN") == 1
+    train = np.array([1.0, 2, 3, 4, 5])
+    assert mase_scale(train, 1) == 1.0 and np.isnan(mase_scale(np.ones(5), 1))
+    s = point_scores(np.array([1.0, 2.0]), np.array([2.0, 2.0]), 1.0)
+    assert s["mae"] == 0.5 and s["mase"] == 0.5 and s["smape"] == pytest.approx(100 / 3 / 2 * 2)
+    i = interval_scores(
+        np.array([0.0, 5.0]), np.array([[-1, 0, 1], [-1, 0, 1]]), (0.1, 0.5, 0.9), 1
+    )
+    assert i["coverage"] == 0.5 and i["interval"] == pytest.approx(0.8)
