@@ -1,0 +1,33 @@
+"""Forecasting baselines: the naive rules exactly, the statistical models where installed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from elman.tasks import baselines as b
+
+
+def test_naive_and_seasonal_naive_follow_their_rules():
+    y = np.array([1.0, 2, 3, 4, 5, 6, 7, 8])
+    point, bounds = b.naive(y, 3)
+    np.testing.assert_array_equal(point, [8, 8, 8])
+    # intervals come from the in-sample h-step changes: always +h on this line
+    np.testing.assert_array_equal(bounds, [[9, 9], [10, 10], [11, 11]])
+    point, _ = b.seasonal_naive(y, 5, m=4)
+    np.testing.assert_array_equal(point, [5, 6, 7, 8, 5])
+    np.testing.assert_array_equal(b.seasonal_naive(y, 2, m=1)[0], [8, 8])
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        b.baseline("prophet")
+
+
+@pytest.mark.parametrize("name", ["ets", "arima"])
+def test_statistical_baselines_forecast_a_seasonal_series(name):
+    pytest.importorskip("statsmodels")
+    if name == "arima":
+        pytest.importorskip("pmdarima")
+    t = np.arange(60)
+    y = 10 + 0.1 * t + 3 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 0.2, 60)
+    point, bounds = b.baseline(name)(y[:48], 12, 12)
+    assert point.shape == (12,) and bounds.shape == (12, 2)
+    assert np.abs(point - y[48:]).mean() < np.abs(b.naive(y[:48], 12)[0] - y[48:]).mean()
