@@ -5,6 +5,8 @@ elman generate DIR --prompt "ROMEO:" --length 500 --temperature 0.8     (languag
 elman predict DIR [INPUT|-] [--format jsonl|csv]    next words, labels or tags per input line
 elman translate DIR [INPUT|-] [--beam 5 --nbest 5]  seq2seq outputs per input line
 elman explain DIR SOURCE [--png FILE]               seq2seq attention heat map
+elman forecast DIR [DATA] [--horizon H --plot PNG] point forecasts and intervals (CSV)
+elman backtest DIR DATA [--origins 5]               rolling-origin scores beside baselines
 elman evaluate DIR [DATA]                           the task's metrics (default: held-out data)
 elman resume DIR [--steps N]
 """
@@ -19,8 +21,9 @@ from pathlib import Path
 
 from elman.cli import labels, lm
 from elman.cli import seq2seq as s2s
+from elman.cli import series as ts
 from elman.decode import Sampling
-from elman.tasks import charlm, classify, seq2seq, tag, wordlm
+from elman.tasks import charlm, classify, forecast_runs, seq2seq, tag, wordlm
 from elman.train import CheckpointError, NonFiniteError
 from elman.train.checkpoint import read_meta
 from elman.train.distributed import init_from_env, shutdown
@@ -31,6 +34,7 @@ RESUMERS = {
     "classify": classify.resume,
     "tag": tag.resume,
     "seq2seq": seq2seq.resume,
+    "forecast": forecast_runs.resume,
 }
 
 
@@ -41,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     lm.add_parsers(train, sub)
     labels.add_parsers(train)
     s2s.add_parsers(train, sub)
+    ts.add_parsers(train, sub)
 
     pr = sub.add_parser("predict", help="predict with a trained wordlm, classify or tag model")
     pr.add_argument("dir", help="model directory")
@@ -136,6 +141,7 @@ def _run(args: argparse.Namespace) -> None:
             "classify": lambda a: lm.report(labels.train_classify(a), Path(a.out), "classify"),
             "tag": lambda a: lm.report(labels.train_tag(a), Path(a.out), "tag"),
             "seq2seq": lambda a: lm.report(s2s.train(a), Path(a.out), "seq2seq"),
+            "forecast": lambda a: lm.report(ts.train(a), Path(a.out), "forecast"),
         }
         train[args.task](args)
     elif args.command == "generate" and args.beam is not None:
@@ -156,6 +162,12 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "translate":
         _require(args.dir, "seq2seq", "translate")
         _write(s2s.translate(args, sys.stdin), args.format)
+    elif args.command == "forecast":
+        _require(args.dir, "forecast", "forecast")
+        ts.forecast(args)
+    elif args.command == "backtest":
+        _require(args.dir, "forecast", "backtest")
+        print(json.dumps(ts.backtest(args)))
     elif args.command == "explain":
         _require(args.dir, "seq2seq", "explain")
         print(json.dumps(s2s.explain(args)))

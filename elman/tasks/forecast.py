@@ -110,17 +110,17 @@ def prepare(s: Series, index: int, scalers: dict, config: ForecastConfig, extra_
     cf = fut.shape[1]
     fut = np.stack([cov[cp + j].transform(fut[:, j]) for j in range(cf)], 1) if cf else fut
     if config.calendar:
-        fut = np.concatenate([fut, calendar_features(_extend(s, len(fut)), s.freq)], axis=1)
+        fut = np.concatenate([fut, calendar_features(extend_time(s, len(fut)), s.freq)], axis=1)
     as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
     return Prepared(s, as_t(target.transform(s.values)), as_t(past), as_t(fut), index, target, cov)
 
 
-def _extend(s: Series, length: int) -> np.ndarray:
-    """The series' timestamps continued on its grid to ``length`` steps."""
+def extend_time(s: Series, length: int) -> np.ndarray:
+    """The series' timestamps (or integer steps) continued on its grid to ``length`` steps."""
     if length <= len(s.time):
         return s.time[:length]
     if not np.issubdtype(s.time.dtype, np.datetime64):
-        return np.arange(length)
+        return np.arange(s.time[0], s.time[0] + length)
     import pandas as pd
 
     grid = pd.date_range(s.time[0], periods=length, freq=s.freq)

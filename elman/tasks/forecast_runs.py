@@ -21,6 +21,7 @@ from elman.tasks.forecast import (
     ForecastTask,
     Prepared,
     build_model,
+    extend_time,
     prepare,
 )
 from elman.tasks.forecast_scores import interval_scores, mase_scale, point_scores, seasonal_period
@@ -138,6 +139,7 @@ class Trained:
     def __init__(self, model: Forecaster, config: ForecastConfig, info: dict) -> None:
         self.model, self.config = model, config
         self.scalers, self.names = info["scalers"], info["names"]
+        self.future_names = list(info["source"].get("future") or [])
 
     def lookup(self, s: Series) -> int:
         if s.name in self.names:
@@ -159,6 +161,11 @@ def load(out: str | Path, which: str = "best") -> Trained:
     model = build_model(config, past, future, len(info["names"]))
     model.load_state_dict(unprefixed("model.", tensors))
     return Trained(model.eval(), config, info)
+
+
+def future_times(s: Series, horizon: int) -> np.ndarray:
+    """The timestamps (or integer steps) of the ``horizon`` steps after the end of ``s``."""
+    return extend_time(s, len(s) + horizon)[len(s) :]
 
 
 def forecast(trained: Trained, s: Series, future: np.ndarray | None = None, seed: int = 0):

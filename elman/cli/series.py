@@ -1,0 +1,222 @@
+"""``elman`` commands for time series: train forecast, forecast, backtest."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from elman.cli.options import (
+    add_dataclass_options,
+    add_run_options,
+    config_from,
+    refuse_existing,
+    train_config,
+)
+from elman.nn import CELLS
+from elman.tasks.baselines import BASELINES, baseline
+from elman.tasks.forecast import ForecastConfig
+from elman.tasks.forecast_scores import interval_scores, mase_scale, point_scores, seasonal_period
+
+HELP = {
+    "mode": "autoregressive (feed predictions back) or direct (the whole horizon at once)",
+    "context": "steps the model reads before each forecast",
+    "horizon": "steps forecast at once (the longest horizon the model can give)",
+    "cell": f"recurrent cell: {', '.join(CELLS)}",
+    "hidden": "hidden units per layer",
+    "layers": "stacked recurrent layers",
+    "dropout": "dropout between layers and before the head, in [0, 1)",
+    "head": "gaussian (mean, sd) or quantile (pinball loss)",
+    "levels": "quantile levels reported (and learned by a quantile head); must include 0.5",
+    "scaling": "per-series scaling: standard, minmax, robust or none",
+    "calendar": "add calendar features as known-future covariates",
+    "id_embedding": "size of a learned series-id embedding (0: none)",
+    "samples": "sample paths of an autoregressive forecast",
+    "stride": "steps between training windows",
+    "batch_size": "windows per batch",
+}
+TRAIN = {"steps": 2000, "lr": 1e-3, "eval_every": 200, "clip_norm": 5.0}
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-col", help="the timestamp column (default: integer steps)")
+    p.add_argument("--target", nargs="+", help="target column(s) (default: every numeric one)")
+    p.add_argument("--id-col", help="one series per value of this column (a global model)")
+    p.add_argument("--past-covariates", nargs="*", default=[], help="known up to the origin")
+    p.add_argument("--future-covariates", nargs="*", default=[], help="known over the horizon")
+    p.add_argument("--freq", help="pandas frequency, e.g. D, h, MS (default: inferred)")
+    p.add_argument(
+        "--missing",
+        default="interpolate",
+        choices=("interpolate", "ffill", "zero", "error"),
+        help="how missing values (and gap steps) are filled",
+    )
+
+
+def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
+    t = train.add_parser("forecast", help="probabilistic forecaster (one or many series)")
+    t.add_argument("data", help="CSV/TSV/Parquet file of the series")
+    add_data_options(t)
+    t.add_argument("--valid-steps", type=int, help="held-out steps per series (default: horizon)")
+    add_dataclass_options(t, ForecastConfig, HELP)
+    add_run_options(t, TRAIN)
+
+    f = sub.add_parser("forecast", help="forecast after the end of each series (CSV out)")
+    f.add_argument("dir", help="model directory")
+    f.add_argument("data", nargs="?", help="the series (default: the run's training file)")
+    f.add_argument("--horizon", type=int, help="steps to forecast (<= the trained horizon)")
+    f.add_argument("--future", help="CSV of the known-future covariates over the horizon")
+    f.add_argument("--plot", help="PNG of the first series' forecast with its interval")
+    f.add_argument("--seed", type=int, default=0, help="seed of the sample paths")
+    f.add_argument("--checkpoint", choices=("best", "last"), default="best")
+
+    b = sub.add_parser("backtest", help="rolling-origin evaluation, beside baselines")
+    b.add_argument("dir", help="model directory")
+    b.add_argument("data", help="the series to evaluate (read like the training data)")
+    b.add_argument("--origins", type=int, default=5, help="forecast origins per series")
+    b.add_argument("--stride", type=int, help="steps between origins (default: horizon)")
+    b.add_argument("--baselines", nargs="*", default=["naive", "seasonal_naive"], choices=BASELINES)
+    b.add_argument("--checkpoint", choices=("best", "last"), default="best")
+
+
+def _source(a: argparse.Namespace, path: str) -> dict:
+    return {
+        "kind": "file",
+        "path": str(Path(path).resolve()),
+        "targets": a.target,
+        "time_col": a.time_col,
+        "id_col": a.id_col,
+        "past": a.past_covariates,
+        "future": a.future_covariates,
+        "freq": a.freq,
+        "missing": a.missing,
+    }
+
+
+def train(a: argparse.Namespace) -> dict:
+    from elman.tasks import forecast_runs
+
+    out = refuse_existing(a.out, a.overwrite)
+    source = _source(a, a.data)
+    series = forecast_runs.load_source(source)
+    config = config_from(a, ForecastConfig)
+    return forecast_runs.train(
+        series, config, train_config(a), out, source, a.valid_steps, epochs=a.epochs
+    )
+
+
+def _series_like_training(out: str, path: str | None, which: str):
+    """The trained model and the series of ``path`` read with the run's own column options."""
+    from elman.tasks import forecast_runs
+    from elman.train.checkpoint import read_meta
+
+    trained = forecast_runs.load(out, which)
+    source = read_meta(Path(out) / f"{which}.safetensors")["task_config"]["source"]
+    if path is not None:
+        source = source | {"kind": "file", "path": str(Path(path).resolve())}
+    return trained, forecast_runs.load_source(source)
+
+
+def _future_rows(path: str | None, trained, s, horizon: int) -> np.ndarray | None:
+    """The known-future covariates over the horizon from a CSV (columns as in training)."""
+    from elman.data.series import read_table
+
+    if s.future.shape[1] == 0:
+        return None
+    if path is None:
+        raise ValueError(
+            f"the model reads {s.future.shape[1]} known-future covariate(s): give their values "
+            f"over the next {horizon} steps with --future FILE"
+        )
+    frame = read_table(path)
+    names = trained.future_names
+    missing = [c for c in names if c not in frame.columns]
+    if missing or len(frame) < horizon:
+        raise ValueError(
+            f"--future {path}: needs columns {names} with {horizon} rows; "
+            f"missing {missing}, {len(frame)} row(s)"
+        )
+    return frame[names].to_numpy(dtype=float)[:horizon]
+
+
+def forecast(a: argparse.Namespace) -> None:
+    """CSV on stdout: series, step, time, point and one column per quantile level."""
+    from elman.tasks import forecast_runs
+
+    trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
+    c = trained.config
+    horizon = a.horizon or c.horizon
+    if not 1 <= horizon <= c.horizon:
+        raise ValueError(
+            f"--horizon must be in 1..{c.horizon} (trained for {c.horizon}), got {horizon}"
+        )
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["series", "step", "time", "point", *(f"q{q:g}" for q in c.levels)])
+    for k, s in enumerate(series):
+        future = _future_rows(a.future, trained, s, c.horizon)
+        point, quant = forecast_runs.forecast(trained, s, future, a.seed)
+        times = forecast_runs.future_times(s, c.horizon)
+        for h in range(horizon):
+            writer.writerow(
+                [
+                    s.name,
+                    h + 1,
+                    _stamp(times[h]),
+                    f"{point[h]:.6g}",
+                    *(f"{v:.6g}" for v in quant[h]),
+                ]
+            )
+        if a.plot and k == 0:
+            from elman.viz.forecast import plot_forecast
+
+            keep = min(len(s), 4 * c.context)
+            plot_forecast(
+                s.time[-keep:],
+                s.values[-keep:],
+                times[:horizon],
+                point[:horizon],
+                quant[:horizon, 0],
+                quant[:horizon, -1],
+                a.plot,
+                title=s.name,
+                coverage=c.levels[-1] - c.levels[0],
+            )
+
+
+def _stamp(t) -> str:
+    """A timestamp as ISO text (the date alone at midnight), or an integer step."""
+    if not isinstance(t, np.datetime64):
+        return str(t)
+    text = np.datetime_as_string(t, unit="s")
+    return text[:10] if text.endswith("T00:00:00") else text
+
+
+def backtest(a: argparse.Namespace) -> dict:
+    """Ours and the baselines at the same origins: mean scores over series, and per series."""
+    from elman.tasks import forecast_runs
+
+    trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
+    ours = forecast_runs.backtest(trained, series, a.origins, a.stride)
+    result = {"model": ours["mean"], "series": ours["series"]}
+    for name in a.baselines:
+        result[name] = baseline_backtest(name, series, ours["series"], trained.config)
+    return result
+
+
+def baseline_backtest(name: str, series, rows: list[dict], config: ForecastConfig) -> dict:
+    """A baseline's mean scores at the origins the model was scored at."""
+    coverage = config.levels[-1] - config.levels[0]
+    scores = []
+    for s, row in zip(series, rows, strict=True):
+        m = seasonal_period(s.freq)
+        scale = mase_scale(s.values[: row["origins"][0] + 1], m)
+        for t in row["origins"]:
+            y = s.values[t + 1 : t + 1 + config.horizon]
+            point, bounds = baseline(name)(s.values[: t + 1], config.horizon, m, coverage)
+            quant = np.stack([bounds[:, 0], point, bounds[:, 1]], axis=-1)
+            levels = ((1 - coverage) / 2, 0.5, (1 + coverage) / 2)
+            scores.append(point_scores(y, point, scale) | interval_scores(y, quant, levels, scale))
+    return {k: float(np.mean([r[k] for r in scores])) for k in scores[0]}
