@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from elman.data.scaling import Scaler
 from elman.data.series import Series, load_series
 from elman.tasks.forecast import (
     NAME,
@@ -140,16 +141,21 @@ class Trained:
         self.model, self.config = model, config
         self.scalers, self.names = info["scalers"], info["names"]
         self.future_names = list(info["source"].get("future") or [])
+        self.future_size = int(info["sizes"]["future"])
 
-    def lookup(self, s: Series) -> int:
-        if s.name in self.names:
-            return self.names.index(s.name)
+    def lookup(self, name: str) -> int:
+        """The id of the series ``name`` (any name, for a model of one series)."""
+        if name in self.names:
+            return self.names.index(name)
         if len(self.names) == 1:
             return 0
-        raise ValueError(f"series {s.name!r} is not one the model knows: {self.names[:10]}")
+        raise ValueError(f"series {name!r} is not one the model knows: {self.names[:10]}")
+
+    def target_scaler(self, index: int) -> Scaler:
+        return Scaler.from_json(self.scalers[index]["target"])
 
     def prepare(self, s: Series, extra_future: np.ndarray | None = None) -> Prepared:
-        i = self.lookup(s)
+        i = self.lookup(s.name)
         return prepare(s, i, self.scalers[i], self.config, extra_future)
 
 

@@ -1,0 +1,67 @@
+"""Anomaly scores: streaming equals batch, thresholds come from training data only, and the
+detection metrics follow their definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+from elman.data.series import load_series  # noqa: E402
+from elman.tasks import anomaly  # noqa: E402
+from elman.tasks import forecast_runs as fr  # noqa: E402
+from elman.tasks.forecast import ForecastConfig  # noqa: E402
+from elman.train import TrainConfig  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    y = np.sin(np.arange(300) / 4) + rng.normal(0, 0.05, 300)
+    series = load_series(pd.DataFrame({"y": y}), "y")
+    config = ForecastConfig(context=24, horizon=4, hidden=16, layers=1, calendar=False)
+    out = tmp_path_factory.mktemp("anomaly")
+    fr.train(series, config, TrainConfig(steps=150, lr=5e-3, eval_every=150, progress=False), out)
+    return fr.load(out), series[0]
+
+
+@pytest.mark.parametrize("score", ["residual", "nll"])
+def test_streaming_equals_batch_scoring(trained, score):
+    model, s = trained
+    batch = anomaly.scores(model, s, score)
+    stream = anomaly.Stream(model, s.name, threshold=3.0, score=score)
+    one_by_one = [stream.step(v)[0] for v in s.values[:80]]
+    np.testing.assert_allclose(one_by_one, batch[:80], rtol=1e-4, atol=1e-5)
+
+
+def test_a_spike_scores_far_above_the_training_threshold(trained):
+    model, s = trained
+    train_part = load_series(pd.DataFrame({"y": s.values[:200]}), "y")
+    threshold = anomaly.fit_threshold(model, train_part, 0.99)
+    spiked = s.values.copy()
+    spiked[250] += 3.0
+    scores = anomaly.scores(model, load_series(pd.DataFrame({"y": spiked}), "y")[0])
+    assert scores[250] > threshold and scores[250] == scores.max()
+    changed = spiked.copy()
+    changed[200:] = 99.0  # the test part never moves the threshold
+    assert anomaly.fit_threshold(model, train_part, 0.99) == threshold
+
+
+def test_detection_metrics():
+    labels = np.array([0, 1, 1, 1, 0, 0, 1, 0])
+    flags = np.array([0, 0, 1, 0, 0, 1, 0, 0])
+    m = anomaly.detection_scores(labels, flags, flags.astype(float))
+    assert m["point_precision"] == 0.5 and m["point_recall"] == 0.25
+    assert m["adjusted_recall"] == 0.75 and m["adjusted_precision"] == 0.75
+    assert anomaly.average_precision(
+        np.array([1, 0, 1]), np.array([0.9, 0.8, 0.1])
+    ) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_refusals(trained, tmp_path):
+    model, _ = trained
+    with pytest.raises(ValueError, match="score must be one of"):
+        anomaly.scores(model, trained[1], "zscore")
+    with pytest.raises(ValueError, match="finite"):
+        anomaly.Stream(model, "y", 1.0).step(float("nan"))
