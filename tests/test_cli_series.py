@@ -69,3 +69,28 @@ def test_bad_requests(data, capsys):
     short.write_text("day,shop,sales\n2020-01-01,a,1\n2020-01-02,a,2\n2020-01-03,a,3\n")
     assert main(["backtest", str(out), str(short)]) == 2
     assert "need at least" in capsys.readouterr().err
+
+
+def test_detect_writes_scores_flags_and_metrics(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    y = np.sin(np.arange(160) / 3) + rng.normal(0, 0.05, 160)
+    labels = np.zeros(160, dtype=int)
+    y[150], labels[150] = 4.0, 1
+    pd.DataFrame({"value": y[:120]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"value": y, "label": labels}).to_csv(tmp_path / "all.csv", index=False)
+    out = tmp_path / "run"
+    args = ["train", "forecast", str(tmp_path / "train.csv"), "--target", "value", "--no-calendar"]
+    assert main([*args, "--out", str(out), *TINY, *RUN]) == 0
+    capsys.readouterr()
+    metrics = tmp_path / "m.json"
+    cmd = ["detect", str(out), str(tmp_path / "all.csv"), "--label-col", "label"]
+    assert main([*cmd, "--metrics", str(metrics)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 160 and rows[0]["score"] == "0" and set(rows[0]) >= {"flag", "time"}
+    result = json.loads(metrics.read_text())
+    assert 0 <= result["pr_auc"] <= 1 and "adjusted_f1" in result
+    direct = tmp_path / "direct"
+    assert main([*args, "--mode", "direct", "--out", str(direct), *TINY, *RUN]) == 0
+    capsys.readouterr()
+    assert main(["detect", str(direct), str(tmp_path / "all.csv")]) == 2
+    assert "autoregressive" in capsys.readouterr().err

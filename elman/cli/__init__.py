@@ -7,6 +7,7 @@ elman translate DIR [INPUT|-] [--beam 5 --nbest 5]  seq2seq outputs per input li
 elman explain DIR SOURCE [--png FILE]               seq2seq attention heat map
 elman forecast DIR [DATA] [--horizon H --plot PNG] point forecasts and intervals (CSV)
 elman backtest DIR DATA [--origins 5]               rolling-origin scores beside baselines
+elman detect DIR DATA [--quantile 0.99]             anomaly scores and flags (CSV)
 elman evaluate DIR [DATA]                           the task's metrics (default: held-out data)
 elman resume DIR [--steps N]
 """
@@ -165,6 +166,9 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "forecast":
         _require(args.dir, "forecast", "forecast")
         ts.forecast(args)
+    elif args.command == "detect":
+        _require(args.dir, "forecast", "detect")
+        ts.detect(args)
     elif args.command == "backtest":
         _require(args.dir, "forecast", "backtest")
         print(json.dumps(ts.backtest(args)))

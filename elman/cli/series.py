@@ -81,6 +81,20 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     b.add_argument("--baselines", nargs="*", default=["naive", "seasonal_naive"], choices=BASELINES)
     b.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
+    d = sub.add_parser("detect", help="anomaly scores and flags per value (CSV out)")
+    d.add_argument("dir", help="model directory (an autoregressive forecaster)")
+    d.add_argument("data", help="the series to score (read like the training data)")
+    d.add_argument(
+        "--quantile",
+        type=float,
+        default=0.99,
+        help="the threshold: this quantile of the scores on the run's training data",
+    )
+    d.add_argument("--score", choices=("residual", "nll"), default="residual")
+    d.add_argument("--label-col", help="0/1 labels in DATA: also report precision/recall/F1")
+    d.add_argument("--metrics", help="with --label-col: write the metrics as JSON here")
+    d.add_argument("--checkpoint", choices=("best", "last"), default="best")
+
 
 def _source(a: argparse.Namespace, path: str) -> dict:
     return {
@@ -220,3 +234,46 @@ def baseline_backtest(name: str, series, rows: list[dict], config: ForecastConfi
             levels = ((1 - coverage) / 2, 0.5, (1 + coverage) / 2)
             scores.append(point_scores(y, point, scale) | interval_scores(y, quant, levels, scale))
     return {k: float(np.mean([r[k] for r in scores])) for k in scores[0]}
+
+
+def detect(a: argparse.Namespace) -> None:
+    """CSV on stdout: series, time, value, score, flag; metrics JSON with --label-col."""
+    import json
+
+    from elman.data.series import read_table
+    from elman.tasks import anomaly, forecast_runs
+    from elman.train.checkpoint import read_meta
+
+    trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
+    info = read_meta(Path(a.dir) / f"{a.checkpoint}.safetensors")["task_config"]
+    training = [
+        _head(s, len(s) - info["valid_steps"]) for s in forecast_runs.load_source(info["source"])
+    ]
+    threshold = anomaly.fit_threshold(trained, training, a.quantile, a.score)
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["series", "time", "value", "score", "flag"])
+    raw = []
+    for s in series:
+        scores = anomaly.scores(trained, s, a.score)
+        raw.append(scores)
+        for t, v, sc in zip(s.time, s.values, scores, strict=True):
+            writer.writerow([s.name, _stamp(t), f"{v:.6g}", f"{sc:.6g}", int(sc > threshold)])
+    if a.label_col:
+        if len(series) != 1:
+            raise ValueError("--label-col scores one series; this file holds several")
+        labels = read_table(a.data)[a.label_col].to_numpy()
+        if len(labels) != len(raw[0]):
+            raise ValueError(f"--label-col: {len(labels)} labels for {len(raw[0])} values (gaps?)")
+        result = anomaly.detection_scores(labels, raw[0] > threshold, raw[0])
+        result |= {"threshold": threshold, "quantile": a.quantile}
+        text = json.dumps(result)
+        if a.metrics:
+            Path(a.metrics).write_text(text + "\n")
+        print(text, file=sys.stderr)
+
+
+def _head(s, n: int):
+    """The first ``n`` steps of a series (its training part)."""
+    from dataclasses import replace
+
+    return replace(s, time=s.time[:n], values=s.values[:n], past=s.past[:n], future=s.future[:n])
