@@ -80,6 +80,7 @@ def test_detect_writes_scores_flags_and_metrics(tmp_path, capsys):
     pd.DataFrame({"value": y, "label": labels}).to_csv(tmp_path / "all.csv", index=False)
     out = tmp_path / "run"
     args = ["train", "forecast", str(tmp_path / "train.csv"), "--target", "value", "--no-calendar"]
+    args += ["--no-normalize"]
     assert main([*args, "--out", str(out), *TINY, *RUN]) == 0
     capsys.readouterr()
     metrics = tmp_path / "m.json"

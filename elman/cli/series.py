@@ -32,6 +32,8 @@ HELP = {
     "head": "gaussian (mean, sd) or quantile (pinball loss)",
     "levels": "quantile levels reported (and learned by a quantile head); must include 0.5",
     "scaling": "per-series scaling: standard, minmax, robust or none",
+    "normalize": "shift and scale each window by its context's mean and sd (RevIN); "
+    "turn off for anomaly detection",
     "calendar": "add calendar features as known-future covariates",
     "id_embedding": "size of a learned series-id embedding (0: none)",
     "samples": "sample paths of an autoregressive forecast",

@@ -34,6 +34,11 @@ SCORES = ("residual", "nll")
 def _check(trained: Trained, score: str) -> None:
     if trained.config.mode != "autoregressive":
         raise ValueError("anomaly scores need an autoregressive model (mode='autoregressive')")
+    if trained.config.normalize:
+        raise ValueError(
+            "anomaly scores read the series as one stream: train the model with "
+            "normalize=False (--no-normalize), not per-window normalization"
+        )
     if score not in SCORES:
         raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
     if score == "nll" and trained.config.head != "gaussian":

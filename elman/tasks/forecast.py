@@ -15,7 +15,7 @@ the median path value as the point forecast and the empirical quantiles as inter
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from elman.tasks.forecaster import HEADS, MODES, Forecaster
 from elman.train.distributed import rank_and_world
 
 NAME = "forecast"
+MIN_WINDOW_SCALE = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,10 @@ class ForecastConfig:
     """mode: "autoregressive" or "direct"; context, horizon: steps read and predicted.
     cell, hidden, layers, dropout: the network. head: "gaussian" or "quantile"; levels: the
     quantiles reported (and learned by a quantile head), ascending in (0, 1), including 0.5.
-    scaling: "standard", "minmax", "robust" or "none" per series. calendar: add calendar
+    scaling: "standard", "minmax", "robust" or "none" per series. normalize: also shift and
+    scale each window by its context's mean and standard deviation (instance normalization,
+    as RevIN, Kim et al. 2022: levels beyond the training range do not push the network
+    out of the range it learned; anomaly scoring needs it off). calendar: add calendar
     features as known-future covariates. id_embedding: size of a learned series-id
     embedding (0: none). samples: sample paths of an autoregressive forecast. stride: steps
     between training windows. batch_size: windows per batch."""
@@ -52,6 +56,7 @@ class ForecastConfig:
     head: str = "gaussian"
     levels: tuple[float, ...] = (0.1, 0.5, 0.9)
     scaling: str = "standard"
+    normalize: bool = True
     calendar: bool = True
     id_embedding: int = 0
     samples: int = 200
@@ -64,7 +69,7 @@ class ForecastConfig:
             {"mode": MODES, "cell": CELLS, "head": HEADS, "scaling": SCALINGS},
             ("context", "horizon", "hidden", "layers", "samples", "stride", "batch_size"),
             rates=("dropout",),
-            flags=("calendar",),
+            flags=("calendar", "normalize"),
         )
         object.__setattr__(self, "levels", tuple(float(q) for q in self.levels))
         q = self.levels
@@ -166,8 +171,21 @@ def build_model(config: ForecastConfig, past: int, future: int, series: int) -> 
     )
 
 
-def batch_loss(model: Forecaster, batch: Batch, context: int) -> tuple[Tensor, int]:
-    """Mean loss over the batch's targets and their count."""
+def window_stats(z_context: Tensor, normalize: bool) -> tuple[Tensor, Tensor]:
+    """(loc, scale) (B, 1) of each window from its context: mean and standard deviation
+    (floored at 0.1 of the series' own scale) when normalizing, else (0, 1)."""
+    if not normalize:
+        return z_context.new_zeros(len(z_context), 1), z_context.new_ones(len(z_context), 1)
+    loc = z_context.mean(1, keepdim=True)
+    return loc, z_context.std(1, keepdim=True).nan_to_num(0.0).clamp(min=MIN_WINDOW_SCALE)
+
+
+def batch_loss(
+    model: Forecaster, batch: Batch, context: int, normalize: bool
+) -> tuple[Tensor, int]:
+    """Mean loss over the batch's targets (in window units) and their count."""
+    loc, scale = window_stats(batch.z[:, :context], normalize)
+    batch = replace(batch, z=(batch.z - loc) / scale)
     if model.mode == "autoregressive":
         lagged, target = batch.z[:, :-1], batch.z[:, 1:]
         theta, _ = model.step_parameters(lagged, batch.future[:, 1:], batch.ids)
@@ -237,7 +255,7 @@ class ForecastTask:
         ]
 
     def loss(self, model: nn.Module, batch: Batch, carry):
-        loss, n = batch_loss(model, batch, self.config.context)
+        loss, n = batch_loss(model, batch, self.config.context, self.config.normalize)
         return loss, n, None
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -246,7 +264,8 @@ class ForecastTask:
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            loss, _ = batch_loss(model, self._collate(self.valid_windows), self.config.context)
+            batch = self._collate(self.valid_windows)
+            loss, _ = batch_loss(model, batch, self.config.context, self.config.normalize)
         model.train(was_training)
         return {"val_loss": float(loss)}
 

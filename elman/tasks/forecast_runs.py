@@ -24,6 +24,7 @@ from elman.tasks.forecast import (
     build_model,
     extend_time,
     prepare,
+    window_stats,
 )
 from elman.tasks.forecast_scores import interval_scores, mase_scale, point_scores, seasonal_period
 from elman.tasks.forecaster import Forecaster
@@ -55,7 +56,9 @@ def predict(
     start = torch.tensor([t - c.context + 1 for t in origins])
     span = c.context + c.horizon
     rows = lambda x, n: torch.stack([x[s : s + n] for s in start.tolist()])  # noqa: E731
-    z_ctx = rows(data.z, c.context)
+    z_raw = rows(data.z, c.context)
+    loc, scale = window_stats(z_raw, c.normalize)
+    z_ctx = (z_raw - loc) / scale
     future = rows(data.future, span)
     ids = torch.full((len(origins),), data.index, dtype=torch.int64)
     if c.mode == "direct":
@@ -66,6 +69,7 @@ def predict(
         point, quant = model.head.point(theta), model.head.quantiles(theta, c.levels)
     else:
         point, quant = _sample_paths(model, c, z_ctx, future, ids, seed)
+    point, quant = point * scale + loc, quant * scale.unsqueeze(-1) + loc.unsqueeze(-1)
     return data.scaler.inverse(point.double().numpy()), data.scaler.inverse(quant.double().numpy())
 
 
@@ -138,7 +142,7 @@ class Trained:
     """A loaded forecaster with what it needs to read new data like its training data."""
 
     def __init__(self, model: Forecaster, config: ForecastConfig, info: dict) -> None:
-        self.model, self.config = model, config
+        self.model, self.config, self.info = model, config, info
         self.scalers, self.names = info["scalers"], info["names"]
         self.future_names = list(info["source"].get("future") or [])
         self.future_size = int(info["sizes"]["future"])

@@ -3,6 +3,8 @@ detection metrics follow their definitions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -20,7 +22,9 @@ def trained(tmp_path_factory):
     rng = np.random.default_rng(0)
     y = np.sin(np.arange(300) / 4) + rng.normal(0, 0.05, 300)
     series = load_series(pd.DataFrame({"y": y}), "y")
-    config = ForecastConfig(context=24, horizon=4, hidden=16, layers=1, calendar=False)
+    config = ForecastConfig(
+        context=24, horizon=4, hidden=16, layers=1, calendar=False, normalize=False
+    )
     out = tmp_path_factory.mktemp("anomaly")
     fr.train(series, config, TrainConfig(steps=150, lr=5e-3, eval_every=150, progress=False), out)
     return fr.load(out), series[0]
@@ -61,6 +65,9 @@ def test_detection_metrics():
 
 def test_refusals(trained, tmp_path):
     model, _ = trained
+    normalized = fr.Trained(model.model, replace(model.config, normalize=True), model.info)
+    with pytest.raises(ValueError, match="normalize=False"):
+        anomaly.scores(normalized, trained[1])
     with pytest.raises(ValueError, match="score must be one of"):
         anomaly.scores(model, trained[1], "zscore")
     with pytest.raises(ValueError, match="finite"):
