@@ -82,4 +82,4 @@ def test_bad_requests_fail_cleanly(files, capsys):
     assert main(["translate", str(out), str(empty)]) == 2
     assert "input line(s) [2] are empty" in capsys.readouterr().err
     assert main(["predict", str(out), str(files / "words.txt")]) == 2
-    assert "elman translate" in capsys.readouterr().err
+    assert "`translate`" in capsys.readouterr().err

@@ -54,6 +54,8 @@ def test_train_forecast_backtest_resume(data, capsys):
     assert set(result) == {"model", "series", "naive", "seasonal_naive"}
     assert result["series"][0]["origins"] == [71, 75]
     assert main(["resume", str(out), "--steps", "8"]) == 0
+    assert main(["evaluate", str(out)]) == 2
+    assert "elman backtest" in capsys.readouterr().err
 
 
 def test_bad_requests(data, capsys):

@@ -124,7 +124,7 @@ def _predict(a: argparse.Namespace) -> None:
     elif task not in ("wordlm", "tag"):
         raise ValueError(
             f"`elman predict` serves wordlm, classify and tag models; {a.dir} "
-            f"holds a {task} model (use `elman generate` or `elman translate`)"
+            f"holds a {task} model (use `elman generate`, `translate` or `forecast`)"
         )
     inputs = labels.read_inputs(a.input, kind, a.text_column, sys.stdin)
     if task == "wordlm":
@@ -181,6 +181,8 @@ def _run(args: argparse.Namespace) -> None:
             result = lm.evaluate(args, task)
         elif task == "seq2seq":
             result = s2s.evaluate(args)
+        elif task == "forecast":
+            raise ValueError("forecast models are scored by `elman backtest DIR DATA`")
         else:
             result = labels.evaluate(args, task)
         print(json.dumps(result))
