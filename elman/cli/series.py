@@ -34,6 +34,7 @@ HELP = {
     "scaling": "per-series scaling: standard, minmax, robust or none",
     "normalize": "shift and scale each window by its context's mean and sd (RevIN); "
     "turn off for anomaly detection",
+    "difference": "autoregressive: model first differences (trends, level shifts)",
     "calendar": "add calendar features as known-future covariates",
     "id_embedding": "size of a learned series-id embedding (0: none)",
     "samples": "sample paths of an autoregressive forecast",

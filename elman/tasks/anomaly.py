@@ -6,9 +6,9 @@ r"""Anomaly detection by surprise under a one-step-ahead autoregressive forecast
     flag:            s_t > threshold, the ``quantile`` of the scores on training data
 
 The model reads the series once, from a zero state, carrying its state from step to step;
-the first step has nothing to be surprised against and scores 0. ``Stream`` does the same
-one observation at a time with O(1) memory (the recurrent state, the last value and the
-next timestamp), so batch and streaming scores agree.
+the first step (the first two for a model of differences) has nothing to be surprised
+against and scores 0. ``Stream`` does the same one observation at a time with O(1) memory
+(the recurrent state and the last value or two), so batch and streaming scores agree.
 
 Metrics against 0/1 labels: precision, recall and F1 point by point, and point-adjusted
 (a labelled segment counts as found in full when any of its points is flagged: Xu et al.
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from elman.data.series import Series
-from elman.tasks.forecast import Prepared
+from elman.tasks.forecast import Prepared, modelled
 from elman.tasks.forecast_runs import Trained
 
 SCORES = ("residual", "nll")
@@ -68,11 +68,11 @@ def scores(trained: Trained, s: Series, score: str = "residual") -> np.ndarray:
 
 
 def _scores(trained: Trained, data: Prepared, score: str) -> np.ndarray:
-    model = trained.model.eval()
-    ids = torch.tensor([data.index])
-    theta, _ = model.step_parameters(data.z[None, :-1], data.future[None, 1:], ids)
-    out = surprise(trained, theta[0], data.z[1:], score)
-    return np.concatenate([[0.0], out.double().numpy()])
+    model, diff = trained.model.eval(), trained.config.difference
+    u, future = modelled(data.z[None], data.future[None], diff)
+    theta, _ = model.step_parameters(u[:, :-1], future[:, 1:], torch.tensor([data.index]))
+    out = surprise(trained, theta[0], u[0, 1:], score)
+    return np.concatenate([np.zeros(1 + diff), out.double().numpy()])
 
 
 def fit_threshold(
@@ -98,13 +98,19 @@ class Stream:
         self.trained, self.threshold, self.score = trained, threshold, score
         self.index = trained.lookup(name)
         self.scaler = trained.target_scaler(self.index)
-        self.state, self.previous = None, None
+        self.state, self.last, self.previous = None, None, None
 
     @torch.no_grad()
     def step(self, value: float) -> tuple[float, bool]:
+        """The score of ``value`` given everything before it, and whether it is flagged."""
         if not math.isfinite(value):
             raise ValueError(f"value: expected a finite number, got {value!r}")
         z = torch.tensor([[self.scaler.transform(float(value))]], dtype=torch.float32)
+        last, self.last = self.last, z
+        if self.trained.config.difference:
+            if last is None:
+                return 0.0, False
+            z = z - last  # the network reads and predicts steps
         if self.previous is None:
             self.previous = z
             return 0.0, False

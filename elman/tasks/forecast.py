@@ -41,7 +41,9 @@ class ForecastConfig:
     scaling: "standard", "minmax", "robust" or "none" per series. normalize: also shift and
     scale each window by its context's mean and standard deviation (instance normalization,
     as RevIN, Kim et al. 2022: levels beyond the training range do not push the network
-    out of the range it learned; anomaly scoring needs it off). calendar: add calendar
+    out of the range it learned; anomaly scoring needs it off). difference: the autoregressive
+    network models first differences z_t - z_{t-1} (trends and level shifts, also in
+    streams). calendar: add calendar
     features as known-future covariates. id_embedding: size of a learned series-id
     embedding (0: none). samples: sample paths of an autoregressive forecast. stride: steps
     between training windows. batch_size: windows per batch."""
@@ -57,6 +59,7 @@ class ForecastConfig:
     levels: tuple[float, ...] = (0.1, 0.5, 0.9)
     scaling: str = "standard"
     normalize: bool = True
+    difference: bool = False
     calendar: bool = True
     id_embedding: int = 0
     samples: int = 200
@@ -69,8 +72,12 @@ class ForecastConfig:
             {"mode": MODES, "cell": CELLS, "head": HEADS, "scaling": SCALINGS},
             ("context", "horizon", "hidden", "layers", "samples", "stride", "batch_size"),
             rates=("dropout",),
-            flags=("calendar", "normalize"),
+            flags=("calendar", "normalize", "difference"),
         )
+        if self.difference and self.mode != "autoregressive":
+            raise ValueError(
+                "difference=True models steps one at a time: needs the autoregressive mode"
+            )
         object.__setattr__(self, "levels", tuple(float(q) for q in self.levels))
         q = self.levels
         if not q or any(not 0 < x < 1 for x in q) or list(q) != sorted(set(q)) or 0.5 not in q:
@@ -180,15 +187,23 @@ def window_stats(z_context: Tensor, normalize: bool) -> tuple[Tensor, Tensor]:
     return loc, z_context.std(1, keepdim=True).nan_to_num(0.0).clamp(min=MIN_WINDOW_SCALE)
 
 
-def batch_loss(
-    model: Forecaster, batch: Batch, context: int, normalize: bool
-) -> tuple[Tensor, int]:
+def modelled(z: Tensor, future: Tensor, difference: bool) -> tuple[Tensor, Tensor]:
+    """What the autoregressive network reads and predicts, (B, T') with its (B, T', F) future
+    covariates: z itself, or its first differences Δz_t = z_t - z_{t-1} (one step fewer)."""
+    if not difference:
+        return z, future
+    return z[:, 1:] - z[:, :-1], future[:, 1:]
+
+
+def batch_loss(model: Forecaster, batch: Batch, config: ForecastConfig) -> tuple[Tensor, int]:
     """Mean loss over the batch's targets (in window units) and their count."""
-    loc, scale = window_stats(batch.z[:, :context], normalize)
+    context = config.context
+    loc, scale = window_stats(batch.z[:, :context], config.normalize)
     batch = replace(batch, z=(batch.z - loc) / scale)
     if model.mode == "autoregressive":
-        lagged, target = batch.z[:, :-1], batch.z[:, 1:]
-        theta, _ = model.step_parameters(lagged, batch.future[:, 1:], batch.ids)
+        u, future = modelled(batch.z, batch.future, config.difference)
+        lagged, target = u[:, :-1], u[:, 1:]
+        theta, _ = model.step_parameters(lagged, future[:, 1:], batch.ids)
     else:
         target = batch.z[:, context:]
         theta = model.horizon_parameters(
@@ -255,7 +270,7 @@ class ForecastTask:
         ]
 
     def loss(self, model: nn.Module, batch: Batch, carry):
-        loss, n = batch_loss(model, batch, self.config.context, self.config.normalize)
+        loss, n = batch_loss(model, batch, self.config)
         return loss, n, None
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -265,7 +280,7 @@ class ForecastTask:
         model.eval()
         with torch.no_grad():
             batch = self._collate(self.valid_windows)
-            loss, _ = batch_loss(model, batch, self.config.context, self.config.normalize)
+            loss, _ = batch_loss(model, batch, self.config)
         model.train(was_training)
         return {"val_loss": float(loss)}
 

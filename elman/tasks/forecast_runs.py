@@ -23,6 +23,7 @@ from elman.tasks.forecast import (
     Prepared,
     build_model,
     extend_time,
+    modelled,
     prepare,
     window_stats,
 )
@@ -74,22 +75,27 @@ def predict(
 
 
 def _sample_paths(model, c: ForecastConfig, z_ctx, future, ids, seed: int):
-    """Autoregressive forecasts: ``c.samples`` paths per origin, each drawn value fed back."""
+    """Autoregressive forecasts: ``c.samples`` paths per origin, each drawn value fed back
+    (with ``difference``, drawn steps are summed onto the last observed level)."""
     n, k = z_ctx.shape[0], c.samples
     generator = torch.Generator().manual_seed(seed)
-    _, state = model.step_parameters(z_ctx[:, :-1], future[:, 1 : c.context], ids)
+    u, fut = modelled(z_ctx, future, c.difference)
+    seen = u.shape[1]  # observed steps of the modelled sequence
+    _, state = model.step_parameters(u[:, :-1], fut[:, 1:seen], ids)
     expand = lambda x: x.repeat_interleave(k, dim=0)  # noqa: E731
     parts = state if isinstance(state, tuple) else (state,)
     parts = tuple(s.repeat_interleave(k, dim=1) for s in parts)  # (L, N*k, H)
     state = parts if isinstance(state, tuple) else parts[0]
-    previous, fut, rep_ids = expand(z_ctx[:, -1:]), expand(future), expand(ids)
+    previous, fut, rep_ids = expand(u[:, -1:]), expand(fut), expand(ids)
     draws = []
     for h in range(c.horizon):
-        step = c.context + h
+        step = seen + h
         theta, state = model.step_parameters(previous, fut[:, step : step + 1], rep_ids, state)
         previous = model.head.sample(theta, generator)  # (N*k, 1)
         draws.append(previous[:, 0])
     paths = torch.stack(draws, dim=1).view(n, k, c.horizon)
+    if c.difference:
+        paths = z_ctx[:, -1, None, None] + paths.cumsum(dim=2)  # (n, k, H) levels
     levels = torch.tensor(c.levels, dtype=paths.dtype)
     return paths.median(dim=1).values, torch.quantile(paths, levels, dim=1).permute(1, 2, 0)
 

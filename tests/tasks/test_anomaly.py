@@ -17,23 +17,34 @@ from elman.tasks.forecast import ForecastConfig  # noqa: E402
 from elman.train import TrainConfig  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def fit(out, difference: bool = False):
     rng = np.random.default_rng(0)
-    y = np.sin(np.arange(300) / 4) + rng.normal(0, 0.05, 300)
+    y = np.sin(np.arange(300) / 4) + rng.normal(0, 0.05, 300) + np.arange(300) * 0.01
     series = load_series(pd.DataFrame({"y": y}), "y")
     config = ForecastConfig(
-        context=24, horizon=4, hidden=16, layers=1, calendar=False, normalize=False
+        context=24,
+        horizon=4,
+        hidden=16,
+        layers=1,
+        calendar=False,
+        normalize=False,
+        difference=difference,
     )
-    out = tmp_path_factory.mktemp("anomaly")
     fr.train(series, config, TrainConfig(steps=150, lr=5e-3, eval_every=150, progress=False), out)
     return fr.load(out), series[0]
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return fit(tmp_path_factory.mktemp("anomaly"))
+
+
+@pytest.mark.parametrize("difference", [False, True])
 @pytest.mark.parametrize("score", ["residual", "nll"])
-def test_streaming_equals_batch_scoring(trained, score):
-    model, s = trained
+def test_streaming_equals_batch_scoring(tmp_path_factory, score, difference):
+    model, s = fit(tmp_path_factory.mktemp("stream"), difference)
     batch = anomaly.scores(model, s, score)
+    assert (batch[: 1 + difference] == 0).all()
     stream = anomaly.Stream(model, s.name, threshold=3.0, score=score)
     one_by_one = [stream.step(v)[0] for v in s.values[:80]]
     np.testing.assert_allclose(one_by_one, batch[:80], rtol=1e-4, atol=1e-5)

@@ -57,11 +57,13 @@ def test_a_tiny_model_fits_a_noiseless_sine(tmp_path):
     assert (np.diff(quant, axis=-1) >= 0).all()
 
 
-@pytest.mark.parametrize("mode", ["autoregressive", "direct"])
+@pytest.mark.parametrize(
+    ("mode", "difference"), [("autoregressive", False), ("autoregressive", True), ("direct", False)]
+)
 @pytest.mark.parametrize("head", ["gaussian", "quantile"])
-def test_every_form_forecasts_with_ordered_intervals(mode, head, tmp_path):
+def test_every_form_forecasts_with_ordered_intervals(mode, difference, head, tmp_path):
     series = sine(160, level=5.0)
-    config = tiny(mode=mode, head=head, context=24, horizon=6, calendar=True)
+    config = tiny(mode=mode, head=head, context=24, horizon=6, calendar=True, difference=difference)
     fr.train(series, config, TrainConfig(steps=20, eval_every=10, progress=False), tmp_path)
     trained = fr.load(tmp_path)
     point, quant = fr.forecast(trained, series[0], seed=1)
@@ -88,6 +90,8 @@ def test_bad_configs_and_inputs(tmp_path):
         ForecastConfig(levels=(0.9, 0.1))
     with pytest.raises(ValueError, match=r"include 0\.5"):
         ForecastConfig(levels=(0.1, 0.9))
+    with pytest.raises(ValueError, match="needs the autoregressive mode"):
+        ForecastConfig(mode="direct", difference=True)
     with pytest.raises(ValueError, match="past covariates are unknown beyond"):
         from elman.tasks.forecaster import Forecaster
 
