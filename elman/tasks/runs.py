@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import Tensor
 
-from elman.train import TrainConfig, Trainer
+from elman.train import TrainConfig, Trainer, seed_everything
 from elman.train.checkpoint import CheckpointError, load_checkpoint, read_meta
 
 
@@ -55,3 +55,35 @@ def fit_task(
         per_epoch = max(1, math.ceil(len(task.batches(0)) / config.accumulate))
         config = replace(config, steps=epochs * per_epoch)
     return Trainer(task, config, out).fit(until)
+
+
+def fit_split_source(
+    load_source: Callable[[dict], tuple],
+    make_task: Callable[..., Any],
+    source: dict,
+    config: Any,
+    train_config: TrainConfig,
+    out: str | Path,
+    until: int | None = None,
+    epochs: int | None = None,
+) -> dict[str, float]:
+    """Seed, read the (train, valid, test) splits ``source`` describes, build the task from
+    the first two and train it into ``out`` (the tagging and seq2seq tasks' ``train``)."""
+    seed_everything(train_config.seed)
+    train_set, valid_set, _ = load_source(source)
+    task = make_task(train_set, valid_set, config, train_config.seed, source=source)
+    return fit_task(task, train_config, out, until, epochs)
+
+
+def split_task_from_meta(
+    meta: dict,
+    load_source: Callable[[dict], tuple],
+    make_task: Callable[..., Any],
+    config_cls,
+    vocab_cls,
+) -> Any:
+    """Rebuild such a task from a checkpoint header (its config, vocabularies and source)."""
+    info = meta["task_config"]
+    train_set, valid_set, _ = load_source(info["source"])
+    config, vocab = config_cls(**info["model"]), vocab_cls.from_json(info["vocab"])
+    return make_task(train_set, valid_set, config, info["seed"], vocab, info["source"])

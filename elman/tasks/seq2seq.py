@@ -34,9 +34,9 @@ from elman.decode import Hypothesis, Sampling, beam_search, greedy_search
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.seq2seq import ATTENTIONS, Seq2Seq, select
-from elman.tasks.runs import fit_task, open_run, resume_run
+from elman.tasks.runs import fit_split_source, open_run, resume_run, split_task_from_meta
 from elman.tasks.scores import error_rates
-from elman.train import TrainConfig, seed_everything
+from elman.train import TrainConfig
 from elman.train.checkpoint import unprefixed
 from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
@@ -351,23 +351,13 @@ def train(
     epochs: int | None = None,
 ) -> dict[str, float]:
     """Train a transducer on the data ``source`` describes into ``out``."""
-    seed_everything(train_config.seed)
-    train_set, valid_set, _ = load_source(source)
-    task = Seq2SeqTask(train_set, valid_set, config, train_config.seed, source=source)
-    return fit_task(task, train_config, out, until, epochs)
+    return fit_split_source(
+        load_source, Seq2SeqTask, source, config, train_config, out, until, epochs
+    )
 
 
 def _task_from_meta(meta: dict) -> Seq2SeqTask:
-    info = meta["task_config"]
-    train_set, valid_set, _ = load_source(info["source"])
-    return Seq2SeqTask(
-        train_set,
-        valid_set,
-        Seq2SeqConfig(**info["model"]),
-        info["seed"],
-        Vocabularies.from_json(info["vocab"]),
-        info["source"],
-    )
+    return split_task_from_meta(meta, load_source, Seq2SeqTask, Seq2SeqConfig, Vocabularies)
 
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:

@@ -22,9 +22,9 @@ from elman.data.text import read_text
 from elman.data.tokenize import UNK_ID, Tokenizer
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
-from elman.tasks.runs import fit_task, open_run, resume_run
+from elman.tasks.runs import fit_split_source, open_run, resume_run, split_task_from_meta
 from elman.tasks.tagger import IGNORE, TagBatch, Tagger
-from elman.train import TrainConfig, seed_everything
+from elman.train import TrainConfig
 from elman.train.checkpoint import unprefixed
 from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
@@ -308,19 +308,11 @@ def train(
     epochs: int | None = None,
 ) -> dict[str, float]:
     """Train a tagger on the data ``source`` describes into ``out``."""
-    seed_everything(train_config.seed)
-    train_set, valid_set, _ = load_source(source)
-    task = TagTask(train_set, valid_set, config, train_config.seed, source=source)
-    return fit_task(task, train_config, out, until, epochs)
+    return fit_split_source(load_source, TagTask, source, config, train_config, out, until, epochs)
 
 
 def _task_from_meta(meta: dict) -> TagTask:
-    info = meta["task_config"]
-    train_set, valid_set, _ = load_source(info["source"])
-    vocab = Vocabularies.from_json(info["vocab"])
-    return TagTask(
-        train_set, valid_set, TagConfig(**info["model"]), info["seed"], vocab, info["source"]
-    )
+    return split_task_from_meta(meta, load_source, TagTask, TagConfig, Vocabularies)
 
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
