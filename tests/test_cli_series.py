@@ -92,6 +92,13 @@ def test_detect_writes_scores_flags_and_metrics(tmp_path, capsys):
     assert len(rows) == 160 and rows[0]["score"] == "0" and set(rows[0]) >= {"flag", "time"}
     result = json.loads(metrics.read_text())
     assert 0 <= result["pr_auc"] <= 1 and "adjusted_f1" in result
+    wild = y.copy()
+    wild[120:] *= 50  # only the part after training differs: the threshold must not move
+    pd.DataFrame({"value": wild, "label": labels}).to_csv(tmp_path / "wild.csv", index=False)
+    cmd = ["detect", str(out), str(tmp_path / "wild.csv"), "--label-col", "label"]
+    assert main([*cmd, "--metrics", str(tmp_path / "w.json")]) == 0
+    capsys.readouterr()
+    assert json.loads((tmp_path / "w.json").read_text())["threshold"] == result["threshold"]
     direct = tmp_path / "direct"
     assert main([*args, "--mode", "direct", "--out", str(direct), *TINY, *RUN]) == 0
     capsys.readouterr()
