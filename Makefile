@@ -46,6 +46,10 @@ bench: $(BENCHDEPS)
 	$(PY) bench/charlm.py
 	$(PY) bench/text_tasks.py
 	$(PY) bench/ucr.py
+	$(PY) bench/g2p.py --train none && $(PY) bench/g2p.py --train additive
+	$(PY) bench/g2p.py --train general && $(PY) bench/g2p.py --report
+	$(PY) bench/forecast.py
+	$(PY) bench/anomaly.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
