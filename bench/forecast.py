@@ -4,11 +4,13 @@ and ARIMA in the same run.
 Data (shipped inside statsmodels and pmdarima; no download): airpassengers, wineind,
 elec_equip (monthly, m = 12, H = 12), ausbeer (quarterly, m = 4, H = 8), co2 (weekly, 59
 missing weeks interpolated, m = 52, H = 26), taylor (half-hourly electricity demand, m = 48,
-one day, H = 48; the model reads a week), sunspots and nile (yearly, m = 1, H = 10). Origins: ``--origins`` per
-series, ``H // 2`` apart, the last one ``H`` steps before the end. Ours is trained once per
-series on the values up to the first origin (its last ``H`` held out for validation); the
-baselines refit at every origin. Scores: MASE with the series' m (scale: seasonal naive
-errors up to the first origin), sMAPE, 80% interval coverage.
+one day, H = 48; the model reads a week), sunspots and nile (yearly, m = 1, H = 10).
+
+Origins: ``--origins`` per series, ``H // 2`` apart, the last one ``H`` steps before the
+end. Ours is trained once per series on the values up to the first origin (its last ``H``
+held out for validation); the baselines refit at every origin. Scores: MASE with the
+series' m (scale: seasonal naive errors up to the first origin), sMAPE, 80% interval
+coverage.
 
 Targets (issue 6): MASE better than seasonal naive on at least 7 of the 8 series, and mean
 MASE over the suite below ETS's (the ratio is reported).

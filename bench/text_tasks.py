@@ -119,7 +119,7 @@ def run_tag(args: argparse.Namespace) -> list[dict]:
     source = {"kind": "brown", "path": str(DATA / "brown")}
     config = tag.TagConfig(hidden=args.tag_hidden)
     # A step budget (``--tag-steps``) makes the run's result independent of the machine's load.
-    by_time = args.tag_steps is None
+    by_time = not args.tag_steps
     train = TrainConfig(
         steps=10**6 if by_time else args.tag_steps,
         time_limit=args.minutes * 60 if by_time else None,
@@ -130,7 +130,7 @@ def run_tag(args: argparse.Namespace) -> list[dict]:
         progress=False,
     )
     out = Path(args.runs) / "tag"
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     tag.train(source, config, train, out)
     result = tag.evaluate_split(out, "test")
     train_set, _, test_set = tag.load_source(source)
@@ -150,6 +150,7 @@ def run_tag(args: argparse.Namespace) -> list[dict]:
             },
             "steps": train.steps if not by_time else None,
             "seconds": round(time.perf_counter() - start),
+            "cpu_minutes": round((time.process_time() - cpu) / 60, 1),
             "config": asdict(config),
         }
     ]
@@ -258,7 +259,13 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=256, help="wordlm width")
     p.add_argument("--min-freq", type=int, default=3, help="wordlm: rarer words -> <unk>")
     p.add_argument("--tag-hidden", type=int, default=128)
-    p.add_argument("--tag-steps", type=int, help="tag: a step budget instead of --minutes")
+    p.add_argument(
+        "--tag-steps",
+        type=int,
+        default=22000,
+        help="tag: the step budget (0: --minutes of wall time instead); 22,000 steps reached "
+        "97.0%% here (20 wall-minutes: 96.2%%)",
+    )
     p.add_argument("--sentiment-epochs", type=int, default=30)
     p.add_argument("--name", default="text_tasks")
     p.add_argument("--runs", default="bench/runs/text")
