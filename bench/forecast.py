@@ -15,7 +15,7 @@ coverage.
 Targets (issue 6): MASE better than seasonal naive on at least 7 of the 8 series, and mean
 MASE over the suite below ETS's (the ratio is reported).
 
-    python bench/forecast.py [--series airpassengers nile] [--steps 1500] [--no-arima]
+    python bench/forecast.py [--series airpassengers nile] [--steps 1500] [--baselines naive ets]
 """
 
 from __future__ import annotations
