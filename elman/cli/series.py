@@ -93,7 +93,12 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         default=0.99,
         help="the threshold: this quantile of the scores on the run's training data",
     )
-    d.add_argument("--score", choices=("residual", "nll"), default="residual")
+    d.add_argument(
+        "--score",
+        choices=("residual", "nll"),
+        default="residual",
+        help="residual: |z - mean| / sd of the one-step forecast; nll: -log p (gaussian head)",
+    )
     d.add_argument("--label-col", help="0/1 labels in DATA: also report precision/recall/F1")
     d.add_argument("--metrics", help="with --label-col: write the metrics as JSON here")
     d.add_argument("--checkpoint", choices=("best", "last"), default="best")
