@@ -24,7 +24,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,6 @@ import pandas as pd
 import torch
 from harness import markdown_table, metadata, summary, write_results
 
-from elman.cli.series import baseline_backtest
 from elman.data.series import load_series
 from elman.tasks import forecast_runs as fr
 from elman.tasks.forecast import ForecastConfig
@@ -100,13 +99,7 @@ def run_series(name: str, args: argparse.Namespace) -> dict:
     s.name = name
     stride = max(1, horizon // 2)
     first = len(s) - 1 - horizon - (args.origins - 1) * stride
-    head = replace(
-        s,
-        time=s.time[: first + 1],
-        values=s.values[: first + 1],
-        past=s.past[: first + 1],
-        future=s.future[: first + 1],
-    )
+    head = s.head(first + 1)
     config = ForecastConfig(
         mode=args.mode,
         context=context,
@@ -141,7 +134,7 @@ def run_series(name: str, args: argparse.Namespace) -> dict:
     row["train_seconds"] = round(time.perf_counter() - start)
     for b in args.baselines:
         t0 = time.perf_counter()
-        row[b] = baseline_backtest(b, [s], ours["series"], config) | {
+        row[b] = fr.baseline_backtest(b, [s], ours["series"], config) | {
             "seconds": round(time.perf_counter() - t0)
         }
     row["config"] = asdict(config)

@@ -1,9 +1,10 @@
-"""``elman`` commands for time series: train forecast, forecast, backtest."""
+"""``elman`` commands for time series: train forecast, forecast, backtest, detect."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -16,10 +17,11 @@ from elman.cli.options import (
     refuse_existing,
     train_config,
 )
+from elman.data.series import read_table
 from elman.nn import CELLS
-from elman.tasks.baselines import BASELINES, baseline
+from elman.tasks import anomaly, forecast_runs
+from elman.tasks.baselines import BASELINES
 from elman.tasks.forecast import ForecastConfig
-from elman.tasks.forecast_scores import interval_scores, mase_scale, point_scores, seasonal_period
 
 HELP = {
     "mode": "autoregressive (feed predictions back) or direct (the whole horizon at once)",
@@ -119,8 +121,6 @@ def _source(a: argparse.Namespace, path: str) -> dict:
 
 
 def train(a: argparse.Namespace) -> dict:
-    from elman.tasks import forecast_runs
-
     out = refuse_existing(a.out, a.overwrite)
     source = _source(a, a.data)
     series = forecast_runs.load_source(source)
@@ -132,11 +132,8 @@ def train(a: argparse.Namespace) -> dict:
 
 def _series_like_training(out: str, path: str | None, which: str):
     """The trained model and the series of ``path`` read with the run's own column options."""
-    from elman.tasks import forecast_runs
-    from elman.train.checkpoint import read_meta
-
     trained = forecast_runs.load(out, which)
-    source = read_meta(Path(out) / f"{which}.safetensors")["task_config"]["source"]
+    source = trained.info["source"]
     if path is not None:
         source = source | {"kind": "file", "path": str(Path(path).resolve())}
     return trained, forecast_runs.load_source(source)
@@ -144,8 +141,6 @@ def _series_like_training(out: str, path: str | None, which: str):
 
 def _future_rows(path: str | None, trained, s, horizon: int) -> np.ndarray | None:
     """The known-future covariates over the horizon from a CSV (columns as in training)."""
-    from elman.data.series import read_table
-
     if s.future.shape[1] == 0:
         return None
     if path is None:
@@ -166,8 +161,6 @@ def _future_rows(path: str | None, trained, s, horizon: int) -> np.ndarray | Non
 
 def forecast(a: argparse.Namespace) -> None:
     """CSV on stdout: series, step, time, point and one column per quantile level."""
-    from elman.tasks import forecast_runs
-
     trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
     c = trained.config
     horizon = a.horizon or c.horizon
@@ -218,45 +211,19 @@ def _stamp(t) -> str:
 
 def backtest(a: argparse.Namespace) -> dict:
     """Ours and the baselines at the same origins: mean scores over series, and per series."""
-    from elman.tasks import forecast_runs
-
     trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
     ours = forecast_runs.backtest(trained, series, a.origins, a.stride)
     result = {"model": ours["mean"], "series": ours["series"]}
     for name in a.baselines:
-        result[name] = baseline_backtest(name, series, ours["series"], trained.config)
+        result[name] = forecast_runs.baseline_backtest(name, series, ours["series"], trained.config)
     return result
-
-
-def baseline_backtest(name: str, series, rows: list[dict], config: ForecastConfig) -> dict:
-    """A baseline's mean scores at the origins the model was scored at."""
-    coverage = config.levels[-1] - config.levels[0]
-    scores = []
-    for s, row in zip(series, rows, strict=True):
-        m = seasonal_period(s.freq)
-        scale = mase_scale(s.values[: row["origins"][0] + 1], m)
-        for t in row["origins"]:
-            y = s.values[t + 1 : t + 1 + config.horizon]
-            point, bounds = baseline(name)(s.values[: t + 1], config.horizon, m, coverage)
-            quant = np.stack([bounds[:, 0], point, bounds[:, 1]], axis=-1)
-            levels = ((1 - coverage) / 2, 0.5, (1 + coverage) / 2)
-            scores.append(point_scores(y, point, scale) | interval_scores(y, quant, levels, scale))
-    return {k: float(np.mean([r[k] for r in scores])) for k in scores[0]}
 
 
 def detect(a: argparse.Namespace) -> None:
     """CSV on stdout: series, time, value, score, flag; metrics JSON with --label-col."""
-    import json
-
-    from elman.data.series import read_table
-    from elman.tasks import anomaly, forecast_runs
-    from elman.train.checkpoint import read_meta
-
     trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
-    info = read_meta(Path(a.dir) / f"{a.checkpoint}.safetensors")["task_config"]
-    training = [
-        _head(s, len(s) - info["valid_steps"]) for s in forecast_runs.load_source(info["source"])
-    ]
+    cut = trained.info["valid_steps"]
+    training = [s.head(len(s) - cut) for s in forecast_runs.load_source(trained.info["source"])]
     threshold = anomaly.fit_threshold(trained, training, a.quantile, a.score)
     writer = csv.writer(sys.stdout)
     writer.writerow(["series", "time", "value", "score", "flag"])
@@ -278,10 +245,3 @@ def detect(a: argparse.Namespace) -> None:
         if a.metrics:
             Path(a.metrics).write_text(text + "\n")
         print(text, file=sys.stderr)
-
-
-def _head(s, n: int):
-    """The first ``n`` steps of a series (its training part)."""
-    from dataclasses import replace
-
-    return replace(s, time=s.time[:n], values=s.values[:n], past=s.past[:n], future=s.future[:n])

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,16 @@ class Series:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def head(self, n: int) -> Series:
+        """The first ``n`` steps (e.g. the part a model was trained on)."""
+        return replace(
+            self,
+            time=self.time[:n],
+            values=self.values[:n],
+            past=self.past[:n],
+            future=self.future[:n],
+        )
 
 
 def read_table(path: str | Path):

@@ -16,6 +16,7 @@ import torch
 
 from elman.data.scaling import Scaler
 from elman.data.series import Series, load_series
+from elman.tasks.baselines import baseline
 from elman.tasks.forecast import (
     NAME,
     ForecastConfig,
@@ -201,28 +202,30 @@ def forecast(trained: Trained, s: Series, future: np.ndarray | None = None, seed
     return point[0], quant[0]
 
 
-def backtest(
-    trained: Trained, series: Sequence[Series], origins: int = 5, stride: int | None = None
-) -> dict:
-    """Scores of forecasts from the last ``origins`` origins of each series (see the
-    module docstring), pooled over series and origins, and per series."""
-    c = trained.config
-    stride = stride or c.horizon
-    per_series = []
-    for s in series:
-        data = trained.prepare(s)
-        last = len(s) - 1 - c.horizon
-        points = [last - k * stride for k in range(origins)][::-1]
-        if points[0] < c.context - 1:
-            raise ValueError(
-                f"series {s.name!r}: {origins} origins {stride} apart need at least "
-                f"{c.context + c.horizon + (origins - 1) * stride} values, got {len(s)}"
-            )
-        scale = mase_scale(s.values[: points[0] + 1], seasonal_period(s.freq))
-        point, quant = predict(trained.model, c, data, points)
-        y = np.stack([s.values[t + 1 : t + 1 + c.horizon] for t in points])
-        scores = point_scores(y, point, scale) | interval_scores(y, quant, c.levels, scale)
-        per_series.append({"series": s.name, "origins": points} | scores)
+def backtest_origins(s: Series, config: ForecastConfig, origins: int, stride: int) -> list[int]:
+    """The last ``origins`` origins of ``s``, ``stride`` apart, the last one a horizon
+    before the end (see the module docstring)."""
+    last = len(s) - 1 - config.horizon
+    points = [last - k * stride for k in range(origins)][::-1]
+    if points[0] < config.context - 1:
+        raise ValueError(
+            f"series {s.name!r}: {origins} origins {stride} apart need at least "
+            f"{config.context + config.horizon + (origins - 1) * stride} values, got {len(s)}"
+        )
+    return points
+
+
+def score_forecasts(
+    s: Series, points: Sequence[int], point: np.ndarray, quant: np.ndarray, levels
+) -> dict[str, float]:
+    """Scores of forecasts (N, H) and quantiles (N, H, L) at ``levels`` made from ``points``."""
+    horizon = point.shape[1]
+    scale = mase_scale(s.values[: points[0] + 1], seasonal_period(s.freq))
+    y = np.stack([s.values[t + 1 : t + 1 + horizon] for t in points])
+    return point_scores(y, point, scale) | interval_scores(y, quant, levels, scale)
+
+
+def _summary(per_series: list[dict]) -> dict:
     keys = [k for k in per_series[0] if k not in ("series", "origins")]
     return {
         "mean": {k: float(np.mean([r[k] for r in per_series])) for k in keys},
@@ -230,4 +233,47 @@ def backtest(
     }
 
 
-__all__ = ["Trained", "backtest", "forecast", "load", "predict", "resume", "train"]
+def backtest(
+    trained: Trained, series: Sequence[Series], origins: int = 5, stride: int | None = None
+) -> dict:
+    """Scores of forecasts from the last ``origins`` origins of each series (see the
+    module docstring): per series, and their mean over series."""
+    c = trained.config
+    per_series = []
+    for s in series:
+        points = backtest_origins(s, c, origins, stride or c.horizon)
+        point, quant = predict(trained.model, c, trained.prepare(s), points)
+        scores = score_forecasts(s, points, point, quant, c.levels)
+        per_series.append({"series": s.name, "origins": points} | scores)
+    return _summary(per_series)
+
+
+def baseline_backtest(
+    name: str, series: Sequence[Series], rows: list[dict], config: ForecastConfig
+) -> dict:
+    """Baseline ``name`` refitted at every origin of ``rows`` (a backtest's per-series
+    rows), scored exactly as the model is, with an interval as wide as the model's."""
+    coverage = config.levels[-1] - config.levels[0]
+    levels = ((1 - coverage) / 2, 0.5, (1 + coverage) / 2)
+    forecaster = baseline(name)
+    per_series = []
+    for s, row in zip(series, rows, strict=True):
+        m, points, found = seasonal_period(s.freq), row["origins"], []
+        for t in points:
+            point, bounds = forecaster(s.values[: t + 1], config.horizon, m, coverage)
+            found.append((point, np.stack([bounds[:, 0], point, bounds[:, 1]], axis=-1)))
+        point, quant = (np.stack(x) for x in zip(*found, strict=True))
+        per_series.append({"series": s.name} | score_forecasts(s, points, point, quant, levels))
+    return _summary(per_series)["mean"]
+
+
+__all__ = [
+    "Trained",
+    "backtest",
+    "baseline_backtest",
+    "forecast",
+    "load",
+    "predict",
+    "resume",
+    "train",
+]
