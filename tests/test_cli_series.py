@@ -99,6 +99,14 @@ def test_detect_writes_scores_flags_and_metrics(tmp_path, capsys):
     assert main([*cmd, "--metrics", str(tmp_path / "w.json")]) == 0
     capsys.readouterr()
     assert json.loads((tmp_path / "w.json").read_text())["threshold"] == result["threshold"]
+    cmd = ["detect", str(out), str(tmp_path / "all.csv"), "--adapt", "0.05", "--no-replace"]
+    assert main([*cmd, "--rule", "pot", "--quantile", "0.9", "--smooth", "3"]) == 0
+    capsys.readouterr()
+    assert main(cmd) == 0
+    adapted = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert adapted[100]["score"] != rows[100]["score"]  # rescaled by the running scale
+    assert main([*cmd[:3], "--adapt", "0.05", "--score", "nll"]) == 2
+    assert "adapt rescales residuals" in capsys.readouterr().err
     direct = tmp_path / "direct"
     assert main([*args, "--mode", "direct", "--out", str(direct), *TINY, *RUN]) == 0
     capsys.readouterr()

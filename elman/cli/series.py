@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,16 +91,44 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     d.add_argument("dir", help="model directory (an autoregressive forecaster)")
     d.add_argument("data", help="the series to score (read like the training data)")
     d.add_argument(
+        "--rule",
+        choices=anomaly.THRESHOLDS,
+        default="quantile",
+        help="threshold from the scores on the run's training data: their --quantile, or pot: "
+        "a generalized Pareto tail fitted above it, at --risk",
+    )
+    d.add_argument(
         "--quantile",
         type=float,
         default=0.99,
-        help="the threshold: this quantile of the scores on the run's training data",
+        help="quantile: the level; pot: where the tail starts",
     )
+    d.add_argument("--risk", type=float, default=1e-3, help="pot: the flag rate aimed at")
     d.add_argument(
         "--score",
         choices=("residual", "nll"),
         default="residual",
         help="residual: |z - mean| / sd of the one-step forecast; nll: -log p (gaussian head)",
+    )
+    d.add_argument(
+        "--adapt",
+        type=float,
+        default=0.0,
+        help="rate of a running residual scale that rescales residual scores, so noise that "
+        "grows after training is not flagged throughout (0: off; e.g. 0.05)",
+    )
+    d.add_argument(
+        "--replace",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a flagged value enters the model as its forecast, so it does not disturb the "
+        "next scores (the first of a run of flags only)",
+    )
+    d.add_argument(
+        "--smooth",
+        type=int,
+        default=1,
+        help="span of a moving average of the scores, for anomalies that last (1: off)",
     )
     d.add_argument("--label-col", help="0/1 labels in DATA: also report precision/recall/F1")
     d.add_argument("--metrics", help="with --label-col: write the metrics as JSON here")
@@ -224,12 +253,14 @@ def detect(a: argparse.Namespace) -> None:
     trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
     cut = trained.info["valid_steps"]
     training = [s.head(len(s) - cut) for s in forecast_runs.load_source(trained.info["source"])]
-    threshold = anomaly.fit_threshold(trained, training, a.quantile, a.score)
+    detector = anomaly.Detector(a.score, adapt=a.adapt, replace=a.replace, smooth=a.smooth)
+    threshold = anomaly.fit_threshold(trained, training, a.quantile, detector, a.rule, a.risk)
+    detector = replace(detector, threshold=threshold)
     writer = csv.writer(sys.stdout)
     writer.writerow(["series", "time", "value", "score", "flag"])
     raw = []
     for s in series:
-        scores = anomaly.scores(trained, s, a.score)
+        scores = anomaly.scores(trained, s, detector)
         raw.append(scores)
         for t, v, sc in zip(s.time, s.values, scores, strict=True):
             writer.writerow([s.name, _stamp(t), f"{v:.6g}", f"{sc:.6g}", int(sc > threshold)])
@@ -240,7 +271,7 @@ def detect(a: argparse.Namespace) -> None:
         if len(labels) != len(raw[0]):
             raise ValueError(f"--label-col: {len(labels)} labels for {len(raw[0])} values (gaps?)")
         result = anomaly.detection_scores(labels, raw[0] > threshold, raw[0])
-        result |= {"threshold": threshold, "quantile": a.quantile}
+        result |= {"threshold": threshold, "rule": a.rule, "quantile": a.quantile}
         text = json.dumps(result)
         if a.metrics:
             Path(a.metrics).write_text(text + "\n")

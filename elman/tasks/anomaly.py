@@ -1,14 +1,37 @@
 r"""Anomaly detection by surprise under a one-step-ahead autoregressive forecaster.
 
-    residual score:  s_t = |z_t - μ_t| / σ_t      σ_t = (q_hi - q_lo) / (Φ⁻¹(hi) - Φ⁻¹(lo))
+    residual score:  r_t = |z_t - μ_t| / σ_t      σ_t = (q_hi - q_lo) / (Φ⁻¹(hi) - Φ⁻¹(lo))
                                                     for a quantile head
-    nll score:       s_t = -log p(z_t | θ_t)       (Gaussian head)
-    flag:            s_t > threshold, the ``quantile`` of the scores on training data
+    nll score:       r_t = -log p(z_t | θ_t)       (Gaussian head)
+    adaptive scale:  s_t = r_t / √v_{t-1}        v_t = (1 - α) v_{t-1} + α min(r_t², c² v_{t-1})
+                                                    v_0 = 1, c = 3
+    smoothing:       s̄_t = (1 - β) s̄_{t-1} + β s_t    β = 2 / (span + 1), s̄ = s at the first
+    flag:            s_t > threshold, fitted on the scores of training data by a rule:
+      quantile:      the ``quantile`` of the training scores
+      pot:           peaks over threshold (Siffer et al. 2017): a generalized Pareto G(γ, σ)
+                     fitted to the excesses over t₀ (the ``quantile``), extrapolated to risk q
+                     t = t₀ + (σ/γ)((q n / N_t)^(-γ) - 1)     (t₀ - σ log(q n / N_t) if γ = 0)
 
 The model reads the series once, from a zero state, carrying its state from step to step;
 the first step (the first two for a model of differences) has nothing to be surprised
 against and scores 0. ``Stream`` does the same one observation at a time with O(1) memory
-(the recurrent state and the last value or two), so batch and streaming scores agree.
+(the recurrent state, the last value or two and v), so batch and streaming scores agree.
+
+Two choices of ``Detector`` make the scores robust, at the price of reading step by step:
+- ``adapt`` (α > 0, residual score): the model's σ was learned on the training part; a series
+  whose noise grows later (drift) would otherwise flag every step. v tracks the recent
+  squared residual, clipped at 3 running standard deviations so that an outlier barely
+  moves it while noise that keeps growing still does; only what is surprising *now*
+  scores high.
+- ``replace`` (with a threshold): a flagged value enters the model's input as the model's
+  own forecast, so one outlier does not corrupt the next predictions (with differences the
+  return from a spike is itself a jump, and would be flagged too). Only the first of a run
+  of flags is replaced: a second one in a row is read as observed, so a real level shift
+  is accepted after one step instead of the model running free on its own forecasts.
+- ``smooth`` (span > 1): scores averaged over the recent past, for collective anomalies (a
+  stretch of abnormal beats) whose single steps are only mildly surprising; point anomalies
+  want span 1, since smoothing smears a spike over the steps after it.
+Thresholds are fitted on training data scored without replacement (nothing is flagged yet).
 
 Metrics against 0/1 labels: precision, recall and F1 point by point, and point-adjusted
 (a labelled segment counts as found in full when any of its points is flagged: Xu et al.
@@ -19,19 +42,66 @@ precision of the raw scores.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
+from functools import partial
+from itertools import accumulate
 from statistics import NormalDist
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from elman.data.series import Series
 from elman.tasks.forecast import Prepared, modelled
 from elman.tasks.forecast_runs import Trained
 
 SCORES = ("residual", "nll")
+CLIP = 3.0  # running standard deviations an outlier may add to the running scale
+THRESHOLDS = ("quantile", "pot")
+MIN_PEAKS = 10
 
 
-def _check(trained: Trained, score: str) -> None:
+@dataclass(frozen=True)
+class Detector:
+    """How surprise becomes scores and flags (see the module's equations).
+
+    score: "residual" or "nll". threshold: flag scores above it (None: score only).
+    adapt: α of the running residual scale (0: off; residual score only). replace: a flagged
+    value enters the model's input as its forecast (needs a threshold to act). smooth: span
+    of the scores' exponential moving average (1: off).
+    """
+
+    score: str = "residual"
+    threshold: float | None = None
+    adapt: float = 0.0
+    replace: bool = True
+    smooth: int = 1
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {', '.join(SCORES)}; got {self.score!r}")
+        if isinstance(self.adapt, bool) or not isinstance(self.adapt, int | float):
+            raise TypeError(f"adapt must be a number in [0, 1), got {self.adapt!r}")
+        if not 0 <= self.adapt < 1:
+            raise ValueError(f"adapt must be in [0, 1), got {self.adapt!r}")
+        if self.adapt and self.score != "residual":
+            raise ValueError(f"adapt rescales residuals: use score='residual', not {self.score!r}")
+        if isinstance(self.smooth, bool) or not isinstance(self.smooth, int) or self.smooth < 1:
+            raise ValueError(f"smooth must be an integer span >= 1, got {self.smooth!r}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ValueError(f"threshold must be a finite number, got {self.threshold!r}")
+
+    @property
+    def sequential(self) -> bool:
+        """Whether scores depend on earlier flags or scores (no one-pass batch form)."""
+        return bool(self.adapt) or (self.replace and self.threshold is not None)
+
+
+def _detector(detector: Detector | str) -> Detector:
+    return Detector(detector) if isinstance(detector, str) else detector
+
+
+def _check(trained: Trained, detector: Detector) -> None:
     if trained.config.mode != "autoregressive":
         raise ValueError("anomaly scores need an autoregressive model (mode='autoregressive')")
     if trained.config.normalize:
@@ -39,13 +109,11 @@ def _check(trained: Trained, score: str) -> None:
             "anomaly scores read the series as one stream: train the model with "
             "normalize=False (--no-normalize), not per-window normalization"
         )
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
-    if score == "nll" and trained.config.head != "gaussian":
+    if detector.score == "nll" and trained.config.head != "gaussian":
         raise ValueError("score='nll' needs a gaussian head; use score='residual'")
 
 
-def surprise(trained: Trained, theta: torch.Tensor, z: torch.Tensor, score: str) -> torch.Tensor:
+def surprise(trained: Trained, theta: Tensor, z: Tensor, score: str) -> Tensor:
     """Scores of scaled values ``z`` (...) under one-step parameters ``theta`` (..., P)."""
     head = trained.model.head
     if head.kind == "gaussian":
@@ -60,67 +128,157 @@ def surprise(trained: Trained, theta: torch.Tensor, z: torch.Tensor, score: str)
 
 
 @torch.no_grad()
-def scores(trained: Trained, s: Series, score: str = "residual") -> np.ndarray:
-    """(T,) surprise of every value of ``s`` (the first scores 0)."""
-    _check(trained, score)
+def scores(trained: Trained, s: Series, detector: Detector | str = "residual") -> np.ndarray:
+    """(T,) scores of every value of ``s`` (the first scores 0); ``detector`` may be a score
+    name."""
+    detector = _detector(detector)
+    _check(trained, detector)
     data = trained.prepare(s)
-    return _scores(trained, data, score)
+    if detector.sequential:
+        reader = Reader(trained, data.index, detector)
+        return np.array([reader.step(data.z[t], data.future[t])[0] for t in range(len(data.z))])
+    return _scores(trained, data, detector)
 
 
-def _scores(trained: Trained, data: Prepared, score: str) -> np.ndarray:
+def _scores(trained: Trained, data: Prepared, detector: Detector) -> np.ndarray:
     model, diff = trained.model.eval(), trained.config.difference
     u, future = modelled(data.z[None], data.future[None], diff)
     theta, _ = model.step_parameters(u[:, :-1], future[:, 1:], torch.tensor([data.index]))
-    out = surprise(trained, theta[0], u[0, 1:], score)
-    return np.concatenate([np.zeros(1 + diff), out.double().numpy()])
+    out = surprise(trained, theta[0], u[0, 1:], detector.score).double().numpy()
+    return np.concatenate([np.zeros(1 + diff), ewma(out, detector.smooth)])
+
+
+def ewma(values: np.ndarray, span: int) -> np.ndarray:
+    """The exponential moving average of ``values`` with ``span`` (1: the values)."""
+    if span == 1:
+        return np.asarray(values, dtype=np.float64)
+    return np.array(list(accumulate(values, partial(smoothed, span))), dtype=np.float64)
+
+
+def smoothed(span: int, level: float | None, score: float) -> float:
+    """One step of the scores' exponential moving average (``level`` None: the first)."""
+    if level is None:
+        return score
+    beta = 2 / (span + 1)
+    return (1 - beta) * level + beta * score
 
 
 def fit_threshold(
-    trained: Trained, series: list[Series], quantile: float = 0.99, score: str = "residual"
+    trained: Trained,
+    series: list[Series],
+    quantile: float = 0.99,
+    detector: Detector | str = "residual",
+    rule: str = "quantile",
+    risk: float = 1e-3,
 ) -> float:
-    """The ``quantile`` of the scores of ``series`` (training data: never the test part)."""
+    """The threshold ``rule`` gives on the scores of ``series`` (training data: never the
+    test part), scored with ``detector`` less its threshold (see ``threshold_of``)."""
+    plain = replace(_detector(detector), threshold=None)
+    pooled = np.concatenate([scores(trained, s, plain)[1:] for s in series])
+    return threshold_of(pooled, rule, quantile, risk)
+
+
+def threshold_of(
+    values: np.ndarray, rule: str = "quantile", quantile: float = 0.99, risk: float = 1e-3
+) -> float:
+    """A threshold from anomaly-free scores: their ``quantile``, or ("pot") the score a
+    generalized Pareto tail fitted above that quantile exceeds with probability ``risk``."""
+    if rule not in THRESHOLDS:
+        raise ValueError(f"rule must be one of {', '.join(THRESHOLDS)}; got {rule!r}")
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
-    pooled = np.concatenate([scores(trained, s, score)[1:] for s in series])
-    return float(np.quantile(pooled, quantile))
+    values = np.asarray(values, dtype=np.float64)
+    start = float(np.quantile(values, quantile))
+    if rule == "quantile":
+        return start
+    if not 0 < risk < 1 - quantile:
+        raise ValueError(f"risk must be in (0, 1 - quantile) = (0, {1 - quantile:g}), got {risk!r}")
+    excess = values[values > start] - start
+    if len(excess) < MIN_PEAKS:
+        raise ValueError(
+            f"pot: {len(excess)} training scores above the {quantile} quantile; a tail fit "
+            f"needs at least {MIN_PEAKS} (lower quantile or score more training data)"
+        )
+    from scipy.stats import genpareto  # the series extra's dependency
+
+    gamma, _, sigma = genpareto.fit(excess, floc=0)
+    ratio = risk * len(values) / len(excess)
+    if abs(gamma) < 1e-8:
+        return start - sigma * math.log(ratio)
+    return start + sigma / gamma * (ratio**-gamma - 1)
+
+
+class Reader:
+    """The step-by-step scorer behind ``Stream`` and sequential batch scoring: one series,
+    scaled values z_t with their known-future covariates f_t."""
+
+    def __init__(self, trained: Trained, index: int, detector: Detector) -> None:
+        self.trained, self.detector = trained, detector
+        self.ids = torch.tensor([index])
+        self.state, self.last, self.previous, self.scale = None, None, None, 1.0
+        self.replaced, self.level = False, None
+
+    def step(self, z: Tensor, future: Tensor) -> tuple[float, bool]:
+        """Score of scaled ``z`` () given f_t ``future`` (F,), and whether it is flagged."""
+        u, last = z, self.last
+        if self.trained.config.difference:
+            self.last = z
+            if last is None:
+                return 0.0, False
+            u = z - last  # the network reads and predicts steps
+        if self.previous is None:
+            self.previous = u
+            return 0.0, False
+        d, model = self.detector, self.trained.model.eval()
+        theta, self.state = model.step_parameters(
+            self.previous.view(1, 1), future.view(1, 1, future.shape[-1]), self.ids, self.state
+        )
+        r = float(surprise(self.trained, theta[0, 0], u, d.score))
+        s = r / math.sqrt(self.scale) if d.adapt else r
+        if d.smooth > 1:
+            s = self.level = smoothed(d.smooth, self.level, s)
+        flagged = d.threshold is not None and s > d.threshold
+        replace_it = flagged and d.replace and not self.replaced
+        self.replaced = replace_it  # the second flag in a row is taken as a new level
+        if replace_it:
+            u = model.head.point(theta[0, 0])
+            if self.trained.config.difference:
+                self.last = last + u  # the level the forecast implies, for the next step
+        if d.adapt:  # clipped, so one outlier cannot inflate the scale (a Huber-style update)
+            clipped = min(r * r, CLIP * CLIP * self.scale)
+            self.scale = (1 - d.adapt) * self.scale + d.adapt * clipped
+        self.previous = u
+        return s, flagged
 
 
 class Stream:
     """One series, one observation at a time: ``step(value)`` -> (score, flagged)."""
 
-    def __init__(self, trained: Trained, name: str, threshold: float, score: str = "residual"):
-        _check(trained, score)
+    def __init__(
+        self,
+        trained: Trained,
+        name: str,
+        threshold: float,
+        detector: Detector | str = "residual",
+    ) -> None:
+        detector = replace(_detector(detector), threshold=threshold)
+        _check(trained, detector)
         if trained.future_size:
             raise ValueError(
                 "streaming takes values alone: this model reads known-future covariates "
                 "(calendar features of timestamps, or user columns); train it without them"
             )
-        self.trained, self.threshold, self.score = trained, threshold, score
-        self.index = trained.lookup(name)
-        self.scaler = trained.target_scaler(self.index)
-        self.state, self.last, self.previous = None, None, None
+        index = trained.lookup(name)
+        self.scaler = trained.target_scaler(index)
+        self.reader = Reader(trained, index, detector)
 
     @torch.no_grad()
     def step(self, value: float) -> tuple[float, bool]:
         """The score of ``value`` given everything before it, and whether it is flagged."""
         if not math.isfinite(value):
             raise ValueError(f"value: expected a finite number, got {value!r}")
-        z = torch.tensor([[self.scaler.transform(float(value))]], dtype=torch.float32)
-        last, self.last = self.last, z
-        if self.trained.config.difference:
-            if last is None:
-                return 0.0, False
-            z = z - last  # the network reads and predicts steps
-        if self.previous is None:
-            self.previous = z
-            return 0.0, False
-        model = self.trained.model.eval()
-        theta, self.state = model.step_parameters(
-            self.previous, torch.zeros(1, 1, 0), torch.tensor([self.index]), self.state
-        )
-        self.previous = z
-        s = float(surprise(self.trained, theta[0, 0], z[0, 0], self.score))
-        return s, s > self.threshold
+        z = torch.tensor(self.scaler.transform(float(value)), dtype=torch.float32)
+        return self.reader.step(z, torch.zeros(0))
 
 
 def detection_scores(labels: np.ndarray, flags: np.ndarray, raw: np.ndarray) -> dict[str, float]:
@@ -158,10 +316,14 @@ def average_precision(labels: np.ndarray, raw: np.ndarray) -> float:
 
 __all__ = [
     "SCORES",
+    "Detector",
+    "Reader",
     "Stream",
     "average_precision",
     "detection_scores",
+    "ewma",
     "fit_threshold",
     "scores",
     "surprise",
+    "threshold_of",
 ]

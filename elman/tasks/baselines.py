@@ -6,7 +6,11 @@ ETS:             statsmodels' ETSModel, the lowest-AIC of error {add, mul} x tre
                  add, damped add} x season {none, add, mul} (multiplicative parts only for
                  positive data, seasonal ones only with two full seasons of history)
 ARIMA:           pmdarima's auto_arima (stepwise AIC search over statsmodels' SARIMAX;
-                 seasonal with period m when m > 1)
+                 seasonal with period m when 1 < m <= MAX_SEASONAL_ARIMA; for longer
+                 seasons, e.g. weekly (52) or half-hourly (48) data, whose seasonal ARIMA
+                 takes minutes per fit, a non-seasonal ARIMA with Fourier terms
+                 sin(2πkt/m), cos(2πkt/m), k = 1..K as regressors, K in FOURIER_ORDERS by AIC:
+                 Hyndman & Athanasopoulos' dynamic harmonic regression)
 
 Each takes the history up to the origin and returns the point forecast (H,) and the
 (lower, upper) bounds (H, 2) of the central interval of ``coverage`` (naive intervals: the
@@ -24,6 +28,8 @@ import numpy as np
 
 MAX_HISTORY = 600
 MAX_HISTORY_SEASONS = 12
+MAX_SEASONAL_ARIMA = 24
+FOURIER_ORDERS = (1, 3, 5)
 BASELINES = ("naive", "seasonal_naive", "ets", "arima")
 
 
@@ -98,10 +104,37 @@ def arima(y: np.ndarray, horizon: int, m: int = 1, coverage: float = 0.8):
     y = _history(y, m)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if m > MAX_SEASONAL_ARIMA:
+            return _harmonic_arima(y, horizon, m, coverage)
         model = pmdarima.auto_arima(
             y, m=m if m > 1 else 1, seasonal=m > 1, suppress_warnings=True, error_action="ignore"
         )
         point, bounds = model.predict(horizon, return_conf_int=True, alpha=1 - coverage)
+    return np.asarray(point), np.asarray(bounds)
+
+
+def fourier(steps: np.ndarray, m: int, k: int) -> np.ndarray:
+    """(T, 2k) Fourier terms sin(2πjt/m), cos(2πjt/m), j = 1..k, at integer ``steps`` t."""
+    angle = 2 * np.pi * np.outer(steps, np.arange(1, k + 1)) / m
+    return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+
+
+def _harmonic_arima(y: np.ndarray, horizon: int, m: int, coverage: float):
+    import pmdarima
+
+    past, future = np.arange(len(y)), np.arange(len(y), len(y) + horizon)
+    best, best_k = None, 0
+    for k in FOURIER_ORDERS:
+        if 2 * k >= m:
+            break
+        model = pmdarima.auto_arima(
+            y, X=fourier(past, m, k), seasonal=False, suppress_warnings=True, error_action="ignore"
+        )
+        if best is None or model.aic() < best.aic():
+            best, best_k = model, k
+    point, bounds = best.predict(
+        horizon, X=fourier(future, m, best_k), return_conf_int=True, alpha=1 - coverage
+    )
     return np.asarray(point), np.asarray(bounds)
 
 
@@ -115,4 +148,4 @@ def baseline(name: str):
     return FORECASTERS[name]
 
 
-__all__ = ["BASELINES", "arima", "baseline", "ets", "naive", "seasonal_naive"]
+__all__ = ["BASELINES", "arima", "baseline", "ets", "fourier", "naive", "seasonal_naive"]

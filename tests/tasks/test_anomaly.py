@@ -45,9 +45,53 @@ def test_streaming_equals_batch_scoring(tmp_path_factory, score, difference):
     model, s = fit(tmp_path_factory.mktemp("stream"), difference)
     batch = anomaly.scores(model, s, score)
     assert (batch[: 1 + difference] == 0).all()
-    stream = anomaly.Stream(model, s.name, threshold=3.0, score=score)
+    plain = anomaly.Detector(score, replace=False)  # the one-pass batch form
+    stream = anomaly.Stream(model, s.name, 3.0, plain)
     one_by_one = [stream.step(v)[0] for v in s.values[:80]]
     np.testing.assert_allclose(one_by_one, batch[:80], rtol=1e-4, atol=1e-5)
+    smooth = anomaly.Detector(score, replace=False, smooth=4)  # still one pass, then averaged
+    smoothed = anomaly.scores(model, s, smooth)
+    stream = anomaly.Stream(model, s.name, 3.0, smooth)
+    np.testing.assert_allclose(
+        [stream.step(v)[0] for v in s.values[:80]], smoothed[:80], 1e-4, 1e-5
+    )
+    assert smoothed[1 + difference :].std() < batch[1 + difference :].std()
+    spiked = s.values.copy()
+    spiked[[40, 60]] += 2.0
+    adapt = 0.05 if score == "residual" else 0.0
+    robust = anomaly.Detector(score, threshold=3.0, adapt=adapt, smooth=3)
+    batch = anomaly.scores(model, load_series(pd.DataFrame({"y": spiked}), "y")[0], robust)
+    stream = anomaly.Stream(model, s.name, 3.0, robust)
+    one_by_one = [stream.step(v)[0] for v in spiked[:80]]
+    np.testing.assert_allclose(one_by_one, batch[:80], rtol=1e-4, atol=1e-5)
+
+
+def test_replacing_flagged_values_silences_the_echo_of_a_spike(tmp_path):
+    model, s = fit(tmp_path, difference=True)
+    spiked = s.values.copy()
+    spiked[250] += 3.0
+    (series,) = load_series(pd.DataFrame({"y": spiked}), "y")
+    threshold = anomaly.fit_threshold(model, [s.head(200)], 0.99)
+    echo = anomaly.scores(model, series, anomaly.Detector(threshold=threshold, replace=False))
+    clean = anomaly.scores(model, series, anomaly.Detector(threshold=threshold))
+    assert echo[250] > threshold and clean[250] > threshold  # the spike is found either way
+    assert echo[251] > threshold  # the return from the spike is a jump of differences too
+    assert clean[251] < echo[251] / 10  # the model never read the spike
+    assert (clean[251:256] > threshold).sum() < (echo[251:256] > threshold).sum()
+
+
+def test_adaptive_scale_follows_growing_noise_but_not_spikes(tmp_path):
+    model, s = fit(tmp_path)
+    rng = np.random.default_rng(1)
+    noisy = s.values + np.r_[np.zeros(200), rng.normal(0, 0.4, 100)]  # noise grows 8-fold
+    noisy[280] += 4.0
+    (series,) = load_series(pd.DataFrame({"y": noisy}), "y")
+    threshold = anomaly.fit_threshold(model, [s.head(200)], 0.99, anomaly.Detector(adapt=0.05))
+    fixed = anomaly.scores(model, series, anomaly.Detector(threshold=threshold))
+    adaptive = anomaly.scores(model, series, anomaly.Detector(threshold=threshold, adapt=0.05))
+    assert (fixed[200:] > threshold).sum() > 20  # the fixed scale flags the new noise
+    assert (adaptive[230:] > threshold).sum() < (fixed[230:] > threshold).sum() / 4
+    assert adaptive[280] == adaptive[230:].max()  # while the spike still stands out
 
 
 def test_a_spike_scores_far_above_the_training_threshold(trained):
@@ -78,5 +122,15 @@ def test_refusals(trained, tmp_path):
         anomaly.scores(normalized, trained[1])
     with pytest.raises(ValueError, match="score must be one of"):
         anomaly.scores(model, trained[1], "zscore")
+    with pytest.raises(ValueError, match="adapt rescales residuals"):
+        anomaly.Detector("nll", adapt=0.1)
+    with pytest.raises(ValueError, match="adapt must be in"):
+        anomaly.Detector(adapt=1.5)
+    with pytest.raises(ValueError, match="smooth must be an integer span >= 1, got 0"):
+        anomaly.Detector(smooth=0)
+    with pytest.raises(ValueError, match="at least 10"):
+        anomaly.threshold_of(np.arange(50.0), "pot", 0.9, 1e-3)
+    tail = np.random.default_rng(0).exponential(size=20000)
+    assert anomaly.threshold_of(tail, "pot", 0.95, 1e-3) == pytest.approx(np.log(1e3), rel=0.05)
     with pytest.raises(ValueError, match="finite"):
         anomaly.Stream(model, "y", 1.0).step(float("nan"))

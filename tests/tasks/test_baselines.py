@@ -31,3 +31,16 @@ def test_statistical_baselines_forecast_a_seasonal_series(name):
     point, bounds = b.baseline(name)(y[:48], 12, 12)
     assert point.shape == (12,) and bounds.shape == (12, 2)
     assert np.abs(point - y[48:]).mean() < np.abs(b.naive(y[:48], 12)[0] - y[48:]).mean()
+
+
+def test_long_seasons_use_fourier_terms_instead_of_a_seasonal_arima(monkeypatch):
+    pytest.importorskip("pmdarima")
+    terms = b.fourier(np.arange(4), 4, 1)
+    np.testing.assert_allclose(terms, [[0, 1], [1, 0], [0, -1], [-1, 0]], atol=1e-12)
+    monkeypatch.setattr(b, "MAX_SEASONAL_ARIMA", 8)  # keep the test fast: m = 12 counts as long
+    monkeypatch.setattr(b, "FOURIER_ORDERS", (1, 2))
+    t = np.arange(72)
+    y = 5 + 2 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(1).normal(0, 0.1, 72)
+    point, bounds = b.arima(y[:60], 12, 12)
+    assert np.abs(point - y[60:]).mean() < 0.3  # the season is followed, not flattened
+    assert (bounds[:, 0] < point).all() and (point < bounds[:, 1]).all()
