@@ -14,6 +14,9 @@ $(CORE): pyproject.toml
 	# The CPU build of torch first: pip would otherwise pick a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[plot]'
+	# Compile the fused recurrent kernels now (cached by torch); without a compiler this
+	# prints why, and the layers use the other paths.
+	$(PY) -m elman.kernels.fused
 	touch $(CORE)
 
 $(DEV): $(CORE)

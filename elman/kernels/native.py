@@ -11,6 +11,12 @@ from __future__ import annotations
 from torch import _VF, Tensor
 
 OPS = {"RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu, "LSTM": _VF.lstm, "GRU": _VF.gru}
+CELL_OPS = {
+    "RNN_TANH": _VF.rnn_tanh_cell,
+    "RNN_RELU": _VF.rnn_relu_cell,
+    "LSTM": _VF.lstm_cell,
+    "GRU": _VF.gru_cell,
+}
 
 
 def native_blockers(mode: str, layer_norm: bool, residual: bool, capture: bool) -> list[str]:
@@ -55,3 +61,20 @@ def native_forward(
     else:
         out = op(x, batch_sizes, h, weights, *flags)
     return out[0], tuple(out[1:])
+
+
+def native_cell_step(
+    mode: str,
+    x: Tensor,
+    state: tuple[Tensor, ...],
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+) -> tuple[Tensor, ...]:
+    """One step of torch's fused cell op (the kernel behind ``nn.LSTMCell`` and its kin):
+    ``x`` (B, I) and ``state`` (h,) or (h, c) -> the new state tuple."""
+    op = CELL_OPS[mode]
+    if mode == "LSTM":
+        return tuple(op(x, state, w_ih, w_hh, b_ih, b_hh))
+    return (op(x, state[0], w_ih, w_hh, b_ih, b_hh),)

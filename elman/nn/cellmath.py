@@ -22,6 +22,7 @@ from elman.functional.layernorm import (
 )
 from elman.functional.lstm import lstm_step
 from elman.functional.rnn import rnn_relu_step, rnn_tanh_step
+from elman.kernels.native import CELL_OPS, native_cell_step
 from elman.nn.config import CellConfig
 
 State = tuple[Tensor, ...]  # (h,) or (h, c); h always first
@@ -77,6 +78,17 @@ def bind_step(cfg: CellConfig, p: Params) -> Step:
         w_hr = p.get("weight_hr")
         return lambda xp, s: lstm_step(xp, s, w_hh, b_hh, w_hr)  # type: ignore[arg-type]
     raise ValueError(f"unknown mode {cfg.mode!r}")
+
+
+def single_step(cfg: CellConfig, p: Params, x: Tensor, state: State) -> State:
+    """One step from the raw input ``x`` (B, I): torch's fused cell op where it computes this
+    cell (one call instead of a dozen; what streaming and generation at B=1 pay for), else
+    the projection and ``bind_step``."""
+    if cfg.mode in CELL_OPS and not cfg.layer_norm and not cfg.proj_size:
+        return native_cell_step(
+            cfg.mode, x, state, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
+        )
+    return bind_step(cfg, p)(project(cfg, x, p), state)
 
 
 def _per_gate(w: Tensor, gates: int, fill: Callable[[Tensor], object]) -> None:

@@ -60,8 +60,7 @@ class RecurrentCell(nn.Module):
 
     def step(self, x: Tensor, state: State) -> State:
         """The cell contract without checks: ``x`` (B, I), ``state`` tuple -> new state tuple."""
-        p = self._params()
-        return cellmath.bind_step(self.config, p)(cellmath.project(self.config, x, p), state)
+        return cellmath.single_step(self.config, self._params(), x, state)
 
     def forward(self, input: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None):
         """``input`` (B, I) or (I,); ``hx`` as in torch's cells, zeros if None. Returns state."""

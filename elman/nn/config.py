@@ -9,7 +9,7 @@ from elman.nn.checks import check_positive_int
 
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 INITS = ("torch", "xavier", "orthogonal", "identity")
-BACKENDS = ("auto", "native", "reference")
+BACKENDS = ("auto", "native", "fused", "reference")
 
 
 def _flag(name: str, value: object) -> None:
@@ -105,8 +105,10 @@ class RecurrentConfig:
     bidirectional: run a reverse direction too; outputs are concatenated (D = 2).
     residual: add each layer's input to its output for layers l >= 1 (Wu et al. 2016, GNMT).
     check_finite: raise on NaN/inf in the input or initial state (costs one pass over them).
-    backend: "auto" (torch's fused op where eligible, else the reference loop), "native" (the
-        fused op; raises where it cannot run), "reference" (the readable loop, always).
+    backend: "auto" (of the paths that can run a call, the one measured fastest for it, see
+        ``elman.kernels.choice``), "native" (torch's fused op), "fused" (Elman's compiled loop
+        with hand-written BPTT), "reference" (the readable loop, always). "native" and
+        "fused" raise where they cannot run.
     """
 
     mode: str

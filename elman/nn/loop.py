@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from elman.kernels import fused as fused_kernels
 from elman.nn.cellmath import Params, State, Step, bind_step, project
 from elman.nn.config import RecurrentConfig
 
@@ -62,11 +63,14 @@ def run_layers(
     state: State,
     training: bool,
     capture: bool,
+    fused: bool = False,
 ) -> tuple[Tensor, State, AllStates | None]:
     """All layers over time-major ``x`` (T, B, I) from ``state`` (each (D*L, B, size)).
 
     Returns outputs (T, B, D*H_out), final states like ``state``, and per-step states if
     ``capture``. Layer l >= 1 adds its input with ``residual``; dropout acts between layers.
+    ``fused``: each direction's time loop runs in the compiled kernel (``elman.kernels.fused``,
+    whose eligibility the caller checked) instead of this module's loop.
     """
     mask = None
     if lengths is not None:
@@ -79,7 +83,11 @@ def run_layers(
         for d, p in enumerate(directions):
             s0 = tuple(s[layer * cfg.directions + d] for s in state)
             xp = project(cell, x, p)  # (T, B, G*H)
-            y, s, c = run_direction(bind_step(cell, p), xp, s0, mask, d == 1, capture)
+            if fused:
+                y, s = fused_kernels.run_direction(cell.mode, xp, s0, p, mask, d == 1)
+                c = None
+            else:
+                y, s, c = run_direction(bind_step(cell, p), xp, s0, mask, d == 1, capture)
             outs.append(y)
             cells.append(c)
             for final, part in zip(finals, s, strict=True):

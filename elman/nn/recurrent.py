@@ -1,9 +1,11 @@
 """Recurrent layers: stacked, bidirectional, variable-length, with state in and out.
 
 Parameter names, shapes and call signatures are ``torch.nn.RNN/LSTM/GRU``'s, so state dicts
-load both ways and results match. Two paths compute the same function: torch's fused op
-(``elman.kernels.native``) where ``native_blockers`` finds nothing against it, and the readable
-reference loop (``elman.nn.loop``) for everything else.
+load both ways and results match. Three paths compute the same function: torch's fused op
+(``elman.kernels.native``), Elman's compiled loop with hand-written BPTT
+(``elman.kernels.fused``), each where its blockers list finds nothing against it, and the
+readable reference loop (``elman.nn.loop``) for everything else. ``backend="auto"`` picks
+among the eligible ones by ``elman.kernels.choice``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from elman.kernels import fused
+from elman.kernels.choice import choose
 from elman.kernels.native import native_blockers, native_forward
 from elman.nn import cellmath
 from elman.nn.cellmath import Params, State
@@ -51,9 +55,9 @@ class Recurrent(nn.Module):
                     w = torch.empty(shape, device=device, dtype=dtype)
                     self.register_parameter(base + suffix, nn.Parameter(w))
         self._flat_names = [n for layer in self._names for d in layer for n in d.values()]
-        if config.backend == "native":
-            self._check_native(capture=False)
         self.reset_parameters()
+        if config.backend in ("native", "fused"):
+            self.path()  # raises now if the forced path can never run this layer
 
     # torch.nn.RNNBase's attributes, so code written against it keeps working.
     mode = property(lambda self: self.config.mode)
@@ -100,22 +104,36 @@ class Recurrent(nn.Module):
         c = self.config
         return native_blockers(c.mode, c.layer_norm, c.residual, capture)
 
-    def _check_native(self, capture: bool) -> None:
-        blockers = self.native_blockers(capture)
-        if blockers:
-            raise ValueError(
-                "backend='native' cannot run this layer; the fused op needs " + "; ".join(blockers)
-            )
+    def fused_blockers(self, capture: bool = False) -> list[str]:
+        """Why Elman's compiled loop cannot run this layer (empty when it can)."""
+        c, w = self.config, self.weight_ih_l0
+        return fused.fused_blockers(c.mode, c.layer_norm, c.proj_size, capture) + (
+            fused.tensor_blockers(w)
+        )
+
+    def path(self, return_all_states: bool = False, batch: int = 1) -> str:
+        """The path a call with these options runs on: "native", "fused" or "reference"."""
+        backend = self.config.backend
+        if backend in ("native", "fused"):
+            blockers = getattr(self, f"{backend}_blockers")(return_all_states)
+            if blockers:
+                raise ValueError(
+                    f"backend={backend!r} cannot run this call; it needs " + "; ".join(blockers)
+                )
+            return backend
+        if backend == "reference":
+            return "reference"
+        eligible = [
+            name
+            for name in ("native", "fused")
+            if not getattr(self, f"{name}_blockers")(return_all_states)
+        ]
+        training = self.training and torch.is_grad_enabled()
+        return choose(self.config, eligible, batch, training)
 
     def uses_native(self, return_all_states: bool = False) -> bool:
         """Whether a call with these options runs on torch's fused op."""
-        backend = self.config.backend
-        if backend == "native":
-            self._check_native(return_all_states)
-            return True
-        if backend == "reference":
-            return False
-        return not self.native_blockers(return_all_states)
+        return self.path(return_all_states) == "native"
 
     def forward(
         self,
@@ -138,11 +156,12 @@ class Recurrent(nn.Module):
         w = self.weight_ih_l0
         seq = prepare_input(self.config, input, lengths, w.dtype)
         state = prepare_state(self.config, hx, seq, w, cellmath.state_sizes(self.config.cell(0)))
-        if self.uses_native(return_all_states):
+        path = self.path(return_all_states, seq.batch_size)
+        if path == "native":
             out, state = self._forward_native(seq, state)
             captured = None
         else:
-            out, state, captured = self._forward_reference(seq, state, return_all_states)
+            out, state, captured = self._forward_loop(seq, state, return_all_states, path)
         if seq.unbatched:
             out = out.squeeze(0 if self.config.batch_first else 1)
             state = tuple(s.squeeze(1) for s in state)
@@ -182,13 +201,13 @@ class Recurrent(nn.Module):
         assert seq.x is not None
         return unpack_padded(c, out, seq.x.shape[1 if c.batch_first else 0]), state
 
-    def _forward_reference(
-        self, seq: Sequence, state: State, capture: bool
+    def _forward_loop(
+        self, seq: Sequence, state: State, capture: bool, path: str
     ) -> tuple[Tensor | PackedSequence, State, AllStates | None]:
         c = self.config
         x, lengths = to_time_major(c, seq)
         y, state, captured = run_layers(
-            c, self._params(), x, lengths, state, self.training, capture
+            c, self._params(), x, lengths, state, self.training, capture, path == "fused"
         )
         if captured is not None and c.batch_first:
             captured = AllStates(*(s if s is None else s.transpose(2, 3) for s in captured))
@@ -208,10 +227,11 @@ class Recurrent(nn.Module):
             )
         finals: list[list[Tensor]] = [[] for _ in state]
         for layer, (p,) in enumerate(self._params()):
-            cell = c.cell(layer)
-            s = cellmath.bind_step(cell, p)(
-                cellmath.project(cell, x, p), tuple(t[layer] for t in state)
-            )
+            cell, s = c.cell(layer), tuple(t[layer] for t in state)
+            if c.backend == "reference":
+                s = cellmath.bind_step(cell, p)(cellmath.project(cell, x, p), s)
+            else:
+                s = cellmath.single_step(cell, p, x, s)
             for final, part in zip(finals, s, strict=True):
                 final.append(part)
             y = s[0] + x if c.residual and layer > 0 else s[0]

@@ -6,12 +6,18 @@ import pytest
 import torch
 
 from elman import nn as enn
+from elman.kernels import fused
 
 
-def test_auto_uses_native_when_eligible_and_reference_otherwise():
+def test_auto_picks_the_measured_fastest_eligible_path():
     assert enn.LSTM(3, 4, 2, bidirectional=True, dropout=0.1).uses_native()
-    assert enn.GRU(3, 4).uses_native()
     assert not enn.LSTM(3, 4).uses_native(return_all_states=True)
+    assert enn.LSTM(3, 4).path(return_all_states=True) == "reference"
+    if fused.available():
+        assert enn.GRU(3, 4).path(batch=8) == "fused"
+        assert enn.GRU(3, 256).path(batch=128) == "native"  # torch's op wins there
+        assert enn.LSTM(3, 4, 2, residual=True).path() == "fused"  # native cannot add skips
+        assert enn.LayerNormGRU(3, 4).path() == "reference"
     assert not enn.LayerNormLSTM(3, 4).uses_native()
     assert not enn.GRU(3, 4, 2, residual=True).uses_native()
     assert not enn.RNN(3, 4, backend="reference").uses_native()

@@ -76,7 +76,7 @@ def test_check_finite_reports_nan_position():
         ({"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\), got 1.0"),
         ({"dropout": "0.1"}, ValueError, "dropout must be a number"),
         ({"bidirectional": 1}, TypeError, "bidirectional must be True or False, got 1"),
-        ({"backend": "cuda"}, ValueError, "backend must be one of auto, native, reference"),
+        ({"backend": "cuda"}, ValueError, "backend must be one of auto, native, fused, reference"),
         ({"proj_size": 4}, ValueError, r"proj_size must be in 1\.\.hidden_size-1=3"),
         ({"proj_size": 2, "layer_norm": True}, ValueError, "proj_size=2 needs a plain LSTM"),
     ],

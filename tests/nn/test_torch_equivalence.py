@@ -9,6 +9,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from elman import nn as enn
+from elman.kernels import fused
 from tests.helpers import backward_grads, flat, make_pair, torch_with_lengths
 
 MODES = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
@@ -16,7 +17,7 @@ TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 GRID = list(
     itertools.product(
         MODES,
-        ["native", "reference"],
+        ["native", "fused", "reference"],
         [False, True],
         [False, True],
         [1, 2, 3],
@@ -46,6 +47,11 @@ def _inputs(bf, bi, layers, mode, dtype, batch=3, steps=5, size=4, hidden=6, pro
     return x, (h0, c0), [h0, c0]
 
 
+def _skip_unbuilt(backend: str) -> None:
+    if backend == "fused" and not fused.available():
+        pytest.skip("the fused kernels could not be built here")
+
+
 def _check(ours, ref, x, hx, leaves, lengths, bf, dtype):
     if lengths is None:
         got, got_s = ours(x, hx)
@@ -66,6 +72,7 @@ def _check(ours, ref, x, hx, leaves, lengths, bf, dtype):
 @pytest.mark.parametrize("case", GRID, ids=[_id(c) for c in GRID])
 def test_layer_matches_torch_float64(case):
     mode, backend, bf, bi, layers, bias, var = case
+    _skip_unbuilt(backend)
     dtype = torch.float64
     ours, ref = make_pair(
         mode,
@@ -85,9 +92,10 @@ def test_layer_matches_torch_float64(case):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("backend", ["native", "fused", "reference"])
 @pytest.mark.parametrize("var", [False, True])
 def test_layer_matches_torch_float32(mode, backend, var):
+    _skip_unbuilt(backend)
     ours, ref = make_pair(
         mode,
         backend,

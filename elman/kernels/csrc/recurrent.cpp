@@ -1,0 +1,478 @@
+// One direction of one recurrent layer: the time loop forward, and its hand-written
+// backpropagation through time. Everything that does not depend on h_{t-1} lives outside:
+// the input projection xp = x W_ih^T + b_ih of all steps is one GEMM before the call (and its
+// gradients dx, dW_ih, db_ih one GEMM each after it, by autograd); after the backward loop,
+// dW_hh and db_hh are one GEMM / one sum over all steps. Inside the loops: one GEMM with W_hh
+// per step and the gate math fused into one pass over (B, H).
+//
+// Layout: xp (T, B, G*H) contiguous, states (B, H), mask (T, B) of 0/1 (empty: no padding).
+// A masked row keeps its state and outputs zeros, so the reverse direction starts at each
+// sequence's true end. Steps are visited in reverse when `reverse`.
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+// BLAS from the library torch itself links (MKL here): called with raw pointers, a step's
+// GEMM costs no tensor or dispatcher overhead, which dominates at small sizes. Weak, so a
+// torch built without these symbols still loads this module and takes the ATen fallback.
+extern "C" {
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*,
+            const float*, const int*, const float*, const int*, const float*, float*,
+            const int*) __attribute__((weak));
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*,
+            const double*, const int*, const double*, const int*, const double*, double*,
+            const int*) __attribute__((weak));
+}
+
+namespace {
+
+using at::Tensor;
+
+// exp, sigmoid and tanh. In float, a branch-free exp (Cephes' expf: range reduction by
+// ln 2, a degree-6 polynomial, 2^n from the exponent bits; ~1 ulp) that the compiler turns
+// into SIMD code (with -fno-trapping-math, as torch itself is built), where std::exp stays
+// one scalar call per element; in double, std::.
+template <typename T>
+inline T exp_(T x) {
+  return std::exp(x);
+}
+
+template <>
+inline float exp_(float x) {
+  x = x < -87.3f ? -87.3f : x;  // ternaries, not std::min/max: those stay scalar calls
+  x = x > 88.3f ? 88.3f : x;
+  const float n = std::floor(x * 1.44269504089f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return e * __builtin_bit_cast(float, bits);
+}
+
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + exp_(-x));
+}
+
+template <typename T>
+inline T tanh_(T x) {
+  return std::tanh(x);
+}
+
+template <>
+inline float tanh_(float x) {
+  return 2.0f * sigmoid(2.0f * x) - 1.0f;
+}
+
+// Row-major C (rows, cols) = A (rows, inner) op(W) + beta C, with op(W) = W^T for W
+// (cols, inner) when `w_transposed`, else W (inner, cols). BLAS is column-major, so it
+// computes C^T = op(W)^T A^T.
+template <typename T>
+void gemm(int64_t rows, int64_t cols, int64_t inner, const T* a, const T* w, bool w_transposed,
+          T beta, T* c) {
+  const int m = static_cast<int>(cols), n = static_cast<int>(rows), k = static_cast<int>(inner);
+  const int lda = w_transposed ? k : m, ldb = k, ldc = m;
+  const char ta = w_transposed ? 'T' : 'N', tb = 'N';
+  const T one = 1;
+  if constexpr (std::is_same_v<T, float>) {
+    if (sgemm_) return sgemm_(&ta, &tb, &m, &n, &k, &one, w, &lda, a, &ldb, &beta, c, &ldc);
+  } else {
+    if (dgemm_) return dgemm_(&ta, &tb, &m, &n, &k, &one, w, &lda, a, &ldb, &beta, c, &ldc);
+  }
+  auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  Tensor at_ = at::from_blob(const_cast<T*>(a), {rows, inner}, options);
+  Tensor wt = w_transposed ? at::from_blob(const_cast<T*>(w), {cols, inner}, options).t()
+                           : at::from_blob(const_cast<T*>(w), {inner, cols}, options);
+  Tensor ct = at::from_blob(c, {rows, cols}, options);
+  ct.mul_(beta).addmm_(at_, wt);
+}
+
+inline int64_t time_of(int64_t k, int64_t steps, bool reverse) {
+  return reverse ? steps - 1 - k : k;
+}
+
+// Whether row b takes part in step t (no mask: always).
+template <typename T>
+inline bool active(const T* mask, int64_t batch, int64_t t, int64_t b) {
+  return mask == nullptr || mask[t * batch + b] != T(0);
+}
+
+template <typename T>
+const T* mask_ptr(const Tensor& mask) {
+  return mask.numel() ? mask.data_ptr<T>() : nullptr;
+}
+
+template <typename T>
+T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+// Copy a row of a step's new state into the carried state (and the output).
+template <typename T>
+inline void commit(const T* src, T* state, T* out, int64_t n) {
+  std::copy(src, src + n, state);
+  if (out) std::copy(src, src + n, out);
+}
+
+Tensor empty_if(bool keep, at::IntArrayRef shape, const Tensor& like) {
+  return keep ? at::empty(shape, like.options()) : Tensor();
+}
+
+// ---- the fused gate math of one row (one sequence of the batch) ----------------------------
+// Small functions over __restrict__ pointers, so the compiler vectorizes each loop.
+
+// LSTM: a = (σ(i), σ(f), tanh(g), σ(o)) of gates + x; c' = f c + i g; h' = o tanh(c').
+template <typename T>
+void lstm_row(const T* __restrict__ gates, const T* __restrict__ x, const T* __restrict__ c,
+              T* __restrict__ a, T* __restrict__ c_new, T* __restrict__ h_new, int64_t H) {
+  for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid(gates[j] + x[j]);
+  for (int64_t j = 2 * H; j < 3 * H; ++j) a[j] = tanh_(gates[j] + x[j]);
+  for (int64_t j = 3 * H; j < 4 * H; ++j) a[j] = sigmoid(gates[j] + x[j]);
+  for (int64_t j = 0; j < H; ++j) {
+    c_new[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
+    h_new[j] = a[3 * H + j] * tanh_(c_new[j]);
+  }
+}
+
+// LSTM backward: dgates from dh (+ the output's gradient) and dc; dc becomes dc_{t-1}, dh
+// zero (the recurrent GEMM adds dgates W_hh to it).
+template <typename T>
+void lstm_grad_row(const T* __restrict__ a, const T* __restrict__ c_prev,
+                   const T* __restrict__ c_new, const T* __restrict__ gout, T* __restrict__ dh,
+                   T* __restrict__ dc, T* __restrict__ d, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i_ = a[j], f_ = a[H + j], g_ = a[2 * H + j], o_ = a[3 * H + j];
+    const T tc = tanh_(c_new[j]);
+    const T dht = dh[j] + gout[j];
+    const T dct = dc[j] + dht * o_ * (T(1) - tc * tc);
+    d[j] = dct * g_ * i_ * (T(1) - i_);
+    d[H + j] = dct * c_prev[j] * f_ * (T(1) - f_);
+    d[2 * H + j] = dct * i_ * (T(1) - g_ * g_);
+    d[3 * H + j] = dht * tc * o_ * (T(1) - o_);
+    dc[j] = dct * f_;
+    dh[j] = T(0);
+  }
+}
+
+// GRU: r, z = σ(x + hp + b); hn = hp_n + b_n; n = tanh(x_n + r hn); h' = (1 - z) n + z h.
+template <typename T>
+void gru_row(const T* __restrict__ x, const T* __restrict__ hp, const T* __restrict__ bias,
+             const T* __restrict__ h, T* __restrict__ a, T* __restrict__ hn,
+             T* __restrict__ h_new, int64_t H) {
+  for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid(x[j] + hp[j] + bias[j]);
+  for (int64_t j = 0; j < H; ++j) {
+    hn[j] = hp[2 * H + j] + bias[2 * H + j];
+    a[2 * H + j] = tanh_(x[2 * H + j] + a[j] * hn[j]);
+    h_new[j] = (T(1) - a[H + j]) * a[2 * H + j] + a[H + j] * h[j];
+  }
+}
+
+// GRU backward: dxp and dhp (the recurrent pre-activations' gradient, n part scaled by r);
+// dh becomes its direct path dh z (the GEMM adds dhp W_hh).
+template <typename T>
+void gru_grad_row(const T* __restrict__ a, const T* __restrict__ hn, const T* __restrict__ h,
+                  const T* __restrict__ gout, T* __restrict__ dh, T* __restrict__ dx,
+                  T* __restrict__ dr, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = a[j], z = a[H + j], n = a[2 * H + j];
+    const T dht = dh[j] + gout[j];
+    const T dn = dht * (T(1) - z) * (T(1) - n * n);
+    const T dz = dht * (h[j] - n) * z * (T(1) - z);
+    const T drr = dn * hn[j] * r * (T(1) - r);
+    dx[j] = drr;
+    dx[H + j] = dz;
+    dx[2 * H + j] = dn;
+    dr[j] = drr;
+    dr[H + j] = dz;
+    dr[2 * H + j] = dn * r;
+    dh[j] = dht * z;
+  }
+}
+
+// Elman RNN: v = tanh(pre + x) or max(pre + x, 0) over n values.
+template <typename T>
+void rnn_act(const T* __restrict__ pre, const T* __restrict__ x, T* __restrict__ v, int64_t n,
+             bool relu) {
+  if (relu) {
+    for (int64_t j = 0; j < n; ++j) v[j] = std::max(pre[j] + x[j], T(0));
+  } else {
+    for (int64_t j = 0; j < n; ++j) v[j] = tanh_(pre[j] + x[j]);
+  }
+}
+
+template <typename T>
+void rnn_grad_row(const T* __restrict__ v, const T* __restrict__ gout, T* __restrict__ dh,
+                  T* __restrict__ dp, int64_t H, bool relu) {
+  if (relu) {
+    for (int64_t j = 0; j < H; ++j) {
+      dp[j] = v[j] > T(0) ? dh[j] + gout[j] : T(0);
+      dh[j] = T(0);
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      dp[j] = (dh[j] + gout[j]) * (T(1) - v[j] * v[j]);
+      dh[j] = T(0);
+    }
+  }
+}
+
+// ---- LSTM ---------------------------------------------------------------------------------
+// Saved for backward, in time order: acts (T, B, 4H) = i, f, g, o after their nonlinearity;
+// h_prev, c_prev (T, B, H) = the state each step read; c_new (T, B, H) = its new cell state.
+std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0,
+                                 const Tensor& w_hh, const Tensor& b_hh, const Tensor& mask,
+                                 bool reverse, bool train) {
+  const int64_t steps = xp.size(0), batch = xp.size(1), hidden = h0.size(1), G = 4 * hidden;
+  Tensor xpb = b_hh.numel() ? xp + b_hh : xp.contiguous();
+  Tensor w = w_hh.contiguous(), h = h0.clone(), c = c0.clone();
+  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor acts = empty_if(train, {steps, batch, G}, xp);
+  Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor c_prev = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor c_new = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor scratch = at::empty({batch, G + 2 * hidden + G}, xp.options());
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t* x = xpb.data_ptr<scalar_t>();
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t *hs = h.data_ptr<scalar_t>(), *cs = c.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    scalar_t *A = ptr_or_null<scalar_t>(acts), *HP = ptr_or_null<scalar_t>(h_prev);
+    scalar_t *CP = ptr_or_null<scalar_t>(c_prev), *CN = ptr_or_null<scalar_t>(c_new);
+    scalar_t* gates = scratch.data_ptr<scalar_t>();  // (B, G), then a, c, h of a step
+    scalar_t* tmp_a = gates + batch * G;
+    scalar_t* tmp_c = tmp_a + batch * G;
+    scalar_t* tmp_h = tmp_c + batch * hidden;
+    const int64_t BH = batch * hidden, BG = batch * G;
+    for (int64_t k = 0; k < steps; ++k) {
+      const int64_t t = time_of(k, steps, reverse);
+      if (train) {
+        std::copy(hs, hs + BH, HP + t * BH);
+        std::copy(cs, cs + BH, CP + t * BH);
+      }
+      gemm<scalar_t>(batch, G, hidden, hs, wp, true, 0, gates);  // h_{t-1} W_hh^T
+      const scalar_t* xt = x + t * BG;
+      scalar_t* act = train ? A + t * BG : tmp_a;
+      scalar_t* cn = train ? CN + t * BH : tmp_c;
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = b * hidden;
+        lstm_row(gates + b * G, xt + b * G, cs + s, act + b * G, cn + s, tmp_h + s, hidden);
+        if (active(m, batch, t, b)) {
+          commit(cn + s, cs + s, static_cast<scalar_t*>(nullptr), hidden);
+          commit(tmp_h + s, hs + s, op + t * BH + s, hidden);
+        }
+      }
+    }
+  });
+  return {out, h, c, acts, h_prev, c_prev, c_new};
+}
+
+// Gradients of xp, h0, c0, w_hh, b_hh from those of the outputs and the final state.
+std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_h,
+                                  const Tensor& grad_c, const Tensor& acts, const Tensor& h_prev,
+                                  const Tensor& c_prev, const Tensor& c_new, const Tensor& w_hh,
+                                  const Tensor& mask, bool reverse, bool has_bias) {
+  const int64_t steps = acts.size(0), batch = acts.size(1), hidden = h_prev.size(2);
+  const int64_t G = 4 * hidden, BH = batch * hidden, BG = batch * G;
+  Tensor dgates = at::empty_like(acts);
+  Tensor dh = grad_h.clone(), dc = grad_c.clone();
+  Tensor go = grad_out.contiguous(), w = w_hh.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "lstm_backward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *A = acts.data_ptr<scalar_t>(), *CP = c_prev.data_ptr<scalar_t>();
+    const scalar_t *CN = c_new.data_ptr<scalar_t>(), *GO = go.data_ptr<scalar_t>();
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t* DG = dgates.data_ptr<scalar_t>();
+    scalar_t *dhs = dh.data_ptr<scalar_t>(), *dcs = dc.data_ptr<scalar_t>();
+    for (int64_t k = steps - 1; k >= 0; --k) {
+      const int64_t t = time_of(k, steps, reverse);
+      const scalar_t *act = A + t * BG, *cprev = CP + t * BH, *cnew = CN + t * BH;
+      const scalar_t* gout = GO + t * BH;
+      scalar_t* dg = DG + t * BG;
+      for (int64_t b = 0; b < batch; ++b) {
+        scalar_t* d = dg + b * G;
+        if (!active(m, batch, t, b)) {  // the state passed through untouched
+          std::fill(d, d + G, scalar_t(0));
+          continue;
+        }
+        const int64_t s = b * hidden;
+        lstm_grad_row(act + b * G, cprev + s, cnew + s, gout + s, dhs + s, dcs + s, d, hidden);
+      }
+      // dh_{t-1} = dgates_t W_hh (+ the kept dh of masked rows, whose dgates are zero)
+      gemm<scalar_t>(batch, hidden, G, dg, wp, false, 1, dhs);
+    }
+  });
+  Tensor flat = dgates.view({steps * batch, G});
+  Tensor dw = at::mm(flat.t(), h_prev.reshape({steps * batch, hidden}));
+  Tensor dbias = has_bias ? flat.sum(0) : Tensor();
+  return {dgates, dh, dc, dw, dbias};
+}
+
+// ---- GRU ----------------------------------------------------------------------------------
+// Saved: acts (T, B, 3H) = r, z, n; hn (T, B, H) = W_hn h_{t-1} + b_hn; h_prev (T, B, H).
+std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
+                                const Tensor& b_hh, const Tensor& mask, bool reverse,
+                                bool train) {
+  const int64_t steps = xp.size(0), batch = xp.size(1), hidden = h0.size(1), G = 3 * hidden;
+  const int64_t BH = batch * hidden, BG = batch * G;
+  Tensor xpc = xp.contiguous(), w = w_hh.contiguous(), h = h0.clone();
+  Tensor bias = b_hh.numel() ? b_hh.contiguous() : at::zeros({G}, xp.options());
+  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor acts = empty_if(train, {steps, batch, G}, xp);
+  Tensor hn_all = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor scratch = at::empty({2 * BG + 2 * BH}, xp.options());
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *x = xpc.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
+    const scalar_t* bh = bias.data_ptr<scalar_t>();
+    scalar_t *hs = h.data_ptr<scalar_t>(), *op = out.data_ptr<scalar_t>();
+    scalar_t *A = ptr_or_null<scalar_t>(acts), *HN = ptr_or_null<scalar_t>(hn_all);
+    scalar_t* HP = ptr_or_null<scalar_t>(h_prev);
+    scalar_t* hp = scratch.data_ptr<scalar_t>();  // (B, G) = h_{t-1} W_hh^T
+    scalar_t *tmp_a = hp + BG, *hnew = tmp_a + BG, *tmp_hn = hnew + BH;
+    for (int64_t k = 0; k < steps; ++k) {
+      const int64_t t = time_of(k, steps, reverse);
+      if (train) std::copy(hs, hs + BH, HP + t * BH);
+      gemm<scalar_t>(batch, G, hidden, hs, wp, true, 0, hp);
+      const scalar_t* xt = x + t * BG;
+      scalar_t* act = train ? A + t * BG : tmp_a;
+      scalar_t* hn = train ? HN + t * BH : tmp_hn;
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = b * hidden;
+        gru_row(xt + b * G, hp + b * G, bh, hs + s, act + b * G, hn + s, hnew + s, hidden);
+        if (active(m, batch, t, b)) commit(hnew + s, hs + s, op + t * BH + s, hidden);
+      }
+    }
+  });
+  return {out, h, acts, hn_all, h_prev};
+}
+
+std::vector<Tensor> gru_backward(const Tensor& grad_out, const Tensor& grad_h, const Tensor& acts,
+                                 const Tensor& hn_all, const Tensor& h_prev, const Tensor& w_hh,
+                                 const Tensor& mask, bool reverse, bool has_bias) {
+  const int64_t steps = acts.size(0), batch = acts.size(1), hidden = h_prev.size(2);
+  const int64_t G = 3 * hidden, BH = batch * hidden, BG = batch * G;
+  Tensor dxp = at::empty_like(acts);  // d loss / d xp
+  Tensor dhp = at::empty_like(acts);  // d loss / d (W_hh h + b_hh): the n part scaled by r
+  Tensor dh = grad_h.clone();
+  Tensor go = grad_out.contiguous(), w = w_hh.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "gru_backward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *A = acts.data_ptr<scalar_t>(), *HN = hn_all.data_ptr<scalar_t>();
+    const scalar_t *HP = h_prev.data_ptr<scalar_t>(), *GO = go.data_ptr<scalar_t>();
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t *DX = dxp.data_ptr<scalar_t>(), *DR = dhp.data_ptr<scalar_t>();
+    scalar_t* dhs = dh.data_ptr<scalar_t>();
+    for (int64_t k = steps - 1; k >= 0; --k) {
+      const int64_t t = time_of(k, steps, reverse);
+      const scalar_t *act = A + t * BG, *hn = HN + t * BH, *hprev = HP + t * BH;
+      const scalar_t* gout = GO + t * BH;
+      scalar_t *dx = DX + t * BG, *dr = DR + t * BG;
+      for (int64_t b = 0; b < batch; ++b) {
+        scalar_t *xb = dx + b * G, *rb = dr + b * G;
+        if (!active(m, batch, t, b)) {
+          std::fill(xb, xb + G, scalar_t(0));
+          std::fill(rb, rb + G, scalar_t(0));
+          continue;
+        }
+        const int64_t s = b * hidden;
+        gru_grad_row(act + b * G, hn + s, hprev + s, gout + s, dhs + s, xb, rb, hidden);
+      }
+      gemm<scalar_t>(batch, hidden, G, dr, wp, false, 1, dhs);
+    }
+  });
+  Tensor flat = dhp.view({steps * batch, G});
+  Tensor dw = at::mm(flat.t(), h_prev.reshape({steps * batch, hidden}));
+  Tensor dbias = has_bias ? flat.sum(0) : Tensor();
+  return {dxp, dh, dw, dbias};
+}
+
+// ---- Elman RNN ----------------------------------------------------------------------------
+// Saved: h_new (T, B, H) = each step's new state (before masking); h_prev (T, B, H).
+std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
+                                const Tensor& b_hh, const Tensor& mask, bool reverse, bool relu,
+                                bool train) {
+  const int64_t steps = xp.size(0), batch = xp.size(1), hidden = h0.size(1), BH = batch * hidden;
+  Tensor xpb = b_hh.numel() ? xp + b_hh : xp.contiguous();
+  Tensor w = w_hh.contiguous(), h = h0.clone();
+  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor h_new = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor scratch = at::empty({2 * BH}, xp.options());
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnn_forward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *x = xpb.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
+    scalar_t *hs = h.data_ptr<scalar_t>(), *op = out.data_ptr<scalar_t>();
+    scalar_t *HN = ptr_or_null<scalar_t>(h_new), *HP = ptr_or_null<scalar_t>(h_prev);
+    scalar_t *pre = scratch.data_ptr<scalar_t>(), *tmp = pre + BH;
+    for (int64_t k = 0; k < steps; ++k) {
+      const int64_t t = time_of(k, steps, reverse);
+      if (train) std::copy(hs, hs + BH, HP + t * BH);
+      gemm<scalar_t>(batch, hidden, hidden, hs, wp, true, 0, pre);
+      const scalar_t* xt = x + t * BH;
+      scalar_t* v = train ? HN + t * BH : tmp;
+      rnn_act(pre, xt, v, BH, relu);
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = b * hidden;
+        if (active(m, batch, t, b)) commit(v + s, hs + s, op + t * BH + s, hidden);
+      }
+    }
+  });
+  return {out, h, h_new, h_prev};
+}
+
+std::vector<Tensor> rnn_backward(const Tensor& grad_out, const Tensor& grad_h, const Tensor& h_new,
+                                 const Tensor& h_prev, const Tensor& w_hh, const Tensor& mask,
+                                 bool reverse, bool relu, bool has_bias) {
+  const int64_t steps = h_new.size(0), batch = h_new.size(1), hidden = h_new.size(2);
+  const int64_t BH = batch * hidden;
+  Tensor dpre = at::empty_like(h_new);
+  Tensor dh = grad_h.clone();
+  Tensor go = grad_out.contiguous(), w = w_hh.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(h_new.scalar_type(), "rnn_backward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *V = h_new.data_ptr<scalar_t>(), *GO = go.data_ptr<scalar_t>();
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t *DP = dpre.data_ptr<scalar_t>(), *dhs = dh.data_ptr<scalar_t>();
+    for (int64_t k = steps - 1; k >= 0; --k) {
+      const int64_t t = time_of(k, steps, reverse);
+      const scalar_t *v = V + t * BH, *gout = GO + t * BH;
+      scalar_t* dp = DP + t * BH;
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = b * hidden;
+        if (!active(m, batch, t, b)) {
+          std::fill(dp + s, dp + s + hidden, scalar_t(0));
+          continue;
+        }
+        rnn_grad_row(v + s, gout + s, dhs + s, dp + s, hidden, relu);
+      }
+      gemm<scalar_t>(batch, hidden, hidden, dp, wp, false, 1, dhs);
+    }
+  });
+  Tensor flat = dpre.view({steps * batch, hidden});
+  Tensor dw = at::mm(flat.t(), h_prev.reshape({steps * batch, hidden}));
+  Tensor dbias = has_bias ? flat.sum(0) : Tensor();
+  return {dpre, dh, dw, dbias};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lstm_forward", &lstm_forward);
+  m.def("lstm_backward", &lstm_backward);
+  m.def("gru_forward", &gru_forward);
+  m.def("gru_backward", &gru_backward);
+  m.def("rnn_forward", &rnn_forward);
+  m.def("rnn_backward", &rnn_backward);
+}

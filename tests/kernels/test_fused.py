@@ -1,0 +1,106 @@
+"""The compiled path: gradients by gradcheck, realistic float32 sizes against the reference
+loop, the choice of path, and everything still working where it cannot be built."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from elman import nn as enn
+from elman.kernels import fused
+
+pytestmark = pytest.mark.skipif(not fused.available(), reason="no compiler here")
+
+LAYERS = {
+    "RNN_TANH": lambda *a, **k: enn.RNN(*a, **k),
+    "RNN_RELU": lambda *a, **k: enn.RNN(*a, nonlinearity="relu", **k),
+    "LSTM": enn.LSTM,
+    "GRU": enn.GRU,
+}
+
+
+@pytest.mark.parametrize("mode", list(LAYERS))
+@pytest.mark.parametrize("bi", [False, True])
+def test_gradcheck_through_every_input_state_and_weight(mode, bi):
+    torch.manual_seed(0)
+    layer = LAYERS[mode](3, 4, 2, bidirectional=bi, backend="fused").double()
+    weights = list(layer.parameters())
+    x = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
+    rows = 4 if bi else 2
+    states = [torch.randn(rows, 3, 4, dtype=torch.float64, requires_grad=True)]
+    if mode == "LSTM":
+        states.append(torch.randn(rows, 3, 4, dtype=torch.float64, requires_grad=True))
+    lengths = torch.tensor([5, 2, 4])
+
+    def run(x, *tensors):
+        hx = tuple(tensors[: len(states)])
+        names = [n for n, _ in layer.named_parameters()]
+        replaced = dict(zip(names, tensors[len(states) :], strict=True))
+        out, h = torch.func.functional_call(
+            layer, replaced, (x, hx if mode == "LSTM" else hx[0]), {"lengths": lengths}
+        )
+        return (out, *(h if mode == "LSTM" else (h,)))
+
+    assert torch.autograd.gradcheck(run, (x, *states, *weights))
+
+
+@pytest.mark.parametrize("mode", list(LAYERS))
+def test_float32_at_realistic_size_equals_the_reference(mode):
+    torch.manual_seed(0)
+    fast = LAYERS[mode](32, 64, 2, bidirectional=True, dropout=0.3, backend="fused")
+    slow = LAYERS[mode](32, 64, 2, bidirectional=True, dropout=0.3, backend="reference")
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randn(48, 8, 32)
+    lengths = torch.tensor([48, 30, 12, 48, 1, 7, 40, 25])
+    results = []
+    for layer in (fast, slow):
+        torch.manual_seed(5)  # the same dropout masks between the layers
+        out, _ = layer(x, lengths=lengths)
+        out.pow(2).sum().backward()
+        results.append((out, [p.grad for p in layer.parameters()]))
+    (out_f, grads_f), (out_s, grads_s) = results
+    torch.testing.assert_close(out_f, out_s, atol=2e-5, rtol=1e-4)
+    for g_f, g_s in zip(grads_f, grads_s, strict=True):
+        torch.testing.assert_close(g_f, g_s, atol=1e-3, rtol=1e-3)
+
+
+def test_inference_needs_no_saved_state_and_matches_training_forward():
+    torch.manual_seed(0)
+    layer = enn.GRU(6, 8, backend="fused")
+    x = torch.randn(10, 2, 6)
+    train_out, _ = layer(x)
+    with torch.no_grad():
+        infer_out, _ = layer(x)
+    torch.testing.assert_close(train_out.detach(), infer_out)
+
+
+def test_forced_fused_names_what_it_cannot_run():
+    with pytest.raises(ValueError, match=r"backend='fused' cannot run.*layer_norm=False"):
+        enn.LayerNormLSTM(3, 4, backend="fused")
+    with pytest.raises(ValueError, match="proj_size=0"):
+        enn.LSTM(3, 4, proj_size=2, backend="fused")
+    layer = enn.GRU(3, 4, backend="fused")
+    with pytest.raises(ValueError, match="return_all_states=False"):
+        layer(torch.randn(2, 1, 3), return_all_states=True)
+
+
+def test_residual_layers_run_fused_where_the_native_op_cannot():
+    layer = enn.GRU(4, 4, 3, residual=True, backend="fused")
+    twin = enn.GRU(4, 4, 3, residual=True, backend="reference")
+    twin.load_state_dict(layer.state_dict())
+    x = torch.randn(6, 2, 4)
+    torch.testing.assert_close(layer(x)[0], twin(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_without_the_extension_everything_runs_on_the_other_paths(monkeypatch):
+    monkeypatch.setattr(fused, "extension", lambda: None)
+    assert not fused.available()
+    torch.manual_seed(0)
+    for mode, make in LAYERS.items():
+        layer = make(3, 4, 2, bidirectional=True, residual=True)  # native cannot: residual
+        assert layer.path() == "reference", mode
+        out, _ = layer(torch.randn(5, 2, 3), lengths=torch.tensor([5, 3]))
+        out.sum().backward()
+        assert make(3, 4).path() == "native"
+    with pytest.raises(ValueError, match="the compiled extension"):
+        enn.GRU(3, 4, backend="fused")
