@@ -25,7 +25,6 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 SOURCE = Path(__file__).parent / "csrc" / "recurrent.cpp"
-MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 DTYPES = (torch.float32, torch.float64)
 
 
@@ -80,9 +79,9 @@ def available() -> bool:
 
 def fused_blockers(mode: str, layer_norm: bool, proj_size: int, capture: bool) -> list[str]:
     """The preconditions of the fused path that a call fails (empty: it can run)."""
+    key = kernel_key(mode, layer_norm)
     checks = [
-        (mode in MODES, f"mode {mode!r} has a fused kernel (needs one of {', '.join(MODES)})"),
-        (not layer_norm, "layer_norm=False (no fused layer-norm kernel yet)"),
+        (key in KERNELS, f"a fused kernel for {key} (there are: {', '.join(KERNELS)})"),
         (proj_size == 0, "proj_size=0 (the fused LSTM has no projection)"),
         (not capture, "return_all_states=False (the fused loop keeps outputs and final states)"),
     ]
@@ -99,54 +98,63 @@ def tensor_blockers(x: Tensor) -> list[str]:
     return [what for ok, what in checks if not ok]
 
 
-# mode -> (kernel name, state tensors, extra arguments); the compiled functions are
-# NAME_forward(xp, *h0, w_hh, b_hh, mask, reverse, *extra, train) -> [out, *h_T, *saved] and
-# NAME_backward(d_out, *d_h_T, *saved, w_hh, mask, reverse, *extra, has_bias)
-# -> [d_xp, *d_h0, d_w_hh, d_b_hh].
+# kernel key -> (compiled name, state tensors, parameters, extra arguments). The compiled
+# functions are NAME_forward(xp, *h0, *params, mask, reverse, *extra, train)
+# -> [out, *h_T, *saved] and NAME_backward(d_out, *d_h_T, *saved, *params, mask, reverse,
+# *extra) -> [d_xp, *d_h0, *d_params]; a parameter a layer lacks passes as an empty tensor.
+PLAIN = ("weight_hh", "bias_hh")
 KERNELS = {
-    "LSTM": ("lstm", 2, ()),
-    "GRU": ("gru", 1, ()),
-    "RNN_TANH": ("rnn", 1, (False,)),
-    "RNN_RELU": ("rnn", 1, (True,)),
+    "LSTM": ("lstm", 2, PLAIN, ()),
+    "GRU": ("gru", 1, PLAIN, ()),
+    "RNN_TANH": ("rnn", 1, PLAIN, (False,)),
+    "RNN_RELU": ("rnn", 1, PLAIN, (True,)),
+    "LSTM_LN": ("lnlstm", 2, (*PLAIN, "weight_ln_hh", "weight_ln_c", "bias_ln_c"), ()),
+    "GRU_LN": ("lngru", 1, (*PLAIN, "weight_ln_hh"), ()),
 }
+
+
+def kernel_key(mode: str, layer_norm: bool) -> str:
+    return f"{mode}_LN" if layer_norm else mode
 
 
 def _empty(like: Tensor) -> Tensor:
     return like.new_empty(0)
 
 
-def _forward(mode, xp, states, w_hh, b_hh, mask, reverse, train):
-    name, n, extra = KERNELS[mode]
-    b = _empty(xp) if b_hh is None else b_hh
+def _forward(key, xp, states, params, mask, reverse, train):
+    name, n, _, extra = KERNELS[key]
     out, *rest = getattr(extension(), f"{name}_forward")(
-        xp, *states, w_hh, b, mask, reverse, *extra, train
+        xp, *states, *params, mask, reverse, *extra, train
     )
     return out, tuple(rest[:n]), rest[n:]
 
 
 class _Loop(torch.autograd.Function):
-    """One direction's time loop, forward and hand-written backward, for any mode."""
+    """One direction's time loop, forward and hand-written backward, for any kernel."""
 
     @staticmethod
-    def forward(ctx, mode, reverse, mask, w_hh, b_hh, xp, *states):  # type: ignore[override]
-        out, finals, saved = _forward(mode, xp, states, w_hh, b_hh, mask, reverse, True)
-        ctx.save_for_backward(*saved, w_hh, mask)
-        ctx.mode, ctx.reverse, ctx.has_bias = mode, reverse, b_hh is not None
-        ctx.shapes = out.shape, states[0].shape
+    def forward(ctx, key, reverse, mask, xp, *tensors):  # type: ignore[override]
+        n = KERNELS[key][1]
+        states, params = tensors[:n], tensors[n:]
+        out, finals, saved = _forward(key, xp, states, params, mask, reverse, True)
+        ctx.save_for_backward(*saved, *params, mask)
+        ctx.key, ctx.reverse, ctx.shapes = key, reverse, (out.shape, states[0].shape)
         return (out, *finals)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out, *g_states):  # type: ignore[override]
-        name, n, extra = KERNELS[ctx.mode]
-        *saved, w_hh, mask = ctx.saved_tensors
+        name, n, names, extra = KERNELS[ctx.key]
+        *rest, mask = ctx.saved_tensors
+        saved, params = rest[: -len(names)], rest[-len(names) :]
         out_shape, state_shape = ctx.shapes
-        grads = [_dense(g_out, w_hh, out_shape), *(_dense(g, w_hh, state_shape) for g in g_states)]
-        dxp, *rest = getattr(extension(), f"{name}_backward")(
-            *grads, *saved, w_hh, mask, ctx.reverse, *extra, ctx.has_bias
+        like = params[0]
+        grads = [_dense(g_out, like, out_shape), *(_dense(g, like, state_shape) for g in g_states)]
+        dxp, *more = getattr(extension(), f"{name}_backward")(
+            *grads, *saved, *params, mask, ctx.reverse, *extra
         )
-        dw, db = rest[n], (rest[n + 1] if ctx.has_bias else None)
-        return None, None, None, dw, db, dxp, *rest[:n]
+        dparams = [g if p.numel() else None for g, p in zip(more[n:], params, strict=True)]
+        return None, None, None, dxp, *more[:n], *dparams
 
 
 def _dense(grad: Tensor | None, like: Tensor, shape) -> Tensor:
@@ -155,23 +163,22 @@ def _dense(grad: Tensor | None, like: Tensor, shape) -> Tensor:
 
 
 def run_direction(
-    mode: str,
+    key: str,
     xp: Tensor,
     state: tuple[Tensor, ...],
     p: dict[str, Tensor],
     mask: Tensor | None,
     reverse: bool,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """One direction over xp (T, B, G*H) from ``state``: outputs (T, B, H) and final state,
-    with ``mask`` (T, B, 1) bool marking real steps (None: all)."""
-    w_hh, b_hh = p["weight_hh"], p.get("bias_hh")
+    """One direction of kernel ``key`` (``kernel_key``) over xp (T, B, G*H) from ``state``:
+    outputs (T, B, H) and final state, with ``mask`` (T, B, 1) bool marking real steps."""
+    params = [p[name] if name in p else _empty(xp) for name in KERNELS[key][2]]
     m = _empty(xp) if mask is None else mask.squeeze(-1).to(xp.dtype)
     xp, states = xp.contiguous(), tuple(s.contiguous() for s in state)
-    tensors = (xp, *states, w_hh, b_hh)
-    if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)):
-        out, finals, _ = _forward(mode, xp, states, w_hh, b_hh, m, reverse, False)
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (xp, *states, *params))):
+        out, finals, _ = _forward(key, xp, states, params, m, reverse, False)
         return out, finals
-    out, *finals = _Loop.apply(mode, reverse, m, w_hh, b_hh, xp, *states)
+    out, *finals = _Loop.apply(key, reverse, m, xp, *states, *params)
     return out, tuple(finals)
 
 

@@ -84,7 +84,8 @@ def run_layers(
             s0 = tuple(s[layer * cfg.directions + d] for s in state)
             xp = project(cell, x, p)  # (T, B, G*H)
             if fused:
-                y, s = fused_kernels.run_direction(cell.mode, xp, s0, p, mask, d == 1)
+                key = fused_kernels.kernel_key(cell.mode, cell.layer_norm)
+                y, s = fused_kernels.run_direction(key, xp, s0, p, mask, d == 1)
                 c = None
             else:
                 y, s, c = run_direction(bind_step(cell, p), xp, s0, mask, d == 1, capture)

@@ -17,7 +17,7 @@ def test_auto_picks_the_measured_fastest_eligible_path():
         assert enn.GRU(3, 4).path(batch=8) == "fused"
         assert enn.GRU(3, 256).path(batch=128) == "native"  # torch's op wins there
         assert enn.LSTM(3, 4, 2, residual=True).path() == "fused"  # native cannot add skips
-        assert enn.LayerNormGRU(3, 4).path() == "reference"
+        assert enn.LayerNormGRU(3, 4).path() == "fused"  # torch has no layer-norm op
     assert not enn.LayerNormLSTM(3, 4).uses_native()
     assert not enn.GRU(3, 4, 2, residual=True).uses_native()
     assert not enn.RNN(3, 4, backend="reference").uses_native()

@@ -281,7 +281,8 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
 std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_h,
                                   const Tensor& grad_c, const Tensor& acts, const Tensor& h_prev,
                                   const Tensor& c_prev, const Tensor& c_new, const Tensor& w_hh,
-                                  const Tensor& mask, bool reverse, bool has_bias) {
+                                  const Tensor& b_hh, const Tensor& mask, bool reverse) {
+  const bool has_bias = b_hh.numel() > 0;
   const int64_t steps = acts.size(0), batch = acts.size(1), hidden = h_prev.size(2);
   const int64_t G = 4 * hidden, BH = batch * hidden, BG = batch * G;
   Tensor dgates = at::empty_like(acts);
@@ -360,7 +361,8 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
 
 std::vector<Tensor> gru_backward(const Tensor& grad_out, const Tensor& grad_h, const Tensor& acts,
                                  const Tensor& hn_all, const Tensor& h_prev, const Tensor& w_hh,
-                                 const Tensor& mask, bool reverse, bool has_bias) {
+                                 const Tensor& b_hh, const Tensor& mask, bool reverse) {
+  const bool has_bias = b_hh.numel() > 0;
   const int64_t steps = acts.size(0), batch = acts.size(1), hidden = h_prev.size(2);
   const int64_t G = 3 * hidden, BH = batch * hidden, BG = batch * G;
   Tensor dxp = at::empty_like(acts);  // d loss / d xp
@@ -433,8 +435,9 @@ std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& h0, const Tensor
 }
 
 std::vector<Tensor> rnn_backward(const Tensor& grad_out, const Tensor& grad_h, const Tensor& h_new,
-                                 const Tensor& h_prev, const Tensor& w_hh, const Tensor& mask,
-                                 bool reverse, bool relu, bool has_bias) {
+                                 const Tensor& h_prev, const Tensor& w_hh, const Tensor& b_hh,
+                                 const Tensor& mask, bool reverse, bool relu) {
+  const bool has_bias = b_hh.numel() > 0;
   const int64_t steps = h_new.size(0), batch = h_new.size(1), hidden = h_new.size(2);
   const int64_t BH = batch * hidden;
   Tensor dpre = at::empty_like(h_new);
@@ -466,6 +469,253 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_out, const Tensor& grad_h, c
   return {dpre, dh, dw, dbias};
 }
 
+
+// ---- layer norm ------------------------------------------------------------------------------
+// Ba, Kiros & Hinton (2016): the recurrent pre-activations a = h W_hh^T are normalized over
+// all gates, LN(a) = γ ⊙ (a - μ) / sqrt(σ² + ε); the LSTM also normalizes c_t before its
+// tanh, with a shift β_c. Saved per row: â = (a - μ) r and r = 1 / sqrt(σ² + ε).
+constexpr double kEps = 1e-5;
+
+// â (n) and r of one row of a; the statistics in double, as the row may be long.
+template <typename T>
+T normalize_row(const T* __restrict__ a, T* __restrict__ ahat, int64_t n) {
+  double sum = 0, sq = 0;
+  for (int64_t j = 0; j < n; ++j) sum += a[j];
+  const double mean = sum / n;
+  for (int64_t j = 0; j < n; ++j) sq += (a[j] - mean) * (a[j] - mean);
+  const T r = static_cast<T>(1.0 / std::sqrt(sq / n + kEps));
+  const T mu = static_cast<T>(mean);
+  for (int64_t j = 0; j < n; ++j) ahat[j] = (a[j] - mu) * r;
+  return r;
+}
+
+// da = r (dâ - mean(dâ) - â mean(dâ ⊙ â)), from dy (the gradient of γ ⊙ â + β) and γ.
+template <typename T>
+void normalize_grad_row(const T* __restrict__ dy, const T* __restrict__ gamma,
+                        const T* __restrict__ ahat, T r, T* __restrict__ da, int64_t n) {
+  double m1 = 0, m2 = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const double g = dy[j] * gamma[j];
+    m1 += g;
+    m2 += g * ahat[j];
+  }
+  const T a1 = static_cast<T>(m1 / n), a2 = static_cast<T>(m2 / n);
+  for (int64_t j = 0; j < n; ++j) da[j] = r * (dy[j] * gamma[j] - a1 - ahat[j] * a2);
+}
+
+// Layer-norm LSTM. Saved: acts (T, B, 4H); ahat (T, B, 4H) and r_h (T, B) of the recurrent
+// LN; h_prev, c_prev (T, B, H); chat (T, B, H) and r_c (T, B) of the cell LN.
+std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0,
+                                   const Tensor& w_hh, const Tensor& b_hh, const Tensor& g_hh,
+                                   const Tensor& g_c, const Tensor& b_c, const Tensor& mask,
+                                   bool reverse, bool train) {
+  const int64_t steps = xp.size(0), batch = xp.size(1), hidden = h0.size(1), G = 4 * hidden;
+  const int64_t BH = batch * hidden, BG = batch * G;
+  Tensor xpb = b_hh.numel() ? xp + b_hh : xp.contiguous();
+  Tensor w = w_hh.contiguous(), h = h0.clone(), c = c0.clone();
+  Tensor shift = b_c.numel() ? b_c.contiguous() : at::zeros({hidden}, xp.options());
+  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor acts = at::empty({train ? steps : 1, batch, G}, xp.options());
+  Tensor ahat = at::empty({train ? steps : 1, batch, G}, xp.options());
+  Tensor chat = at::empty({train ? steps : 1, batch, hidden}, xp.options());
+  Tensor r_h = at::empty({train ? steps : 1, batch}, xp.options());
+  Tensor r_c = at::empty({train ? steps : 1, batch}, xp.options());
+  Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor c_prev = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor scratch = at::empty({BG + 3 * BH}, xp.options());
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lnlstm_forward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *x = xpb.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
+    const scalar_t *gh = g_hh.data_ptr<scalar_t>(), *gc = g_c.data_ptr<scalar_t>();
+    const scalar_t* bc = shift.data_ptr<scalar_t>();
+    scalar_t *hs = h.data_ptr<scalar_t>(), *cs = c.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    scalar_t *A = acts.data_ptr<scalar_t>(), *AH = ahat.data_ptr<scalar_t>();
+    scalar_t *CH = chat.data_ptr<scalar_t>(), *RH = r_h.data_ptr<scalar_t>();
+    scalar_t* RC = r_c.data_ptr<scalar_t>();
+    scalar_t *HP = ptr_or_null<scalar_t>(h_prev), *CP = ptr_or_null<scalar_t>(c_prev);
+    scalar_t* a_h = scratch.data_ptr<scalar_t>();  // (B, G) = h W_hh^T
+    scalar_t *cn = a_h + BG, *hn = cn + BH, *pre = hn + BH;
+    for (int64_t k = 0; k < steps; ++k) {
+      const int64_t t = time_of(k, steps, reverse), u = train ? t : 0;
+      if (train) {
+        std::copy(hs, hs + BH, HP + t * BH);
+        std::copy(cs, cs + BH, CP + t * BH);
+      }
+      gemm<scalar_t>(batch, G, hidden, hs, wp, true, 0, a_h);
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = b * hidden, q = b * G;
+        scalar_t *ah = AH + u * BG + q, *act = A + u * BG + q, *xc = CH + u * BH + s;
+        RH[u * batch + b] = normalize_row(a_h + q, ah, G);
+        for (int64_t j = 0; j < G; ++j) a_h[q + j] = gh[j] * ah[j];  // γ_hh ⊙ â
+        lstm_row(a_h + q, x + t * BG + q, cs + s, act, cn + s, pre + s, hidden);
+        RC[u * batch + b] = normalize_row(cn + s, xc, hidden);  // h is redone on LN(c) below
+        for (int64_t j = 0; j < hidden; ++j) {
+          hn[s + j] = act[3 * hidden + j] * tanh_(gc[j] * xc[j] + bc[j]);
+        }
+        if (active(m, batch, t, b)) {
+          commit(cn + s, cs + s, static_cast<scalar_t*>(nullptr), hidden);
+          commit(hn + s, hs + s, op + t * BH + s, hidden);
+        }
+      }
+    }
+  });
+  return {out, h, c, acts, ahat, r_h, h_prev, c_prev, chat, r_c};
+}
+
+std::vector<Tensor> lnlstm_backward(const Tensor& grad_out, const Tensor& grad_h,
+                                    const Tensor& grad_c, const Tensor& acts, const Tensor& ahat,
+                                    const Tensor& r_h, const Tensor& h_prev, const Tensor& c_prev,
+                                    const Tensor& chat, const Tensor& r_c, const Tensor& w_hh,
+                                    const Tensor& b_hh, const Tensor& g_hh, const Tensor& g_c,
+                                    const Tensor& b_c, const Tensor& mask, bool reverse) {
+  const int64_t steps = acts.size(0), batch = acts.size(1), hidden = h_prev.size(2);
+  const int64_t G = 4 * hidden, BH = batch * hidden, BG = batch * G;
+  Tensor dgates = at::empty_like(acts), da = at::empty_like(acts);
+  Tensor dh = grad_h.clone(), dc = grad_c.clone();
+  Tensor go = grad_out.contiguous(), w = w_hh.contiguous();
+  Tensor shift = b_c.numel() ? b_c.contiguous() : at::zeros({hidden}, acts.options());
+  Tensor d_gc = at::zeros({hidden}, acts.options()), d_bc = at::zeros({hidden}, acts.options());
+  Tensor scratch = at::empty({2 * hidden}, acts.options());
+  AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "lnlstm_backward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *A = acts.data_ptr<scalar_t>(), *AH = ahat.data_ptr<scalar_t>();
+    const scalar_t *RH = r_h.data_ptr<scalar_t>(), *CP = c_prev.data_ptr<scalar_t>();
+    const scalar_t *CH = chat.data_ptr<scalar_t>(), *RC = r_c.data_ptr<scalar_t>();
+    const scalar_t *GO = go.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
+    const scalar_t *gh = g_hh.data_ptr<scalar_t>(), *gc = g_c.data_ptr<scalar_t>();
+    const scalar_t* bc = shift.data_ptr<scalar_t>();
+    scalar_t *DG = dgates.data_ptr<scalar_t>(), *DA = da.data_ptr<scalar_t>();
+    scalar_t *dhs = dh.data_ptr<scalar_t>(), *dcs = dc.data_ptr<scalar_t>();
+    scalar_t *dgc = d_gc.data_ptr<scalar_t>(), *dbc = d_bc.data_ptr<scalar_t>();
+    scalar_t *dy = scratch.data_ptr<scalar_t>(), *dcl = dy + hidden;
+    for (int64_t k = steps - 1; k >= 0; --k) {
+      const int64_t t = time_of(k, steps, reverse);
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = t * BH + b * hidden, q = t * BG + b * G;
+        scalar_t *d = DG + q, *dab = DA + q;
+        if (!active(m, batch, t, b)) {
+          std::fill(d, d + G, scalar_t(0));
+          std::fill(dab, dab + G, scalar_t(0));
+          continue;
+        }
+        const scalar_t *a = A + q, *xc = CH + s, *gout = GO + s;
+        scalar_t *dhb = dhs + b * hidden, *dcb = dcs + b * hidden;
+        for (int64_t j = 0; j < hidden; ++j) {  // h = o tanh(y), y = γ_c ĉ + β_c
+          const scalar_t ty = tanh_(gc[j] * xc[j] + bc[j]), o_ = a[3 * hidden + j];
+          const scalar_t dht = dhb[j] + gout[j];
+          d[3 * hidden + j] = dht * ty * o_ * (scalar_t(1) - o_);
+          dy[j] = dht * o_ * (scalar_t(1) - ty * ty);
+          dgc[j] += dy[j] * xc[j];
+          dbc[j] += dy[j];
+        }
+        normalize_grad_row(dy, gc, xc, RC[t * batch + b], dcl, hidden);
+        const scalar_t* cprev = CP + s;
+        for (int64_t j = 0; j < hidden; ++j) {
+          const scalar_t i_ = a[j], f_ = a[hidden + j], g_ = a[2 * hidden + j];
+          const scalar_t dct = dcb[j] + dcl[j];
+          d[j] = dct * g_ * i_ * (scalar_t(1) - i_);
+          d[hidden + j] = dct * cprev[j] * f_ * (scalar_t(1) - f_);
+          d[2 * hidden + j] = dct * i_ * (scalar_t(1) - g_ * g_);
+          dcb[j] = dct * f_;
+          dhb[j] = scalar_t(0);
+        }
+        normalize_grad_row(d, gh, AH + q, RH[t * batch + b], dab, G);
+      }
+      gemm<scalar_t>(batch, hidden, G, DA + t * BG, wp, false, 1, dhs);
+    }
+  });
+  Tensor flat = dgates.view({steps * batch, G});
+  Tensor dw = at::mm(da.view({steps * batch, G}).t(), h_prev.reshape({steps * batch, hidden}));
+  Tensor dbias = b_hh.numel() ? flat.sum(0) : Tensor();
+  Tensor d_gh = (flat * ahat.view({steps * batch, G})).sum(0);
+  return {dgates, dh, dc, dw, dbias, d_gh, d_gc, b_c.numel() ? d_bc : Tensor()};
+}
+
+// Layer-norm GRU. Saved: acts (T, B, 3H); ahat (T, B, 3H), r_h (T, B); hn (T, B, H) = the
+// normalized n part plus b_hn; h_prev (T, B, H).
+std::vector<Tensor> lngru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
+                                  const Tensor& b_hh, const Tensor& g_hh, const Tensor& mask,
+                                  bool reverse, bool train) {
+  const int64_t steps = xp.size(0), batch = xp.size(1), hidden = h0.size(1), G = 3 * hidden;
+  const int64_t BH = batch * hidden, BG = batch * G;
+  Tensor xpc = xp.contiguous(), w = w_hh.contiguous(), h = h0.clone();
+  Tensor bias = b_hh.numel() ? b_hh.contiguous() : at::zeros({G}, xp.options());
+  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor acts = at::empty({train ? steps : 1, batch, G}, xp.options());
+  Tensor ahat = at::empty({train ? steps : 1, batch, G}, xp.options());
+  Tensor hn_all = at::empty({train ? steps : 1, batch, hidden}, xp.options());
+  Tensor r_h = at::empty({train ? steps : 1, batch}, xp.options());
+  Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
+  Tensor scratch = at::empty({BG + BH}, xp.options());
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lngru_forward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *x = xpc.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
+    const scalar_t *bh = bias.data_ptr<scalar_t>(), *gh = g_hh.data_ptr<scalar_t>();
+    scalar_t *hs = h.data_ptr<scalar_t>(), *op = out.data_ptr<scalar_t>();
+    scalar_t *A = acts.data_ptr<scalar_t>(), *AH = ahat.data_ptr<scalar_t>();
+    scalar_t *HN = hn_all.data_ptr<scalar_t>(), *RH = r_h.data_ptr<scalar_t>();
+    scalar_t* HP = ptr_or_null<scalar_t>(h_prev);
+    scalar_t *a_h = scratch.data_ptr<scalar_t>(), *hnew = a_h + BG;
+    for (int64_t k = 0; k < steps; ++k) {
+      const int64_t t = time_of(k, steps, reverse), u = train ? t : 0;
+      if (train) std::copy(hs, hs + BH, HP + t * BH);
+      gemm<scalar_t>(batch, G, hidden, hs, wp, true, 0, a_h);
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = b * hidden, q = b * G;
+        scalar_t* ah = AH + u * BG + q;
+        RH[u * batch + b] = normalize_row(a_h + q, ah, G);
+        for (int64_t j = 0; j < G; ++j) a_h[q + j] = gh[j] * ah[j];  // γ_hh ⊙ â
+        gru_row(x + t * BG + q, a_h + q, bh, hs + s, A + u * BG + q, HN + u * BH + s, hnew + s,
+                hidden);
+        if (active(m, batch, t, b)) commit(hnew + s, hs + s, op + t * BH + s, hidden);
+      }
+    }
+  });
+  return {out, h, acts, ahat, r_h, hn_all, h_prev};
+}
+
+std::vector<Tensor> lngru_backward(const Tensor& grad_out, const Tensor& grad_h,
+                                   const Tensor& acts, const Tensor& ahat, const Tensor& r_h,
+                                   const Tensor& hn_all, const Tensor& h_prev, const Tensor& w_hh,
+                                   const Tensor& b_hh, const Tensor& g_hh, const Tensor& mask,
+                                   bool reverse) {
+  const int64_t steps = acts.size(0), batch = acts.size(1), hidden = h_prev.size(2);
+  const int64_t G = 3 * hidden, BH = batch * hidden, BG = batch * G;
+  Tensor dxp = at::empty_like(acts), dhp = at::empty_like(acts), da = at::empty_like(acts);
+  Tensor dh = grad_h.clone();
+  Tensor go = grad_out.contiguous(), w = w_hh.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "lngru_backward", [&] {
+    const scalar_t* m = mask_ptr<scalar_t>(mask);
+    const scalar_t *A = acts.data_ptr<scalar_t>(), *AH = ahat.data_ptr<scalar_t>();
+    const scalar_t *RH = r_h.data_ptr<scalar_t>(), *HN = hn_all.data_ptr<scalar_t>();
+    const scalar_t *HP = h_prev.data_ptr<scalar_t>(), *GO = go.data_ptr<scalar_t>();
+    const scalar_t *wp = w.data_ptr<scalar_t>(), *gh = g_hh.data_ptr<scalar_t>();
+    scalar_t *DX = dxp.data_ptr<scalar_t>(), *DR = dhp.data_ptr<scalar_t>();
+    scalar_t *DA = da.data_ptr<scalar_t>(), *dhs = dh.data_ptr<scalar_t>();
+    for (int64_t k = steps - 1; k >= 0; --k) {
+      const int64_t t = time_of(k, steps, reverse);
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = t * BH + b * hidden, q = t * BG + b * G;
+        if (!active(m, batch, t, b)) {
+          std::fill(DX + q, DX + q + G, scalar_t(0));
+          std::fill(DR + q, DR + q + G, scalar_t(0));
+          std::fill(DA + q, DA + q + G, scalar_t(0));
+          continue;
+        }
+        gru_grad_row(A + q, HN + s, HP + s, GO + s, dhs + b * hidden, DX + q, DR + q, hidden);
+        normalize_grad_row(DR + q, gh, AH + q, RH[t * batch + b], DA + q, G);
+      }
+      gemm<scalar_t>(batch, hidden, G, DA + t * BG, wp, false, 1, dhs);
+    }
+  });
+  Tensor flat = dhp.view({steps * batch, G});
+  Tensor dw = at::mm(da.view({steps * batch, G}).t(), h_prev.reshape({steps * batch, hidden}));
+  Tensor dbias = b_hh.numel() ? flat.sum(0) : Tensor();
+  Tensor d_gh = (flat * ahat.view({steps * batch, G})).sum(0);
+  return {dxp, dh, dw, dbias, d_gh};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -475,4 +725,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_backward", &gru_backward);
   m.def("rnn_forward", &rnn_forward);
   m.def("rnn_backward", &rnn_backward);
+  m.def("lnlstm_forward", &lnlstm_forward);
+  m.def("lnlstm_backward", &lnlstm_backward);
+  m.def("lngru_forward", &lngru_forward);
+  m.def("lngru_backward", &lngru_backward);
 }
