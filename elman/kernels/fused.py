@@ -45,6 +45,7 @@ def extension() -> ModuleType | None:
                 "-O3",
                 "-fno-trapping-math",
                 "-fno-math-errno",
+                "-fopenmp-simd",
                 *(["-mavx2", "-mfma"] if simd else []),
             ],
             verbose=False,
@@ -180,6 +181,35 @@ def run_direction(
         return out, finals
     out, *finals = _Loop.apply(key, reverse, m, xp, *states, *params)
     return out, tuple(finals)
+
+
+def cell_step(
+    mode: str,
+    x: Tensor,
+    state: tuple[Tensor, ...],
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+) -> tuple[Tensor, ...]:
+    """One step of a plain cell from the raw input ``x`` (B, I), without autograd: the
+    streaming path (the caller checked ``step_eligible``)."""
+    e = _empty(x)
+    c = state[1] if mode == "LSTM" else e
+    h, c_new = extension().cell_step(
+        mode, x, state[0], c, w_ih, w_hh, e if b_ih is None else b_ih, e if b_hh is None else b_hh
+    )
+    return (h, c_new) if mode == "LSTM" else (h,)
+
+
+def step_eligible(mode: str, tensors: tuple[Tensor, ...]) -> bool:
+    """Whether ``cell_step`` can take this step: a plain cell, no gradient wanted, and the
+    compiled extension running on CPU float tensors."""
+    return (
+        mode in ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+        and not tensor_blockers(tensors[0])
+    )
 
 
 if __name__ == "__main__":  # the README's set-up builds the extension here, once

@@ -22,6 +22,7 @@ from elman.functional.layernorm import (
 )
 from elman.functional.lstm import lstm_step
 from elman.functional.rnn import rnn_relu_step, rnn_tanh_step
+from elman.kernels import fused
 from elman.kernels.native import CELL_OPS, native_cell_step
 from elman.nn.config import CellConfig
 
@@ -81,13 +82,14 @@ def bind_step(cfg: CellConfig, p: Params) -> Step:
 
 
 def single_step(cfg: CellConfig, p: Params, x: Tensor, state: State) -> State:
-    """One step from the raw input ``x`` (B, I): torch's fused cell op where it computes this
-    cell (one call instead of a dozen; what streaming and generation at B=1 pay for), else
-    the projection and ``bind_step``."""
+    """One step from the raw input ``x`` (B, I). Plain cells without autograd (streaming,
+    generation) take Elman's compiled step, with autograd torch's fused cell op (one call
+    instead of a dozen); other cells the projection and ``bind_step``."""
     if cfg.mode in CELL_OPS and not cfg.layer_norm and not cfg.proj_size:
-        return native_cell_step(
-            cfg.mode, x, state, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
-        )
+        w = (p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"))
+        if fused.step_eligible(cfg.mode, (x, *state, w[0], w[1])):
+            return fused.cell_step(cfg.mode, x, state, *w)
+        return native_cell_step(cfg.mode, x, state, *w)
     return bind_step(cfg, p)(project(cfg, x, p), state)
 
 

@@ -55,6 +55,7 @@ class Recurrent(nn.Module):
                     w = torch.empty(shape, device=device, dtype=dtype)
                     self.register_parameter(base + suffix, nn.Parameter(w))
         self._flat_names = [n for layer in self._names for d in layer for n in d.values()]
+        self._cells = [config.cell(layer) for layer in range(config.num_layers)]  # frozen
         self.reset_parameters()
         if config.backend in ("native", "fused"):
             self.path()  # raises now if the forced path can never run this layer
@@ -216,18 +217,23 @@ class Recurrent(nn.Module):
         return (y.transpose(0, 1).contiguous() if c.batch_first else y), state, captured
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        """One timestep through every layer, for decoders and generation: ``x`` (B, I) and
-        ``state`` a tuple (h,) or (h, c) of (L, B, size) tensors -> (output (B, H_out), new
-        state). Unidirectional layers only; no input checks (callers own the shapes), and
-        dropout between layers as in ``forward``."""
+        """One timestep through every layer, for decoders, generation and streaming: ``x``
+        (B, I) and ``state`` a tuple (h,) or (h, c) of (L, B, size) tensors -> (output
+        (B, H_out), new state). Unidirectional layers only; no input checks (callers own the
+        shapes), and dropout between layers as in ``forward``. Plain cells run torch's fused
+        cell op, the kernel of ``nn.LSTMCell`` (``backend="reference"``: the readable step);
+        the Python around it is kept to a few attribute reads, since at B=1 it is a large
+        share of a step."""
         c = self.config
         if c.bidirectional:
             raise ValueError(
                 "step() needs a unidirectional layer: the reverse direction reads the future"
             )
         finals: list[list[Tensor]] = [[] for _ in state]
-        for layer, (p,) in enumerate(self._params()):
-            cell, s = c.cell(layer), tuple(t[layer] for t in state)
+        params = self._parameters  # a dict read: Module.__getattr__ costs µs per name
+        for layer, cell in enumerate(self._cells):
+            p = {b: params[n] for b, n in self._names[layer][0].items()}
+            s = tuple([t[layer] for t in state])
             if c.backend == "reference":
                 s = cellmath.bind_step(cell, p)(cellmath.project(cell, x, p), s)
             else:
@@ -238,4 +244,6 @@ class Recurrent(nn.Module):
             if c.dropout and self.training and layer < c.num_layers - 1:
                 y = torch.nn.functional.dropout(y, c.dropout, training=True)
             x = y
+        if len(self._cells) == 1:
+            return x, tuple([f[0].unsqueeze(0) for f in finals])
         return x, tuple(torch.stack(f) for f in finals)

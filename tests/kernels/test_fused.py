@@ -109,3 +109,36 @@ def test_without_the_extension_everything_runs_on_the_other_paths(monkeypatch):
         assert make(3, 4).path() == ("reference" if mode.endswith("_LN") else "native")
     with pytest.raises(ValueError, match="the compiled extension"):
         enn.GRU(3, 4, backend="fused")
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_compiled_single_step_equals_torchs_cell_op(mode, bias):
+    torch.manual_seed(0)
+    layer = LAYERS[mode](5, 7, 2, bias=bias).eval()
+    x = torch.randn(3, 5)
+    state = tuple(torch.randn(2, 3, 7) for _ in range(2 if mode == "LSTM" else 1))
+    with torch.no_grad():
+        out, new = layer.step(x, state)  # the compiled step
+    with torch.enable_grad():
+        want_out, want = layer.step(x.requires_grad_(), state)  # torch's cell op, autograd
+    torch.testing.assert_close(out, want_out.detach(), atol=1e-6, rtol=1e-5)
+    for a, b in zip(new, want, strict=True):
+        torch.testing.assert_close(a, b.detach(), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", list(LAYERS))
+def test_rows_split_over_threads_give_the_same_results(mode):
+    torch.manual_seed(0)  # B x gates x H >= 16384: each step's rows run on torch's threads
+    fast = LAYERS[mode](16, 64, backend="fused").double()
+    slow = LAYERS[mode](16, 64, backend="reference").double()
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randn(5, 256, 16, dtype=torch.float64)
+    lengths = torch.randint(1, 6, (256,))
+    grads = []
+    for layer in (fast, slow):
+        out, _ = layer(x, lengths=lengths)
+        out.pow(2).sum().backward()
+        grads.append([out, *(p.grad for p in layer.parameters())])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9)

@@ -8,12 +8,14 @@
 // Layout: xp (T, B, G*H) contiguous, states (B, H), mask (T, B) of 0/1 (empty: no padding).
 // A masked row keeps its state and outputs zeros, so the reverse direction starts at each
 // sequence's true end. Steps are visited in reverse when `reverse`.
+#include <ATen/Parallel.h>
 #include <torch/extension.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -74,27 +76,64 @@ inline float tanh_(float x) {
   return 2.0f * sigmoid(2.0f * x) - 1.0f;
 }
 
-// Row-major C (rows, cols) = A (rows, inner) op(W) + beta C, with op(W) = W^T for W
-// (cols, inner) when `w_transposed`, else W (inner, cols). BLAS is column-major, so it
-// computes C^T = op(W)^T A^T.
+// BLAS on the columns [c0, c1) of row-major C (rows, cols) = A (rows, inner) op(W) + beta C,
+// with op(W) = W^T for W (cols, inner) when `w_transposed`, else W (inner, cols). BLAS is
+// column-major, so it computes C^T = op(W)^T A^T.
 template <typename T>
-void gemm(int64_t rows, int64_t cols, int64_t inner, const T* a, const T* w, bool w_transposed,
-          T beta, T* c) {
-  const int m = static_cast<int>(cols), n = static_cast<int>(rows), k = static_cast<int>(inner);
-  const int lda = w_transposed ? k : m, ldb = k, ldc = m;
+void gemm_columns(int64_t rows, int64_t cols, int64_t inner, const T* a, const T* w,
+                  bool w_transposed, T beta, T* c, int64_t c0, int64_t c1) {
+  const int m = static_cast<int>(c1 - c0), n = static_cast<int>(rows);
+  const int k = static_cast<int>(inner), ldc = static_cast<int>(cols);
+  const int lda = w_transposed ? k : static_cast<int>(cols), ldb = k;
+  const T* wc = w_transposed ? w + c0 * inner : w + c0;
   const char ta = w_transposed ? 'T' : 'N', tb = 'N';
   const T one = 1;
   if constexpr (std::is_same_v<T, float>) {
-    if (sgemm_) return sgemm_(&ta, &tb, &m, &n, &k, &one, w, &lda, a, &ldb, &beta, c, &ldc);
+    if (sgemm_) return sgemm_(&ta, &tb, &m, &n, &k, &one, wc, &lda, a, &ldb, &beta, c + c0, &ldc);
   } else {
-    if (dgemm_) return dgemm_(&ta, &tb, &m, &n, &k, &one, w, &lda, a, &ldb, &beta, c, &ldc);
+    if (dgemm_) return dgemm_(&ta, &tb, &m, &n, &k, &one, wc, &lda, a, &ldb, &beta, c + c0, &ldc);
   }
   auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
   Tensor at_ = at::from_blob(const_cast<T*>(a), {rows, inner}, options);
-  Tensor wt = w_transposed ? at::from_blob(const_cast<T*>(w), {cols, inner}, options).t()
-                           : at::from_blob(const_cast<T*>(w), {inner, cols}, options);
-  Tensor ct = at::from_blob(c, {rows, cols}, options);
-  ct.mul_(beta).addmm_(at_, wt);
+  Tensor wt = w_transposed
+                  ? at::from_blob(const_cast<T*>(w), {cols, inner}, options).t()
+                  : at::from_blob(const_cast<T*>(w), {inner, cols}, options);
+  Tensor ct = at::from_blob(c, {rows, cols}, options).narrow(1, c0, c1 - c0);
+  ct.mul_(beta).addmm_(at_, wt.narrow(1, c0, c1 - c0));
+}
+
+// C = A op(W) + beta C. A product with a few rows (B <= 4: matrix-vector work, bound by
+// reading W) is split by columns over torch's threads, so each core reads its share of W;
+// one BLAS call would leave a core idle (MKL does not split products this small).
+constexpr int64_t kSplitRows = 4, kSplitWork = 1 << 16;
+
+template <typename T>
+void gemm(int64_t rows, int64_t cols, int64_t inner, const T* a, const T* w, bool w_transposed,
+          T beta, T* c) {
+  const int64_t threads = at::get_num_threads();
+  if (threads > 1 && rows <= kSplitRows && cols * inner >= kSplitWork) {
+    const int64_t grain = ((cols + threads - 1) / threads + 15) / 16 * 16;
+    at::parallel_for(0, cols, grain, [&](int64_t lo, int64_t hi) {
+      gemm_columns(rows, cols, inner, a, w, w_transposed, beta, c, lo, hi);
+    });
+    return;
+  }
+  gemm_columns(rows, cols, inner, a, w, w_transposed, beta, c, 0, cols);
+}
+
+// Runs f(b) for every row b of a step: on torch's threads when the step's rows carry enough
+// work to pay for waking them, else in this thread.
+constexpr int64_t kParallelWork = 16384;
+
+template <typename F>
+inline void for_rows(int64_t batch, int64_t per_row, const F& f) {
+  if (batch > 1 && batch * per_row >= kParallelWork) {
+    at::parallel_for(0, batch, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t b = lo; b < hi; ++b) f(b);
+    });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) f(b);
+  }
 }
 
 inline int64_t time_of(int64_t k, int64_t steps, bool reverse) {
@@ -264,14 +303,14 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
       const scalar_t* xt = x + t * BG;
       scalar_t* act = train ? A + t * BG : tmp_a;
       scalar_t* cn = train ? CN + t * BH : tmp_c;
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, G, [&](int64_t b) {
         const int64_t s = b * hidden;
         lstm_row(gates + b * G, xt + b * G, cs + s, act + b * G, cn + s, tmp_h + s, hidden);
         if (active(m, batch, t, b)) {
           commit(cn + s, cs + s, static_cast<scalar_t*>(nullptr), hidden);
           commit(tmp_h + s, hs + s, op + t * BH + s, hidden);
         }
-      }
+      });
     }
   });
   return {out, h, c, acts, h_prev, c_prev, c_new};
@@ -300,15 +339,15 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_h,
       const scalar_t *act = A + t * BG, *cprev = CP + t * BH, *cnew = CN + t * BH;
       const scalar_t* gout = GO + t * BH;
       scalar_t* dg = DG + t * BG;
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, G, [&](int64_t b) {
         scalar_t* d = dg + b * G;
         if (!active(m, batch, t, b)) {  // the state passed through untouched
           std::fill(d, d + G, scalar_t(0));
-          continue;
+          return;
         }
         const int64_t s = b * hidden;
         lstm_grad_row(act + b * G, cprev + s, cnew + s, gout + s, dhs + s, dcs + s, d, hidden);
-      }
+      });
       // dh_{t-1} = dgates_t W_hh (+ the kept dh of masked rows, whose dgates are zero)
       gemm<scalar_t>(batch, hidden, G, dg, wp, false, 1, dhs);
     }
@@ -349,11 +388,11 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
       const scalar_t* xt = x + t * BG;
       scalar_t* act = train ? A + t * BG : tmp_a;
       scalar_t* hn = train ? HN + t * BH : tmp_hn;
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, G, [&](int64_t b) {
         const int64_t s = b * hidden;
         gru_row(xt + b * G, hp + b * G, bh, hs + s, act + b * G, hn + s, hnew + s, hidden);
         if (active(m, batch, t, b)) commit(hnew + s, hs + s, op + t * BH + s, hidden);
-      }
+      });
     }
   });
   return {out, h, acts, hn_all, h_prev};
@@ -381,16 +420,16 @@ std::vector<Tensor> gru_backward(const Tensor& grad_out, const Tensor& grad_h, c
       const scalar_t *act = A + t * BG, *hn = HN + t * BH, *hprev = HP + t * BH;
       const scalar_t* gout = GO + t * BH;
       scalar_t *dx = DX + t * BG, *dr = DR + t * BG;
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, G, [&](int64_t b) {
         scalar_t *xb = dx + b * G, *rb = dr + b * G;
         if (!active(m, batch, t, b)) {
           std::fill(xb, xb + G, scalar_t(0));
           std::fill(rb, rb + G, scalar_t(0));
-          continue;
+          return;
         }
         const int64_t s = b * hidden;
         gru_grad_row(act + b * G, hn + s, hprev + s, gout + s, dhs + s, xb, rb, hidden);
-      }
+      });
       gemm<scalar_t>(batch, hidden, G, dr, wp, false, 1, dhs);
     }
   });
@@ -452,14 +491,14 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_out, const Tensor& grad_h, c
       const int64_t t = time_of(k, steps, reverse);
       const scalar_t *v = V + t * BH, *gout = GO + t * BH;
       scalar_t* dp = DP + t * BH;
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, hidden, [&](int64_t b) {
         const int64_t s = b * hidden;
         if (!active(m, batch, t, b)) {
           std::fill(dp + s, dp + s + hidden, scalar_t(0));
-          continue;
+          return;
         }
         rnn_grad_row(v + s, gout + s, dhs + s, dp + s, hidden, relu);
-      }
+      });
       gemm<scalar_t>(batch, hidden, hidden, dp, wp, false, 1, dhs);
     }
   });
@@ -476,12 +515,15 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_out, const Tensor& grad_h, c
 // tanh, with a shift β_c. Saved per row: â = (a - μ) r and r = 1 / sqrt(σ² + ε).
 constexpr double kEps = 1e-5;
 
-// â (n) and r of one row of a; the statistics in double, as the row may be long.
+// â (n) and r of one row of a; the statistics in double, as the row may be long (SIMD
+// reductions: -fopenmp-simd lets the compiler reorder these sums).
 template <typename T>
 T normalize_row(const T* __restrict__ a, T* __restrict__ ahat, int64_t n) {
   double sum = 0, sq = 0;
+#pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; ++j) sum += a[j];
   const double mean = sum / n;
+#pragma omp simd reduction(+ : sq)
   for (int64_t j = 0; j < n; ++j) sq += (a[j] - mean) * (a[j] - mean);
   const T r = static_cast<T>(1.0 / std::sqrt(sq / n + kEps));
   const T mu = static_cast<T>(mean);
@@ -494,6 +536,7 @@ template <typename T>
 void normalize_grad_row(const T* __restrict__ dy, const T* __restrict__ gamma,
                         const T* __restrict__ ahat, T r, T* __restrict__ da, int64_t n) {
   double m1 = 0, m2 = 0;
+#pragma omp simd reduction(+ : m1, m2)
   for (int64_t j = 0; j < n; ++j) {
     const double g = dy[j] * gamma[j];
     m1 += g;
@@ -543,7 +586,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
         std::copy(cs, cs + BH, CP + t * BH);
       }
       gemm<scalar_t>(batch, G, hidden, hs, wp, true, 0, a_h);
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, G, [&](int64_t b) {
         const int64_t s = b * hidden, q = b * G;
         scalar_t *ah = AH + u * BG + q, *act = A + u * BG + q, *xc = CH + u * BH + s;
         RH[u * batch + b] = normalize_row(a_h + q, ah, G);
@@ -557,7 +600,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
           commit(cn + s, cs + s, static_cast<scalar_t*>(nullptr), hidden);
           commit(hn + s, hs + s, op + t * BH + s, hidden);
         }
-      }
+      });
     }
   });
   return {out, h, c, acts, ahat, r_h, h_prev, c_prev, chat, r_c};
@@ -575,8 +618,8 @@ std::vector<Tensor> lnlstm_backward(const Tensor& grad_out, const Tensor& grad_h
   Tensor dh = grad_h.clone(), dc = grad_c.clone();
   Tensor go = grad_out.contiguous(), w = w_hh.contiguous();
   Tensor shift = b_c.numel() ? b_c.contiguous() : at::zeros({hidden}, acts.options());
-  Tensor d_gc = at::zeros({hidden}, acts.options()), d_bc = at::zeros({hidden}, acts.options());
-  Tensor scratch = at::empty({2 * hidden}, acts.options());
+  Tensor dys = at::zeros({steps, batch, hidden}, acts.options());  // d(γ_c ĉ + β_c), per row
+  Tensor scratch = at::empty({batch, hidden}, acts.options());
   AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "lnlstm_backward", [&] {
     const scalar_t* m = mask_ptr<scalar_t>(mask);
     const scalar_t *A = acts.data_ptr<scalar_t>(), *AH = ahat.data_ptr<scalar_t>();
@@ -587,27 +630,25 @@ std::vector<Tensor> lnlstm_backward(const Tensor& grad_out, const Tensor& grad_h
     const scalar_t* bc = shift.data_ptr<scalar_t>();
     scalar_t *DG = dgates.data_ptr<scalar_t>(), *DA = da.data_ptr<scalar_t>();
     scalar_t *dhs = dh.data_ptr<scalar_t>(), *dcs = dc.data_ptr<scalar_t>();
-    scalar_t *dgc = d_gc.data_ptr<scalar_t>(), *dbc = d_bc.data_ptr<scalar_t>();
-    scalar_t *dy = scratch.data_ptr<scalar_t>(), *dcl = dy + hidden;
+    scalar_t *DY = dys.data_ptr<scalar_t>(), *DCL = scratch.data_ptr<scalar_t>();
     for (int64_t k = steps - 1; k >= 0; --k) {
       const int64_t t = time_of(k, steps, reverse);
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, G, [&](int64_t b) {
         const int64_t s = t * BH + b * hidden, q = t * BG + b * G;
         scalar_t *d = DG + q, *dab = DA + q;
         if (!active(m, batch, t, b)) {
           std::fill(d, d + G, scalar_t(0));
           std::fill(dab, dab + G, scalar_t(0));
-          continue;
+          return;
         }
         const scalar_t *a = A + q, *xc = CH + s, *gout = GO + s;
         scalar_t *dhb = dhs + b * hidden, *dcb = dcs + b * hidden;
+        scalar_t *dy = DY + s, *dcl = DCL + b * hidden;
         for (int64_t j = 0; j < hidden; ++j) {  // h = o tanh(y), y = γ_c ĉ + β_c
           const scalar_t ty = tanh_(gc[j] * xc[j] + bc[j]), o_ = a[3 * hidden + j];
           const scalar_t dht = dhb[j] + gout[j];
           d[3 * hidden + j] = dht * ty * o_ * (scalar_t(1) - o_);
           dy[j] = dht * o_ * (scalar_t(1) - ty * ty);
-          dgc[j] += dy[j] * xc[j];
-          dbc[j] += dy[j];
         }
         normalize_grad_row(dy, gc, xc, RC[t * batch + b], dcl, hidden);
         const scalar_t* cprev = CP + s;
@@ -621,7 +662,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& grad_out, const Tensor& grad_h
           dhb[j] = scalar_t(0);
         }
         normalize_grad_row(d, gh, AH + q, RH[t * batch + b], dab, G);
-      }
+      });
       gemm<scalar_t>(batch, hidden, G, DA + t * BG, wp, false, 1, dhs);
     }
   });
@@ -629,7 +670,9 @@ std::vector<Tensor> lnlstm_backward(const Tensor& grad_out, const Tensor& grad_h
   Tensor dw = at::mm(da.view({steps * batch, G}).t(), h_prev.reshape({steps * batch, hidden}));
   Tensor dbias = b_hh.numel() ? flat.sum(0) : Tensor();
   Tensor d_gh = (flat * ahat.view({steps * batch, G})).sum(0);
-  return {dgates, dh, dc, dw, dbias, d_gh, d_gc, b_c.numel() ? d_bc : Tensor()};
+  Tensor dy_flat = dys.view({steps * batch, hidden});
+  Tensor d_gc = (dy_flat * chat.view({steps * batch, hidden})).sum(0);
+  return {dgates, dh, dc, dw, dbias, d_gh, d_gc, b_c.numel() ? dy_flat.sum(0) : Tensor()};
 }
 
 // Layer-norm GRU. Saved: acts (T, B, 3H); ahat (T, B, 3H), r_h (T, B); hn (T, B, H) = the
@@ -661,7 +704,7 @@ std::vector<Tensor> lngru_forward(const Tensor& xp, const Tensor& h0, const Tens
       const int64_t t = time_of(k, steps, reverse), u = train ? t : 0;
       if (train) std::copy(hs, hs + BH, HP + t * BH);
       gemm<scalar_t>(batch, G, hidden, hs, wp, true, 0, a_h);
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, G, [&](int64_t b) {
         const int64_t s = b * hidden, q = b * G;
         scalar_t* ah = AH + u * BG + q;
         RH[u * batch + b] = normalize_row(a_h + q, ah, G);
@@ -669,7 +712,7 @@ std::vector<Tensor> lngru_forward(const Tensor& xp, const Tensor& h0, const Tens
         gru_row(x + t * BG + q, a_h + q, bh, hs + s, A + u * BG + q, HN + u * BH + s, hnew + s,
                 hidden);
         if (active(m, batch, t, b)) commit(hnew + s, hs + s, op + t * BH + s, hidden);
-      }
+      });
     }
   });
   return {out, h, acts, ahat, r_h, hn_all, h_prev};
@@ -695,17 +738,17 @@ std::vector<Tensor> lngru_backward(const Tensor& grad_out, const Tensor& grad_h,
     scalar_t *DA = da.data_ptr<scalar_t>(), *dhs = dh.data_ptr<scalar_t>();
     for (int64_t k = steps - 1; k >= 0; --k) {
       const int64_t t = time_of(k, steps, reverse);
-      for (int64_t b = 0; b < batch; ++b) {
+      for_rows(batch, G, [&](int64_t b) {
         const int64_t s = t * BH + b * hidden, q = t * BG + b * G;
         if (!active(m, batch, t, b)) {
           std::fill(DX + q, DX + q + G, scalar_t(0));
           std::fill(DR + q, DR + q + G, scalar_t(0));
           std::fill(DA + q, DA + q + G, scalar_t(0));
-          continue;
+          return;
         }
         gru_grad_row(A + q, HN + s, HP + s, GO + s, dhs + b * hidden, DX + q, DR + q, hidden);
         normalize_grad_row(DR + q, gh, AH + q, RH[t * batch + b], DA + q, G);
-      }
+      });
       gemm<scalar_t>(batch, hidden, G, DA + t * BG, wp, false, 1, dhs);
     }
   });
@@ -714,6 +757,51 @@ std::vector<Tensor> lngru_backward(const Tensor& grad_out, const Tensor& grad_h,
   Tensor dbias = b_hh.numel() ? flat.sum(0) : Tensor();
   Tensor d_gh = (flat * ahat.view({steps * batch, G})).sum(0);
   return {dxp, dh, dw, dbias, d_gh};
+}
+
+
+// ---- one step from the raw input, for streaming at small batches ----------------------------
+// No autograd: both products straight into one gates buffer, then the row math above; a
+// step costs two BLAS calls and one pass, where torch's cell ops launch several kernels.
+std::vector<Tensor> cell_step(const std::string& mode, const Tensor& x, const Tensor& h,
+                              const Tensor& c, const Tensor& w_ih, const Tensor& w_hh,
+                              const Tensor& b_ih, const Tensor& b_hh) {
+  const int64_t batch = x.size(0), inputs = x.size(1), hidden = h.size(1);
+  const int64_t G = w_ih.size(0);
+  Tensor xc = x.contiguous(), hc = h.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous();
+  Tensor zeros = at::zeros({G}, x.options());
+  Tensor bi = b_ih.numel() ? b_ih.contiguous() : zeros, bh = b_hh.numel() ? b_hh.contiguous() : zeros;
+  Tensor gx = at::empty({batch, G}, x.options()), gh = at::empty({batch, G}, x.options());
+  Tensor h_new = at::empty({batch, hidden}, x.options());
+  Tensor c_new = mode == "LSTM" ? at::empty({batch, hidden}, x.options()) : Tensor();
+  Tensor scratch = at::empty({G + hidden}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cell_step", [&] {
+    const scalar_t *xp = xc.data_ptr<scalar_t>(), *hp = hc.data_ptr<scalar_t>();
+    const scalar_t *bip = bi.data_ptr<scalar_t>(), *bhp = bh.data_ptr<scalar_t>();
+    scalar_t *gxp = gx.data_ptr<scalar_t>(), *ghp = gh.data_ptr<scalar_t>();
+    scalar_t *hn = h_new.data_ptr<scalar_t>(), *a = scratch.data_ptr<scalar_t>();
+    for (int64_t b = 0; b < batch; ++b) std::copy(bip, bip + G, gxp + b * G);  // b_ih
+    gemm<scalar_t>(batch, G, inputs, xp, wi.data_ptr<scalar_t>(), true, 1, gxp);
+    if (mode == "GRU") {  // r gates the recurrent n part, so the products stay apart
+      gemm<scalar_t>(batch, G, hidden, hp, wh.data_ptr<scalar_t>(), true, 0, ghp);
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = b * hidden;
+        gru_row(gxp + b * G, ghp + b * G, bhp, hp + s, a, a + G, hn + s, hidden);
+      }
+      return;
+    }
+    gemm<scalar_t>(batch, G, hidden, hp, wh.data_ptr<scalar_t>(), true, 1, gxp);
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t s = b * hidden;
+      if (mode == "LSTM") {
+        lstm_row(gxp + b * G, bhp, c.data_ptr<scalar_t>() + s, a, c_new.data_ptr<scalar_t>() + s,
+                 hn + s, hidden);
+      } else {
+        rnn_act(gxp + b * G, bhp, hn + s, hidden, mode == "RNN_RELU");
+      }
+    }
+  });
+  return {h_new, c_new};
 }
 
 }  // namespace
@@ -729,4 +817,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lnlstm_backward", &lnlstm_backward);
   m.def("lngru_forward", &lngru_forward);
   m.def("lngru_backward", &lngru_backward);
+  m.def("cell_step", &cell_step);
 }
