@@ -16,10 +16,12 @@ compiled loop ("fused"), so > 1 means fused is faster.
     RNN                  2.4 2.2 2.1 1.3   3.0 1.6 1.2 1.2   1.5 .94 1.1 1.0
 
 torch's LSTM runs on oneDNN, which splits one sequence over both cores; its GRU and RNN do
-not, so there the compiled loop wins except for the largest training batches. Since the
-compiled loop splits B=1 products over both threads too, LSTM training at B=1 measured 0.90
-(H=128), 1.30 (H=256) and 1.16 (H=512), so it runs there from H=256. Where only one path is
-eligible it runs; where none is, the reference loop.
+not, so there the compiled loop wins except for the largest training batches. With B=1
+products split over both threads, the compiled LSTM measured 0.90 (H=128), 1.18-1.30 (H=256)
+and 1.16 (H=512) in training at B=1 when timed alone, but 0.64-0.98 in ``bench/layers.py``,
+which interleaves it with torch's op; so LSTMs stay on torch's op. Where only one path is
+eligible it runs; where none is, the reference loop. The full grid, with T=512 and the
+layer-norm cells, is in ``bench/results/layers.md`` (``bench/layers.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ if TYPE_CHECKING:  # the layers import this module
 def prefers_fused(mode: str, batch: int, hidden: int, training: bool) -> bool:
     """Whether the compiled loop beat torch's op for this configuration (table above)."""
     if mode == "LSTM":
-        return training and batch == 1 and hidden >= 256
+        return False
     if not training:
         return True
     if mode == "GRU":

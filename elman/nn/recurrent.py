@@ -156,7 +156,7 @@ class Recurrent(nn.Module):
         """
         w = self.weight_ih_l0
         seq = prepare_input(self.config, input, lengths, w.dtype)
-        state = prepare_state(self.config, hx, seq, w, cellmath.state_sizes(self.config.cell(0)))
+        state = prepare_state(self.config, hx, seq, w, cellmath.state_sizes(self._cells[0]))
         path = self.path(return_all_states, seq.batch_size)
         if path == "native":
             out, state = self._forward_native(seq, state)
@@ -220,10 +220,10 @@ class Recurrent(nn.Module):
         """One timestep through every layer, for decoders, generation and streaming: ``x``
         (B, I) and ``state`` a tuple (h,) or (h, c) of (L, B, size) tensors -> (output
         (B, H_out), new state). Unidirectional layers only; no input checks (callers own the
-        shapes), and dropout between layers as in ``forward``. Plain cells run torch's fused
-        cell op, the kernel of ``nn.LSTMCell`` (``backend="reference"``: the readable step);
-        the Python around it is kept to a few attribute reads, since at B=1 it is a large
-        share of a step."""
+        shapes), and dropout between layers as in ``forward``. Plain cells run Elman's
+        compiled step without autograd and torch's fused cell op (``nn.LSTMCell``'s) with it
+        (``backend="reference"``: the readable step); the Python around them is kept to a few
+        dict reads, since at B=1 it is a large share of a step."""
         c = self.config
         if c.bidirectional:
             raise ValueError(
