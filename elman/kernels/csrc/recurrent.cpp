@@ -515,18 +515,18 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_out, const Tensor& grad_h, c
 // tanh, with a shift β_c. Saved per row: â = (a - μ) r and r = 1 / sqrt(σ² + ε).
 constexpr double kEps = 1e-5;
 
-// â (n) and r of one row of a; the statistics in double, as the row may be long (SIMD
-// reductions: -fopenmp-simd lets the compiler reorder these sums).
+// â (n) and r of one row of a, the mean and variance by two passes (SIMD reductions:
+// -fopenmp-simd lets the compiler split these sums into lanes, which also keeps float's
+// rounding small for rows of a few thousand).
 template <typename T>
 T normalize_row(const T* __restrict__ a, T* __restrict__ ahat, int64_t n) {
-  double sum = 0, sq = 0;
+  T sum = 0, sq = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; ++j) sum += a[j];
-  const double mean = sum / n;
+  const T mu = sum / static_cast<T>(n);
 #pragma omp simd reduction(+ : sq)
-  for (int64_t j = 0; j < n; ++j) sq += (a[j] - mean) * (a[j] - mean);
-  const T r = static_cast<T>(1.0 / std::sqrt(sq / n + kEps));
-  const T mu = static_cast<T>(mean);
+  for (int64_t j = 0; j < n; ++j) sq += (a[j] - mu) * (a[j] - mu);
+  const T r = static_cast<T>(1.0 / std::sqrt(static_cast<double>(sq) / n + kEps));
   for (int64_t j = 0; j < n; ++j) ahat[j] = (a[j] - mu) * r;
   return r;
 }
@@ -535,15 +535,61 @@ T normalize_row(const T* __restrict__ a, T* __restrict__ ahat, int64_t n) {
 template <typename T>
 void normalize_grad_row(const T* __restrict__ dy, const T* __restrict__ gamma,
                         const T* __restrict__ ahat, T r, T* __restrict__ da, int64_t n) {
-  double m1 = 0, m2 = 0;
+  T m1 = 0, m2 = 0;
 #pragma omp simd reduction(+ : m1, m2)
   for (int64_t j = 0; j < n; ++j) {
-    const double g = dy[j] * gamma[j];
+    const T g = dy[j] * gamma[j];
     m1 += g;
     m2 += g * ahat[j];
   }
-  const T a1 = static_cast<T>(m1 / n), a2 = static_cast<T>(m2 / n);
+  const T a1 = m1 / static_cast<T>(n), a2 = m2 / static_cast<T>(n);
   for (int64_t j = 0; j < n; ++j) da[j] = r * (dy[j] * gamma[j] - a1 - ahat[j] * a2);
+}
+
+// y = γ ⊙ â over n values.
+template <typename T>
+void scale_row(const T* __restrict__ gamma, const T* __restrict__ ahat, T* __restrict__ y,
+               int64_t n) {
+  for (int64_t j = 0; j < n; ++j) y[j] = gamma[j] * ahat[j];
+}
+
+// h = o ⊙ tanh(γ_c ĉ + β_c).
+template <typename T>
+void ln_output_row(const T* __restrict__ o, const T* __restrict__ gamma,
+                   const T* __restrict__ chat, const T* __restrict__ beta, T* __restrict__ h,
+                   int64_t H) {
+  for (int64_t j = 0; j < H; ++j) h[j] = o[j] * tanh_(gamma[j] * chat[j] + beta[j]);
+}
+
+// Backward of h = o tanh(y): the o gate's gradient and dy (dh plus the output's gradient).
+template <typename T>
+void ln_output_grad_row(const T* __restrict__ o, const T* __restrict__ gamma,
+                        const T* __restrict__ chat, const T* __restrict__ beta,
+                        const T* __restrict__ dh, const T* __restrict__ gout, T* __restrict__ d_o,
+                        T* __restrict__ dy, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T ty = tanh_(gamma[j] * chat[j] + beta[j]);
+    const T dht = dh[j] + gout[j];
+    d_o[j] = dht * ty * o[j] * (T(1) - o[j]);
+    dy[j] = dht * o[j] * (T(1) - ty * ty);
+  }
+}
+
+// Backward of c = f c_prev + i g from dc (carried) + dc_ln (through LN(c)): the i, f, g gate
+// gradients; dc becomes dc_{t-1} and dh zero (the GEMM adds da W_hh).
+template <typename T>
+void ln_cell_grad_row(const T* __restrict__ a, const T* __restrict__ c_prev,
+                      const T* __restrict__ dc_ln, T* __restrict__ dc, T* __restrict__ dh,
+                      T* __restrict__ d, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i_ = a[j], f_ = a[H + j], g_ = a[2 * H + j];
+    const T dct = dc[j] + dc_ln[j];
+    d[j] = dct * g_ * i_ * (T(1) - i_);
+    d[H + j] = dct * c_prev[j] * f_ * (T(1) - f_);
+    d[2 * H + j] = dct * i_ * (T(1) - g_ * g_);
+    dc[j] = dct * f_;
+    dh[j] = T(0);
+  }
 }
 
 // Layer-norm LSTM. Saved: acts (T, B, 4H); ahat (T, B, 4H) and r_h (T, B) of the recurrent
@@ -590,12 +636,10 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
         const int64_t s = b * hidden, q = b * G;
         scalar_t *ah = AH + u * BG + q, *act = A + u * BG + q, *xc = CH + u * BH + s;
         RH[u * batch + b] = normalize_row(a_h + q, ah, G);
-        for (int64_t j = 0; j < G; ++j) a_h[q + j] = gh[j] * ah[j];  // γ_hh ⊙ â
+        scale_row(gh, ah, a_h + q, G);  // γ_hh ⊙ â
         lstm_row(a_h + q, x + t * BG + q, cs + s, act, cn + s, pre + s, hidden);
         RC[u * batch + b] = normalize_row(cn + s, xc, hidden);  // h is redone on LN(c) below
-        for (int64_t j = 0; j < hidden; ++j) {
-          hn[s + j] = act[3 * hidden + j] * tanh_(gc[j] * xc[j] + bc[j]);
-        }
+        ln_output_row(act + 3 * hidden, gc, xc, bc, hn + s, hidden);
         if (active(m, batch, t, b)) {
           commit(cn + s, cs + s, static_cast<scalar_t*>(nullptr), hidden);
           commit(hn + s, hs + s, op + t * BH + s, hidden);
@@ -644,23 +688,9 @@ std::vector<Tensor> lnlstm_backward(const Tensor& grad_out, const Tensor& grad_h
         const scalar_t *a = A + q, *xc = CH + s, *gout = GO + s;
         scalar_t *dhb = dhs + b * hidden, *dcb = dcs + b * hidden;
         scalar_t *dy = DY + s, *dcl = DCL + b * hidden;
-        for (int64_t j = 0; j < hidden; ++j) {  // h = o tanh(y), y = γ_c ĉ + β_c
-          const scalar_t ty = tanh_(gc[j] * xc[j] + bc[j]), o_ = a[3 * hidden + j];
-          const scalar_t dht = dhb[j] + gout[j];
-          d[3 * hidden + j] = dht * ty * o_ * (scalar_t(1) - o_);
-          dy[j] = dht * o_ * (scalar_t(1) - ty * ty);
-        }
+        ln_output_grad_row(a + 3 * hidden, gc, xc, bc, dhb, gout, d + 3 * hidden, dy, hidden);
         normalize_grad_row(dy, gc, xc, RC[t * batch + b], dcl, hidden);
-        const scalar_t* cprev = CP + s;
-        for (int64_t j = 0; j < hidden; ++j) {
-          const scalar_t i_ = a[j], f_ = a[hidden + j], g_ = a[2 * hidden + j];
-          const scalar_t dct = dcb[j] + dcl[j];
-          d[j] = dct * g_ * i_ * (scalar_t(1) - i_);
-          d[hidden + j] = dct * cprev[j] * f_ * (scalar_t(1) - f_);
-          d[2 * hidden + j] = dct * i_ * (scalar_t(1) - g_ * g_);
-          dcb[j] = dct * f_;
-          dhb[j] = scalar_t(0);
-        }
+        ln_cell_grad_row(a, CP + s, dcl, dcb, dhb, d, hidden);
         normalize_grad_row(d, gh, AH + q, RH[t * batch + b], dab, G);
       });
       gemm<scalar_t>(batch, hidden, G, DA + t * BG, wp, false, 1, dhs);
@@ -708,7 +738,7 @@ std::vector<Tensor> lngru_forward(const Tensor& xp, const Tensor& h0, const Tens
         const int64_t s = b * hidden, q = b * G;
         scalar_t* ah = AH + u * BG + q;
         RH[u * batch + b] = normalize_row(a_h + q, ah, G);
-        for (int64_t j = 0; j < G; ++j) a_h[q + j] = gh[j] * ah[j];  // γ_hh ⊙ â
+        scale_row(gh, ah, a_h + q, G);  // γ_hh ⊙ â
         gru_row(x + t * BG + q, a_h + q, bh, hs + s, A + u * BG + q, HN + u * BH + s, hnew + s,
                 hidden);
         if (active(m, batch, t, b)) commit(hnew + s, hs + s, op + t * BH + s, hidden);
