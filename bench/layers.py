@@ -26,7 +26,7 @@ Timing: warm-up, then interleaved rounds with rotating order until rounds x the 
 side's median reach ``--budget`` (``harness.measure``); medians. ``--threads`` sets torch's
 thread count (default: torch's, 2 here).
 
-    python bench/layers.py                    # the full grid (about an hour)
+    python bench/layers.py                    # the full grid (about 20 minutes)
     python bench/layers.py --quick            # B 1,32; T 128; H 128,256
     python bench/layers.py --modes gru lngru --batch 8 --steps 128 --hidden 256
 """

@@ -80,23 +80,26 @@ def available() -> bool:
 
 def fused_blockers(mode: str, layer_norm: bool, proj_size: int, capture: bool) -> list[str]:
     """The preconditions of the fused path that a call fails (empty: it can run)."""
-    key = kernel_key(mode, layer_norm)
-    checks = [
-        (key in KERNELS, f"a fused kernel for {key} (there are: {', '.join(KERNELS)})"),
-        (proj_size == 0, "proj_size=0 (the fused LSTM has no projection)"),
-        (not capture, "return_all_states=False (the fused loop keeps outputs and final states)"),
-    ]
-    return [what for ok, what in checks if not ok]
+    key, out = kernel_key(mode, layer_norm), []  # messages built only on failure: a hot path
+    if key not in KERNELS:
+        out.append(f"a fused kernel for {key} (there are: {', '.join(KERNELS)})")
+    if proj_size:
+        out.append("proj_size=0 (the fused LSTM has no projection)")
+    if capture:
+        out.append("return_all_states=False (the fused loop keeps outputs and final states)")
+    return out
 
 
 def tensor_blockers(x: Tensor) -> list[str]:
     """What the input's device and dtype rule out."""
-    checks = [
-        (x.device.type == "cpu", f"a CPU tensor (got {x.device.type})"),
-        (x.dtype in DTYPES, f"float32 or float64 (got {x.dtype})"),
-        (available(), "the compiled extension (it could not be built here)"),
-    ]
-    return [what for ok, what in checks if not ok]
+    out = []
+    if x.device.type != "cpu":
+        out.append(f"a CPU tensor (got {x.device.type})")
+    if x.dtype not in DTYPES:
+        out.append(f"float32 or float64 (got {x.dtype})")
+    if not available():
+        out.append("the compiled extension (it could not be built here)")
+    return out
 
 
 # kernel key -> (compiled name, state tensors, parameters, extra arguments). The compiled

@@ -170,17 +170,22 @@ Tensor empty_if(bool keep, at::IntArrayRef shape, const Tensor& like) {
 // ---- the fused gate math of one row (one sequence of the batch) ----------------------------
 // Small functions over __restrict__ pointers, so the compiler vectorizes each loop.
 
-// LSTM: a = (σ(i), σ(f), tanh(g), σ(o)) of gates + x; c' = f c + i g; h' = o tanh(c').
+// LSTM cell: a = (σ(i), σ(f), tanh(g), σ(o)) of gates + x; c' = f c + i g.
 template <typename T>
-void lstm_row(const T* __restrict__ gates, const T* __restrict__ x, const T* __restrict__ c,
-              T* __restrict__ a, T* __restrict__ c_new, T* __restrict__ h_new, int64_t H) {
+void lstm_cell_row(const T* __restrict__ gates, const T* __restrict__ x, const T* __restrict__ c,
+                   T* __restrict__ a, T* __restrict__ c_new, int64_t H) {
   for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid(gates[j] + x[j]);
   for (int64_t j = 2 * H; j < 3 * H; ++j) a[j] = tanh_(gates[j] + x[j]);
   for (int64_t j = 3 * H; j < 4 * H; ++j) a[j] = sigmoid(gates[j] + x[j]);
-  for (int64_t j = 0; j < H; ++j) {
-    c_new[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
-    h_new[j] = a[3 * H + j] * tanh_(c_new[j]);
-  }
+  for (int64_t j = 0; j < H; ++j) c_new[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
+}
+
+// LSTM: the cell above, then h' = o tanh(c').
+template <typename T>
+void lstm_row(const T* __restrict__ gates, const T* __restrict__ x, const T* __restrict__ c,
+              T* __restrict__ a, T* __restrict__ c_new, T* __restrict__ h_new, int64_t H) {
+  lstm_cell_row(gates, x, c, a, c_new, H);
+  for (int64_t j = 0; j < H; ++j) h_new[j] = a[3 * H + j] * tanh_(c_new[j]);
 }
 
 // LSTM backward: dgates from dh (+ the output's gradient) and dc; dc becomes dc_{t-1}, dh
@@ -611,7 +616,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
   Tensor r_c = at::empty({train ? steps : 1, batch}, xp.options());
   Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
   Tensor c_prev = empty_if(train, {steps, batch, hidden}, xp);
-  Tensor scratch = at::empty({BG + 3 * BH}, xp.options());
+  Tensor scratch = at::empty({BG + 2 * BH}, xp.options());
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lnlstm_forward", [&] {
     const scalar_t* m = mask_ptr<scalar_t>(mask);
     const scalar_t *x = xpb.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
@@ -624,7 +629,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
     scalar_t* RC = r_c.data_ptr<scalar_t>();
     scalar_t *HP = ptr_or_null<scalar_t>(h_prev), *CP = ptr_or_null<scalar_t>(c_prev);
     scalar_t* a_h = scratch.data_ptr<scalar_t>();  // (B, G) = h W_hh^T
-    scalar_t *cn = a_h + BG, *hn = cn + BH, *pre = hn + BH;
+    scalar_t *cn = a_h + BG, *hn = cn + BH;
     for (int64_t k = 0; k < steps; ++k) {
       const int64_t t = time_of(k, steps, reverse), u = train ? t : 0;
       if (train) {
@@ -637,8 +642,8 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
         scalar_t *ah = AH + u * BG + q, *act = A + u * BG + q, *xc = CH + u * BH + s;
         RH[u * batch + b] = normalize_row(a_h + q, ah, G);
         scale_row(gh, ah, a_h + q, G);  // γ_hh ⊙ â
-        lstm_row(a_h + q, x + t * BG + q, cs + s, act, cn + s, pre + s, hidden);
-        RC[u * batch + b] = normalize_row(cn + s, xc, hidden);  // h is redone on LN(c) below
+        lstm_cell_row(a_h + q, x + t * BG + q, cs + s, act, cn + s, hidden);
+        RC[u * batch + b] = normalize_row(cn + s, xc, hidden);  // h reads LN(c), below
         ln_output_row(act + 3 * hidden, gc, xc, bc, hn + s, hidden);
         if (active(m, batch, t, b)) {
           commit(cn + s, cs + s, static_cast<scalar_t*>(nullptr), hidden);
