@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -72,7 +73,8 @@ def warm_up(steps: dict[str, Step], seconds: float) -> None:
 
 
 def measure(steps: dict[str, Step], timing: Timing) -> dict[str, list[float]]:
-    """Seconds per call of every side, one per round, from interleaved rotating rounds.
+    """Seconds per call of every side, one per round, from interleaved rounds in a fresh
+    seeded random order each.
 
     Rounds stop once rounds x the slowest side's median reach ``timing.budget`` (between
     ``min_reps`` and ``max_reps`` rounds), so stalls from other tenants add rounds instead of
@@ -89,9 +91,11 @@ def measure(steps: dict[str, Step], timing: Timing) -> dict[str, list[float]]:
         spent = time.perf_counter() - start
         return rounds >= timing.max_reps or rounds * slowest >= timing.budget or spent >= cap
 
+    order = random.Random(0)
     while not done():
-        k = rounds % len(names)
-        for name in names[k:] + names[:k]:
+        # A fresh order each round: with plain rotation every side always follows the same
+        # neighbour, whose cache footprint then biases it the same way every round.
+        for name in order.sample(names, len(names)):
             times[name].append(time_call(steps[name]))
         rounds += 1
     return times

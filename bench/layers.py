@@ -22,7 +22,7 @@ normals, zero initial state; tokens = B*T per call.
   - ``step``: one LSTM step at B=1, H=256 from Python (state in, state out): ours
     (``Recurrent.step``) at least as fast as ``torch.nn.LSTMCell``; microseconds reported.
 
-Timing: warm-up, then interleaved rounds with rotating order until rounds x the slowest
+Timing: warm-up, then interleaved rounds in a fresh random order each until rounds x the slowest
 side's median reach ``--budget`` (``harness.measure``); medians. ``--threads`` sets torch's
 thread count (default: torch's, 2 here).
 

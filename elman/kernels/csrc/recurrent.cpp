@@ -167,6 +167,29 @@ Tensor empty_if(bool keep, at::IntArrayRef shape, const Tensor& like) {
   return keep ? at::empty(shape, like.options()) : Tensor();
 }
 
+// The outputs (T, B, H): zeros only where padding leaves rows unwritten. Zero-filling a
+// buffer of T*B*H that every step overwrites costs a full extra pass over it.
+Tensor outputs(int64_t steps, int64_t batch, int64_t hidden, const Tensor& mask,
+               const Tensor& like) {
+  return mask.numel() ? at::zeros({steps, batch, hidden}, like.options())
+                      : at::empty({steps, batch, hidden}, like.options());
+}
+
+template <typename T>
+const T* bias_ptr(const Tensor& bias) {
+  return bias.numel() ? bias.data_ptr<T>() : nullptr;
+}
+
+// C (rows, cols) = bias + A W^T, bias broadcast over rows (none: zero). Folding b_hh into each
+// step's product spares a (T, B, G) copy of xp + b_hh, as large as the saved activations.
+template <typename T>
+void gemm_bias(int64_t rows, int64_t cols, int64_t inner, const T* a, const T* w,
+               const T* bias, T* c) {
+  if (bias == nullptr) return gemm<T>(rows, cols, inner, a, w, true, 0, c);
+  for (int64_t b = 0; b < rows; ++b) std::copy(bias, bias + cols, c + b * cols);
+  gemm<T>(rows, cols, inner, a, w, true, 1, c);
+}
+
 // ---- the fused gate math of one row (one sequence of the batch) ----------------------------
 // Small functions over __restrict__ pointers, so the compiler vectorizes each loop.
 
@@ -277,9 +300,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
                                  const Tensor& w_hh, const Tensor& b_hh, const Tensor& mask,
                                  bool reverse, bool train) {
   const int64_t steps = xp.size(0), batch = xp.size(1), hidden = h0.size(1), G = 4 * hidden;
-  Tensor xpb = b_hh.numel() ? xp + b_hh : xp.contiguous();
+  Tensor xpb = xp.contiguous(), bias = b_hh.contiguous();
   Tensor w = w_hh.contiguous(), h = h0.clone(), c = c0.clone();
-  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor out = outputs(steps, batch, hidden, mask, xp);
   Tensor acts = empty_if(train, {steps, batch, G}, xp);
   Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
   Tensor c_prev = empty_if(train, {steps, batch, hidden}, xp);
@@ -288,7 +311,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
     const scalar_t* m = mask_ptr<scalar_t>(mask);
     const scalar_t* x = xpb.data_ptr<scalar_t>();
-    const scalar_t* wp = w.data_ptr<scalar_t>();
+    const scalar_t *wp = w.data_ptr<scalar_t>(), *bh = bias_ptr<scalar_t>(bias);
     scalar_t *hs = h.data_ptr<scalar_t>(), *cs = c.data_ptr<scalar_t>();
     scalar_t* op = out.data_ptr<scalar_t>();
     scalar_t *A = ptr_or_null<scalar_t>(acts), *HP = ptr_or_null<scalar_t>(h_prev);
@@ -304,7 +327,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
         std::copy(hs, hs + BH, HP + t * BH);
         std::copy(cs, cs + BH, CP + t * BH);
       }
-      gemm<scalar_t>(batch, G, hidden, hs, wp, true, 0, gates);  // h_{t-1} W_hh^T
+      gemm_bias<scalar_t>(batch, G, hidden, hs, wp, bh, gates);  // b_hh + h_{t-1} W_hh^T
       const scalar_t* xt = x + t * BG;
       scalar_t* act = train ? A + t * BG : tmp_a;
       scalar_t* cn = train ? CN + t * BH : tmp_c;
@@ -372,7 +395,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   const int64_t BH = batch * hidden, BG = batch * G;
   Tensor xpc = xp.contiguous(), w = w_hh.contiguous(), h = h0.clone();
   Tensor bias = b_hh.numel() ? b_hh.contiguous() : at::zeros({G}, xp.options());
-  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor out = outputs(steps, batch, hidden, mask, xp);
   Tensor acts = empty_if(train, {steps, batch, G}, xp);
   Tensor hn_all = empty_if(train, {steps, batch, hidden}, xp);
   Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
@@ -450,22 +473,23 @@ std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& h0, const Tensor
                                 const Tensor& b_hh, const Tensor& mask, bool reverse, bool relu,
                                 bool train) {
   const int64_t steps = xp.size(0), batch = xp.size(1), hidden = h0.size(1), BH = batch * hidden;
-  Tensor xpb = b_hh.numel() ? xp + b_hh : xp.contiguous();
+  Tensor xpb = xp.contiguous(), bias = b_hh.contiguous();
   Tensor w = w_hh.contiguous(), h = h0.clone();
-  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor out = outputs(steps, batch, hidden, mask, xp);
   Tensor h_new = empty_if(train, {steps, batch, hidden}, xp);
   Tensor h_prev = empty_if(train, {steps, batch, hidden}, xp);
   Tensor scratch = at::empty({2 * BH}, xp.options());
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnn_forward", [&] {
     const scalar_t* m = mask_ptr<scalar_t>(mask);
     const scalar_t *x = xpb.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
+    const scalar_t* bh = bias_ptr<scalar_t>(bias);
     scalar_t *hs = h.data_ptr<scalar_t>(), *op = out.data_ptr<scalar_t>();
     scalar_t *HN = ptr_or_null<scalar_t>(h_new), *HP = ptr_or_null<scalar_t>(h_prev);
     scalar_t *pre = scratch.data_ptr<scalar_t>(), *tmp = pre + BH;
     for (int64_t k = 0; k < steps; ++k) {
       const int64_t t = time_of(k, steps, reverse);
       if (train) std::copy(hs, hs + BH, HP + t * BH);
-      gemm<scalar_t>(batch, hidden, hidden, hs, wp, true, 0, pre);
+      gemm_bias<scalar_t>(batch, hidden, hidden, hs, wp, bh, pre);
       const scalar_t* xt = x + t * BH;
       scalar_t* v = train ? HN + t * BH : tmp;
       rnn_act(pre, xt, v, BH, relu);
@@ -551,11 +575,15 @@ void normalize_grad_row(const T* __restrict__ dy, const T* __restrict__ gamma,
   for (int64_t j = 0; j < n; ++j) da[j] = r * (dy[j] * gamma[j] - a1 - ahat[j] * a2);
 }
 
-// y = γ ⊙ â over n values.
+// y = γ ⊙ â (+ β) over n values.
 template <typename T>
-void scale_row(const T* __restrict__ gamma, const T* __restrict__ ahat, T* __restrict__ y,
-               int64_t n) {
-  for (int64_t j = 0; j < n; ++j) y[j] = gamma[j] * ahat[j];
+void scale_row(const T* __restrict__ gamma, const T* __restrict__ ahat,
+               const T* __restrict__ beta, T* __restrict__ y, int64_t n) {
+  if (beta == nullptr) {
+    for (int64_t j = 0; j < n; ++j) y[j] = gamma[j] * ahat[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) y[j] = gamma[j] * ahat[j] + beta[j];
+  }
 }
 
 // h = o ⊙ tanh(γ_c ĉ + β_c).
@@ -605,10 +633,10 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
                                    bool reverse, bool train) {
   const int64_t steps = xp.size(0), batch = xp.size(1), hidden = h0.size(1), G = 4 * hidden;
   const int64_t BH = batch * hidden, BG = batch * G;
-  Tensor xpb = b_hh.numel() ? xp + b_hh : xp.contiguous();
+  Tensor xpb = xp.contiguous(), bias = b_hh.contiguous();
   Tensor w = w_hh.contiguous(), h = h0.clone(), c = c0.clone();
   Tensor shift = b_c.numel() ? b_c.contiguous() : at::zeros({hidden}, xp.options());
-  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor out = outputs(steps, batch, hidden, mask, xp);
   Tensor acts = at::empty({train ? steps : 1, batch, G}, xp.options());
   Tensor ahat = at::empty({train ? steps : 1, batch, G}, xp.options());
   Tensor chat = at::empty({train ? steps : 1, batch, hidden}, xp.options());
@@ -621,7 +649,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
     const scalar_t* m = mask_ptr<scalar_t>(mask);
     const scalar_t *x = xpb.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
     const scalar_t *gh = g_hh.data_ptr<scalar_t>(), *gc = g_c.data_ptr<scalar_t>();
-    const scalar_t* bc = shift.data_ptr<scalar_t>();
+    const scalar_t *bc = shift.data_ptr<scalar_t>(), *bh = bias_ptr<scalar_t>(bias);
     scalar_t *hs = h.data_ptr<scalar_t>(), *cs = c.data_ptr<scalar_t>();
     scalar_t* op = out.data_ptr<scalar_t>();
     scalar_t *A = acts.data_ptr<scalar_t>(), *AH = ahat.data_ptr<scalar_t>();
@@ -641,7 +669,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
         const int64_t s = b * hidden, q = b * G;
         scalar_t *ah = AH + u * BG + q, *act = A + u * BG + q, *xc = CH + u * BH + s;
         RH[u * batch + b] = normalize_row(a_h + q, ah, G);
-        scale_row(gh, ah, a_h + q, G);  // γ_hh ⊙ â
+        scale_row(gh, ah, bh, a_h + q, G);  // γ_hh ⊙ â + b_hh
         lstm_cell_row(a_h + q, x + t * BG + q, cs + s, act, cn + s, hidden);
         RC[u * batch + b] = normalize_row(cn + s, xc, hidden);  // h reads LN(c), below
         ln_output_row(act + 3 * hidden, gc, xc, bc, hn + s, hidden);
@@ -719,7 +747,7 @@ std::vector<Tensor> lngru_forward(const Tensor& xp, const Tensor& h0, const Tens
   const int64_t BH = batch * hidden, BG = batch * G;
   Tensor xpc = xp.contiguous(), w = w_hh.contiguous(), h = h0.clone();
   Tensor bias = b_hh.numel() ? b_hh.contiguous() : at::zeros({G}, xp.options());
-  Tensor out = at::zeros({steps, batch, hidden}, xp.options());
+  Tensor out = outputs(steps, batch, hidden, mask, xp);
   Tensor acts = at::empty({train ? steps : 1, batch, G}, xp.options());
   Tensor ahat = at::empty({train ? steps : 1, batch, G}, xp.options());
   Tensor hn_all = at::empty({train ? steps : 1, batch, hidden}, xp.options());
@@ -743,7 +771,7 @@ std::vector<Tensor> lngru_forward(const Tensor& xp, const Tensor& h0, const Tens
         const int64_t s = b * hidden, q = b * G;
         scalar_t* ah = AH + u * BG + q;
         RH[u * batch + b] = normalize_row(a_h + q, ah, G);
-        scale_row(gh, ah, a_h + q, G);  // γ_hh ⊙ â
+        scale_row(gh, ah, static_cast<const scalar_t*>(nullptr), a_h + q, G);  // γ_hh ⊙ â
         gru_row(x + t * BG + q, a_h + q, bh, hs + s, A + u * BG + q, HN + u * BH + s, hnew + s,
                 hidden);
         if (active(m, batch, t, b)) commit(hnew + s, hs + s, op + t * BH + s, hidden);
