@@ -1,7 +1,7 @@
 """What every benchmark shares: interleaved timing on a noisy machine and the results files.
 
 Timing: the machines are shared, so sides are compared in one process, warmed up first, then
-called in interleaved rounds whose order rotates (A B, B A, ...), and compared by medians.
+called in interleaved rounds, each in a fresh random order, and compared by medians.
 
 Results: ``<out>/<stem>.json`` in the project's one shape (``benchmark``, ``machine``, ``date``,
 ``budget``, ``data``, ``rows``; ``target``/``better``/``met`` on every row that has a target)

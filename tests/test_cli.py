@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,6 +88,35 @@ def test_errors_are_clear_and_overwrite_nothing(tmp_path, text_file, capsys):
     assert "hidden must be a positive integer, got -3" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "charlm", "--out", str(tmp_path / "y"), "--cell", "xlstm"])
+
+
+def test_explain_a_character_model(tmp_path, text_file, capsys):
+    out, expl = tmp_path / "run", tmp_path / "expl"
+    lstm = [a if a != "gru" else "lstm" for a in TINY]
+    assert main(["train", "charlm", str(text_file), "--out", str(out), *lstm]) == 0
+    capsys.readouterr()
+    text = "KING:\nGo on, and went.\nAnd so"
+    args = ["explain", str(out), text, "--signal", "line-position", "--out", str(expl)]
+    assert main([*args, "--flow-steps", "20", "--kind", "c"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["unit"] == found["top_units"][0][0] and len(found["top_units"]) == 10
+    assert set(found["saturation"][0]) == {"i", "f", "g", "o"}
+    assert len(found["saliency"]["occlusion"]) == len(text)
+    assert set(found["gradient_flow"]) == {"trained lstm", "fresh rnn", "fresh lstm", "fresh gru"}
+    assert all(len(v) == 20 for v in found["gradient_flow"].values())
+    assert all(Path(f).stat().st_size > 0 for f in found["files"].values())
+    unit = found["unit"]
+    assert (expl / f"unit-{unit}.html").exists() and (expl / "gradient-flow.png").exists()
+    signal = tmp_path / "signal.txt"
+    signal.write_text("1 2 3")
+    for extra, message in [
+        (["--unit", "999"], "unit: expected an index in [0, 16)"),
+        (["--signal", str(signal)], "holds 3 numbers; the text has"),
+        (["--kind", "z"], "kind: expected"),
+        (["--layer", "4"], "layer: expected an index"),
+    ]:
+        assert main(["explain", str(out), text, "--out", str(expl), *extra]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_help_documents_every_option(capsys):

@@ -80,6 +80,11 @@ def test_wordlm_train_generate_predict_evaluate_resume(files, capsys):
     assert main(["evaluate", str(out)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["data"] == "test split" and result["perplexity"] > 1
+    expl = ["explain", str(out), "the cat sat on a dog", "--out", str(files / "wx")]
+    assert main([*expl, "--flow-steps", "5"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(found["saliency"]["gradient_x_input"]) == 7  # <eos> and six words
+    assert (files / "wx" / f"unit-{found['unit']}.html").read_text().count("<span") == 7
     assert main(["resume", str(out), "--steps", "8"]) == 0
 
 

@@ -4,7 +4,8 @@ elman train charlm|wordlm|classify|tag|seq2seq ... --out DIR [model and training
 elman generate DIR --prompt "ROMEO:" --length 500 --temperature 0.8     (language models)
 elman predict DIR [INPUT|-] [--format jsonl|csv]    next words, labels or tags per input line
 elman translate DIR [INPUT|-] [--beam 5 --nbest 5]  seq2seq outputs per input line
-elman explain DIR SOURCE [--png FILE]               seq2seq attention heat map
+elman explain DIR TEXT [--signal quotes --out D]    activations, saliency, gradient flow
+                                                    (charlm/wordlm); attention (seq2seq)
 elman forecast DIR [DATA] [--horizon H --plot PNG] point forecasts and intervals (CSV)
 elman backtest DIR DATA [--origins 5]               rolling-origin scores beside baselines
 elman detect DIR DATA [--quantile 0.99]             anomaly scores and flags (CSV)
@@ -20,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from elman.cli import labels, lm
+from elman.cli import insight, labels, lm
 from elman.cli import seq2seq as s2s
 from elman.cli import series as ts
 from elman.decode import Sampling
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     labels.add_parsers(train)
     s2s.add_parsers(train, sub)
     ts.add_parsers(train, sub)
+    insight.add_parsers(sub)
 
     pr = sub.add_parser("predict", help="predict with a trained wordlm, classify or tag model")
     pr.add_argument("dir", help="model directory")
@@ -173,8 +175,7 @@ def _run(args: argparse.Namespace) -> None:
         _require(args.dir, "forecast", "backtest")
         print(json.dumps(ts.backtest(args)))
     elif args.command == "explain":
-        _require(args.dir, "seq2seq", "explain")
-        print(json.dumps(s2s.explain(args)))
+        print(json.dumps(insight.explain(args, task_of(args.dir))))
     elif args.command == "evaluate":
         task = task_of(args.dir)
         if task in ("charlm", "wordlm"):

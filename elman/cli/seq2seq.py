@@ -66,7 +66,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     tr = sub.add_parser("translate", help="transduce lines with a trained seq2seq model")
     tr.add_argument("dir", help="model directory")
     tr.add_argument("input", nargs="?", default="-", help="source lines (a file, or - for stdin)")
-    _add_search_options(tr)
+    add_search_options(tr)
     tr.add_argument("--nbest", type=int, default=1, help="outputs per input (<= --beam)")
     tr.add_argument(
         "--temperature", type=float, default=0.0, help="> 0: sample one output (no search)"
@@ -75,15 +75,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     tr.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
     tr.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
-    ex = sub.add_parser("explain", help="attention heat map of a seq2seq model's output")
-    ex.add_argument("dir", help="model directory")
-    ex.add_argument("source", help="the input to transduce, e.g. a word")
-    ex.add_argument("--png", help="where to write the heat map (default: DIR/attention-SOURCE.png)")
-    _add_search_options(ex)
-    ex.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
-
-def _add_search_options(p: argparse.ArgumentParser) -> None:
+def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
     p.add_argument("--alpha", type=float, default=0.0, help="length normalisation exponent")
 
@@ -152,16 +145,14 @@ def explain(a: argparse.Namespace) -> dict:
     model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
     if model.attention is None:
         raise ValueError(f"{a.dir} holds a model without attention: there is nothing to plot")
-    best = seq2seq.transduce(model, vocab, [a.source], config, a.beam, 1, a.alpha)[0][0]
-    inputs = vocab.source.split(a.source)
+    best = seq2seq.transduce(model, vocab, [a.text], config, a.beam, 1, a.alpha)[0][0]
+    inputs = vocab.source.split(a.text)
     outputs = [vocab.target.tokens[t] for t in best.tokens] + (["<eos>"] if best.finished else [])
-    safe = "".join(c if c.isalnum() else "_" for c in a.source)[:40]
+    safe = "".join(c if c.isalnum() else "_" for c in a.text)[:40]
     png = Path(a.png) if a.png else Path(a.dir) / f"attention-{safe}.png"
     weights = best.attention.tolist()  # type: ignore[union-attr]
-    plot_attention(
-        weights, inputs, outputs, png, f"{a.source} -> {vocab.target.decode(best.tokens)}"
-    )
-    return {"input": a.source, "output": vocab.target.decode(best.tokens), "png": str(png)}
+    plot_attention(weights, inputs, outputs, png, f"{a.text} -> {vocab.target.decode(best.tokens)}")
+    return {"input": a.text, "output": vocab.target.decode(best.tokens), "png": str(png)}
 
 
-__all__ = ["add_parsers", "evaluate", "explain", "train", "translate"]
+__all__ = ["add_parsers", "add_search_options", "evaluate", "explain", "train", "translate"]

@@ -7,13 +7,13 @@ from elman.functional.attention import (
     lengths_to_mask,
     masked_softmax,
 )
-from elman.functional.gru import gru_cell, gru_step
+from elman.functional.gru import gru_cell, gru_gate_values, gru_step
 from elman.functional.layernorm import (
     layer_norm_gru_step,
     layer_norm_lstm_step,
     layer_norm_projection,
 )
-from elman.functional.lstm import lstm_cell, lstm_step
+from elman.functional.lstm import lstm_cell, lstm_gates, lstm_step
 from elman.functional.rnn import rnn_relu_cell, rnn_relu_step, rnn_tanh_cell, rnn_tanh_step
 
 __all__ = [
@@ -21,12 +21,14 @@ __all__ = [
     "dot_scores",
     "general_scores",
     "gru_cell",
+    "gru_gate_values",
     "gru_step",
     "layer_norm_gru_step",
     "layer_norm_lstm_step",
     "layer_norm_projection",
     "lengths_to_mask",
     "lstm_cell",
+    "lstm_gates",
     "lstm_step",
     "masked_softmax",
     "rnn_relu_cell",

@@ -18,13 +18,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def gru_gates(xp: Tensor, hp: Tensor, h: Tensor) -> Tensor:
-    """``h_t`` from input projection ``xp`` (B, 3H), recurrent projection ``hp`` (B, 3H), ``h``."""
+def gru_gate_values(xp: Tensor, hp: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(r, z, n)`` from input projection ``xp`` and recurrent projection ``hp`` (..., 3H)."""
     xr, xz, xn = xp.chunk(3, dim=-1)
     hr, hz, hn = hp.chunk(3, dim=-1)
     r = torch.sigmoid(xr + hr)
     z = torch.sigmoid(xz + hz)
     n = torch.tanh(xn + r * hn)
+    return r, z, n
+
+
+def gru_gates(xp: Tensor, hp: Tensor, h: Tensor) -> Tensor:
+    """``h_t`` from input projection ``xp`` (B, 3H), recurrent projection ``hp`` (B, 3H), ``h``."""
+    _, z, n = gru_gate_values(xp, hp)
     return (1 - z) * n + z * h
 
 

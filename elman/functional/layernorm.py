@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from elman.functional.gru import gru_gates
+from elman.functional.lstm import lstm_gates
 
 EPS = 1e-5
 
@@ -54,10 +55,9 @@ def layer_norm_lstm_step(
 ) -> tuple[Tensor, Tensor]:
     """One layer-norm LSTM step: ``xp`` (B, 4H), ``(h_{t-1}, c_{t-1})`` -> ``(h_t, c_t)``."""
     h, c = state
-    gates = xp + layer_norm_projection(h, w_hh, ln_hh_weight, b_hh, eps)
-    i, f, g, o = gates.chunk(4, dim=-1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    h = torch.sigmoid(o) * torch.tanh(F.layer_norm(c, c.shape[-1:], ln_c_weight, ln_c_bias, eps))
+    i, f, g, o = lstm_gates(xp + layer_norm_projection(h, w_hh, ln_hh_weight, b_hh, eps))
+    c = f * c + i * g
+    h = o * torch.tanh(F.layer_norm(c, c.shape[-1:], ln_c_weight, ln_c_bias, eps))
     return h, c
 
 

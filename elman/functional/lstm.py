@@ -20,6 +20,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def lstm_gates(pre: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(i, f, g, o)`` after their nonlinearities from the pre-activations (..., 4H)."""
+    i, f, g, o = pre.chunk(4, dim=-1)
+    return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+
+
 def lstm_step(
     xp: Tensor,
     state: tuple[Tensor, Tensor],
@@ -29,11 +35,7 @@ def lstm_step(
 ) -> tuple[Tensor, Tensor]:
     """One LSTM step: ``xp`` (B, 4H), ``state = (h_{t-1}, c_{t-1})`` -> ``(h_t, c_t)``."""
     h, c = state
-    i, f, g, o = (xp + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
-    i = torch.sigmoid(i)
-    f = torch.sigmoid(f)
-    g = torch.tanh(g)
-    o = torch.sigmoid(o)
+    i, f, g, o = lstm_gates(xp + F.linear(h, w_hh, b_hh))
     c = f * c + i * g
     h = o * torch.tanh(c)
     if w_hr is not None:

@@ -14,13 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from elman.functional.gru import gru_step
+from elman.functional.gru import gru_gate_values, gru_step
 from elman.functional.layernorm import (
     layer_norm_gru_step,
     layer_norm_lstm_step,
     layer_norm_projection,
 )
-from elman.functional.lstm import lstm_step
+from elman.functional.lstm import lstm_gates, lstm_step
 from elman.functional.rnn import rnn_relu_step, rnn_tanh_step
 from elman.kernels import fused
 from elman.kernels.native import CELL_OPS, native_cell_step
@@ -29,6 +29,7 @@ from elman.nn.config import CellConfig
 State = tuple[Tensor, ...]  # (h,) or (h, c); h always first
 Step = Callable[[Tensor, State], State]
 Params = dict[str, Tensor]
+GATE_NAMES = {"LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
 
 
 def parameter_shapes(cfg: CellConfig) -> dict[str, tuple[int, ...]]:
@@ -58,6 +59,24 @@ def project(cfg: CellConfig, x: Tensor, p: Params) -> Tensor:
     if cfg.layer_norm:
         return layer_norm_projection(x, p["weight_ih"], p["weight_ln_ih"], p.get("bias_ih"))
     return F.linear(x, p["weight_ih"], p.get("bias_ih"))
+
+
+def recurrent_projection(cfg: CellConfig, h: Tensor, p: Params) -> Tensor:
+    """``W_hh h + b_hh`` (``LN(W_hh h; γ_hh) + b_hh`` with layer norm) for any leading dims."""
+    if cfg.layer_norm:
+        return layer_norm_projection(h, p["weight_hh"], p["weight_ln_hh"], p.get("bias_hh"))
+    return F.linear(h, p["weight_hh"], p.get("bias_hh"))
+
+
+def gate_values(cfg: CellConfig, xp: Tensor, h_prev: Tensor, p: Params) -> dict[str, Tensor]:
+    """Each gate's activation (..., H), keyed by ``GATE_NAMES``, from the input projection
+    ``xp`` (..., G*H) and the previous output ``h_prev``; vanilla RNNs have none ({})."""
+    hp = recurrent_projection(cfg, h_prev, p)
+    if cfg.mode == "LSTM":
+        return dict(zip(GATE_NAMES["LSTM"], lstm_gates(xp + hp), strict=True))
+    if cfg.mode == "GRU":
+        return dict(zip(GATE_NAMES["GRU"], gru_gate_values(xp, hp), strict=True))
+    return {}
 
 
 def bind_step(cfg: CellConfig, p: Params) -> Step:

@@ -79,6 +79,10 @@ class Recurrent(nn.Module):
     def flatten_parameters(self) -> None:
         """No-op kept for torch.nn compatibility (weights need no flattening on the CPU)."""
 
+    def cell_parameters(self) -> list[list[Params]]:
+        """Per layer and direction, the parameters by torch's base names (``weight_ih``, ...)."""
+        return self._params()
+
     def _params(self) -> list[list[Params]]:
         return [
             [{b: getattr(self, n) for b, n in d.items()} for d in layer] for layer in self._names

@@ -1,0 +1,75 @@
+"""``elman explain DIR TEXT``: look inside a trained model.
+
+- seq2seq: the attention heat map of the output for TEXT (``--png``);
+- charlm / wordlm: unit activations over TEXT as a heat map (HTML and PNG), the units most
+  correlated with ``--signal``, gate saturation, the saliency of the next-token prediction
+  and gradient flow through time beside fresh RNN, LSTM and GRU layers (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from elman.cli import seq2seq as s2s
+from elman.data.tokenize import EOS_ID
+from elman.tasks import charlm, insight, wordlm
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser(
+        "explain",
+        help="look inside a model: attention (seq2seq), activations and saliency (charlm/wordlm)",
+    )
+    ex.add_argument("dir", help="model directory")
+    ex.add_argument("text", help="seq2seq: the input to transduce; charlm/wordlm: a text to read")
+    ex.add_argument("--png", help="seq2seq: the heat map (default: DIR/attention-TEXT.png)")
+    s2s.add_search_options(ex)
+    ex.add_argument("--out", help="charlm/wordlm: folder for the files (default: DIR/explain)")
+    ex.add_argument("--unit", type=int, default=None, help="the unit to colour the text by")
+    ex.add_argument(
+        "--signal",
+        help=f"find units that track it: {', '.join(insight.SIGNALS)}, or a file with one "
+        "number per character (charlm) or token (wordlm)",
+    )
+    ex.add_argument("--layer", type=int, default=-1, help="which layer (default: the last)")
+    ex.add_argument(
+        "--kind", default="h", help="h, c (LSTM) or a gate: i f g o (LSTM), r z n (GRU)"
+    )
+    ex.add_argument("--flow-steps", type=int, default=100, help="gradient-flow sequence length")
+    ex.add_argument("--checkpoint", choices=("best", "last"), default="best")
+
+
+def explain(a: argparse.Namespace, task: str) -> dict:
+    if task == "seq2seq":
+        return s2s.explain(a)
+    if task == "charlm":
+        model, vocab, _ = charlm.load(a.dir, a.checkpoint)
+        ids = vocab.encode(a.text)
+        pieces = [vocab.chars[int(i)] for i in ids]
+    elif task == "wordlm":
+        model, tokenizer, _ = wordlm.load(a.dir, a.checkpoint)
+        ids = torch.tensor([EOS_ID, *tokenizer.encode(a.text)])
+        pieces = [tokenizer.decode([int(i)]) if i != EOS_ID else "<eos>" for i in ids]
+        pieces = [p + " " for p in pieces]
+    else:
+        raise ValueError(
+            f"`elman explain` reads seq2seq, charlm and wordlm models; {a.dir} holds a {task} model"
+        )
+    if a.flow_steps < 1:
+        raise ValueError(f"--flow-steps: expected a positive integer, got {a.flow_steps}")
+    out = Path(a.out) if a.out else Path(a.dir) / "explain"
+    found = insight.explain_lm(
+        model,
+        pieces,
+        ids,
+        out,
+        unit=a.unit,
+        signal=a.signal,
+        layer=a.layer,
+        kind=a.kind,
+        flow_steps=a.flow_steps,
+    )
+    return found.summary()
