@@ -53,6 +53,8 @@ bench: $(BENCHDEPS)
 	$(PY) bench/g2p.py --train general && $(PY) bench/g2p.py --report
 	$(PY) bench/forecast.py
 	$(PY) bench/anomaly.py
+	$(PY) bench/long_range.py
+	$(PY) bench/music.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

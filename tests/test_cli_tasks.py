@@ -128,3 +128,52 @@ def test_tag_train_predict_evaluate(files, capsys):
     assert json.loads(capsys.readouterr().out)["tokens"] == 6
     assert main(["generate", str(out)]) == 2
     assert "needs a language model" in capsys.readouterr().err
+
+
+def test_music_train_generate_evaluate_resume(tmp_path, capsys):
+    pytest.importorskip("music21")
+    pytest.importorskip("mido")
+    out, cache = tmp_path / "m", tmp_path / "chorales.safetensors"
+    tiny = ["--hidden", "8", "--batch-size", "2", "--steps", "3", "--eval-every", "3"]
+    args = [
+        "train",
+        "music",
+        "--chorales",
+        "--limit",
+        "5",
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+    ]
+    assert main([*args, *tiny, "--no-progress"]) == 0
+    assert "validation: loss" in capsys.readouterr().out
+    midi = tmp_path / "s.mid"
+    assert main(["generate", str(out), "--midi", str(midi), "--length", "6", "--seed", "1"]) == 0
+    assert "8 primer + 6 generated steps" in capsys.readouterr().out and midi.stat().st_size > 0
+    assert (
+        main(["generate", str(out), "--midi", str(tmp_path / "p.mid"), "--primer-midi", str(midi)])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["nll_per_step"] > 0
+    assert main(["resume", str(out), "--steps", "4"]) == 0
+    capsys.readouterr()
+    empty = tmp_path / "empty.mid"
+    from elman.data.midi import write_melody_midi
+
+    write_melody_midi([(None, 1.0)], empty)
+    assert main(["generate", str(out), "--primer-midi", str(empty)]) == 2
+    assert "has no notes" in capsys.readouterr().err
+    melody = [
+        "train",
+        "music",
+        "--melodies",
+        "--match",
+        "nothing-like-this",
+        "--out",
+        str(tmp_path / "x"),
+    ]
+    assert main([*melody, *tiny]) == 2
+    assert "match: no file" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """The ``elman`` command: a thin shell that parses, validates, and calls tasks and the trainer.
 
-elman train charlm|wordlm|classify|tag|seq2seq ... --out DIR [model and training options]
+elman train charlm|wordlm|classify|tag|seq2seq|forecast|music ... --out DIR [options]
 elman generate DIR --prompt "ROMEO:" --length 500 --temperature 0.8     (language models)
+elman generate DIR --midi out.mid [--primer-steps 8 --length 64]       (music)
 elman predict DIR [INPUT|-] [--format jsonl|csv]    next words, labels or tags per input line
 elman translate DIR [INPUT|-] [--beam 5 --nbest 5]  seq2seq outputs per input line
 elman explain DIR TEXT [--signal quotes --out D]    activations, saliency, gradient flow
@@ -22,10 +23,11 @@ import sys
 from pathlib import Path
 
 from elman.cli import insight, labels, lm
+from elman.cli import music as music_cli
 from elman.cli import seq2seq as s2s
 from elman.cli import series as ts
 from elman.decode import Sampling
-from elman.tasks import charlm, classify, forecast_runs, seq2seq, tag, wordlm
+from elman.tasks import charlm, classify, forecast_runs, music, seq2seq, tag, wordlm
 from elman.train import CheckpointError, NonFiniteError
 from elman.train.checkpoint import read_meta
 from elman.train.distributed import init_from_env, shutdown
@@ -37,6 +39,7 @@ RESUMERS = {
     "tag": tag.resume,
     "seq2seq": seq2seq.resume,
     "forecast": forecast_runs.resume,
+    "music": music.resume,
 }
 
 
@@ -49,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     s2s.add_parsers(train, sub)
     ts.add_parsers(train, sub)
     insight.add_parsers(sub)
+    music_cli.add_parsers(train)
 
     pr = sub.add_parser("predict", help="predict with a trained wordlm, classify or tag model")
     pr.add_argument("dir", help="model directory")
@@ -145,10 +149,13 @@ def _run(args: argparse.Namespace) -> None:
             "tag": lambda a: lm.report(labels.train_tag(a), Path(a.out), "tag"),
             "seq2seq": lambda a: lm.report(s2s.train(a), Path(a.out), "seq2seq"),
             "forecast": lambda a: lm.report(ts.train(a), Path(a.out), "forecast"),
+            "music": lambda a: lm.report(music_cli.train(a), Path(a.out), "music"),
         }
         train[args.task](args)
     elif args.command == "generate" and args.beam is not None:
         lm.finish(Path(args.dir), task_of(args.dir), args)
+    elif args.command == "generate" and task_of(args.dir) == "music":
+        music_cli.generate(args)
     elif args.command == "generate":
         sampling = Sampling(args.temperature, args.top_k, args.top_p, args.seed)
         lm.generate(
@@ -184,6 +191,8 @@ def _run(args: argparse.Namespace) -> None:
             result = s2s.evaluate(args)
         elif task == "forecast":
             raise ValueError("forecast models are scored by `elman backtest DIR DATA`")
+        elif task == "music":
+            result = music.evaluate_split(args.dir, args.split, args.checkpoint)
         else:
             result = labels.evaluate(args, task)
         print(json.dumps(result))

@@ -84,14 +84,15 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     add_dataclass_options(w, wordlm.WordLMConfig, WORDLM_HELP)
     add_run_options(w, wordlm.DEFAULT_TRAIN)
 
-    g = sub.add_parser("generate", help="generate text from a trained language model")
-    g.add_argument("dir", help="model directory written by `elman train charlm|wordlm`")
+    g = sub.add_parser("generate", help="generate text (language models) or MIDI (music models)")
+    g.add_argument("dir", help="model directory written by `elman train charlm|wordlm|music`")
     g.add_argument("--prompt", default=None, help="text to prime the model with")
     g.add_argument(
         "--length",
         type=int,
         default=None,
-        help="characters (charlm, default 500) or words (wordlm, default 50)",
+        help="characters (charlm, default 500), words (wordlm, default 50) or steps "
+        "(music, default 64)",
     )
     g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = wilder")
     g.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest")
@@ -107,6 +108,18 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     g.add_argument("--nbest", type=int, default=3, help="with --beam: endings to list")
     g.add_argument(
         "--checkpoint", choices=("best", "last"), default="best", help="which checkpoint to use"
+    )
+    g.add_argument(
+        "--midi", default=None, help="music: the MIDI file to write (default DIR/sample.mid)"
+    )
+    g.add_argument(
+        "--primer-steps", type=int, default=8, help="music: steps of the primer piece to start from"
+    )
+    g.add_argument(
+        "--primer-piece", type=int, default=0, help="music: which held-out test piece primes"
+    )
+    g.add_argument(
+        "--primer-midi", default=None, help="music (chorales): prime from this MIDI file"
     )
     g.add_argument(
         "--unknown",

@@ -42,10 +42,12 @@ def device_of(model: nn.Module) -> torch.device:
 
 
 def move(obj: Any, device: torch.device) -> Any:
-    """``obj`` with every tensor in it on ``device``: tensors, tuples, lists, dicts, and
+    """``obj`` with every tensor in it on ``device``: tensors, tuples (named too), lists, dicts, and
     dataclasses (batches) of them; anything else as it is."""
     if isinstance(obj, Tensor):
         return obj.to(device, non_blocking=True)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a NamedTuple takes its fields
+        return type(obj)(*(move(v, device) for v in obj))
     if isinstance(obj, tuple | list):
         return type(obj)(move(v, device) for v in obj)
     if isinstance(obj, dict):
