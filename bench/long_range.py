@@ -23,6 +23,8 @@ Expected shape (the issue): LSTM and GRU solve adding at T=200 where the tanh RN
 the TCN paper's Table 1 gives adding T=600 MSE: LSTM 0.164, GRU 5.3e-5, RNN 0.177.
 
     python bench/long_range.py                         # every case (see --help for budgets)
+    python bench/long_range.py --tasks adding --lengths 200 --steps-adding 20000 \
+        --eval-every 200 --name long_range_adding200   # adding T=200 on a longer budget
     python bench/long_range.py --tasks adding --steps-adding 300 --lengths 100 --name screen_lr
 """
 
@@ -273,6 +275,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[Row]:
     a = parse_args(argv)
     cases = cases_for(a)
+    torch.set_num_threads(1)  # as in every worker, so the header names the threads used
     budget = (
         f"steps per case: adding {a.steps_adding}, copy {a.steps_copy}, digits {a.steps_digits}; "
         f"batch {a.batch}, Adam lr {a.lr} (IRNN {a.lr_irnn}), clip 1.0, hidden {a.hidden}; "

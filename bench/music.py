@@ -3,7 +3,7 @@ a tanh RNN on the same budget (issue 8's benchmark), plus a melody model on Esse
 and a MIDI sample from each.
 
 Preprocessing (ours, stated because the published JSB figures use theirs): all 371 chorales
-of ``music21.corpus.chorales.Iterator()``, quantised to quarter notes, each transposed to
+of ``music21.corpus.chorales.Iterator()``, sampled at every quarter note, each transposed to
 C major / C minor by music21's key analysis, the training pieces' pitch range (not all 88
 keys: a pitch never played costs almost nothing either way), a seeded 62/19/19% split by
 chorale (229/71/71). Boulanger-Lewandowski et al. 2012's JSB set is also quarter notes in
@@ -14,7 +14,7 @@ Metric: -Σ_t Σ_p log p(v_{t,p} | v_{<t}) / (test steps), nats, on the best-val
 checkpoint. Target (issue 8): LSTM and GRU <= 8.5 (published: LSTM 8.45, GRU 8.43, tanh
 RNN 8.91, Chung et al. 2014 / Boulanger-Lewandowski et al. 2012).
 
-    python bench/music.py                 # chorales x 3 cells, melody; ~10 min on 2 cores
+    python bench/music.py                 # chorales x 3 cells, melody; ~15 min on 2 cores
     python bench/music.py --cells lstm --steps 300 --name screen_music
 """
 
@@ -88,12 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--cells", nargs="+", choices=("lstm", "gru", "rnn"), default=["lstm", "gru", "rnn"]
     )
-    p.add_argument("--steps", type=int, default=2000, help="optimizer steps per chorale model")
+    p.add_argument("--steps", type=int, default=3000, help="optimizer steps per chorale model")
     p.add_argument("--melody-steps", type=int, default=2000, help="0: no melody model")
     p.add_argument("--match", default="altdeu10", help="Essen files for the melody model")
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--augment", type=int, default=0)
@@ -107,6 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     a = parse_args(argv)
+    torch.set_num_threads(1)  # as in every worker, so the header names the threads used
     chorales = {"kind": "chorales", "seed": 0, "cache": str(a.cache)}
     music.load_source(chorales | {"step": 1.0, "transpose": "c"})  # parse once, cache
     cases = [
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         f"augment {a.augment}; best-validation checkpoint; {a.jobs} processes x 1 thread"
     )
     data = (
-        "music21 chorales (371, quarter notes, transposed to C, split 229/71/71 by chorale); "
+        "music21 chorales (371, sampled at quarter notes, transposed to C, split 229/71/71 by "
+        "chorale); "
         f"Essen folk songs ({a.match}*, sixteenth grid, same split rule)"
     )
     meta = metadata("music", budget, data)

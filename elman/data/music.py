@@ -2,11 +2,11 @@
 corpus the ``music21`` package ships (``pip install elman[music]``), and MIDI files in and
 out (``mido``).
 
-A piano roll is a (T, P) 0/1 tensor: row t holds the pitches sounding during step t (a grid
-of ``step`` quarter notes), column p the MIDI pitch ``low + p``. A note from offset a lasting
-d quarters covers rows round(a / step) .. round((a + d) / step) - 1 (at least one row), so
-repeated notes on the grid merge, as in the JSB Chorales set (Boulanger-Lewandowski et al.
-2012: quarter notes, 88 keys, MIDI 21..108).
+A piano roll is a (T, P) 0/1 tensor: row t holds the pitches sounding at time t * ``step``
+quarter notes (the grid samples the score), column p the MIDI pitch ``low + p``. A note from
+offset a to a + d covers the rows t with a <= t * step < a + d: a note between two grid
+points is dropped, and repeated notes merge, as in the JSB Chorales set (Boulanger-
+Lewandowski et al. 2012: sampled at quarter notes, 88 keys, MIDI 21..108).
 
 A melody is a list of (pitch, duration) events: MIDI pitch or None for a rest, duration in
 quarter notes (music21's ``quarterLength``, rounded to ``grid``).
@@ -15,6 +15,7 @@ quarter notes (music21's ``quarterLength``, rounded to ``grid``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from torch import Tensor
 
 PIANO_LOW, PIANO_HIGH = 21, 108  # the 88 keys
 TICKS = 480  # MIDI ticks per quarter note in the files we write
+ROLL_RULE = "sampled-v1"  # cache files of rolls made by another rule are parsed again
 Event = tuple[int | None, float]
 
 
@@ -73,12 +75,19 @@ def spans_roll(
     spans = [s for s in spans if low <= s[2] <= high]
     if not spans:
         raise ValueError(f"the piece has no notes in the pitch range {low}..{high}")
-    cells = [(round(a / step), round(b / step), pitch - low) for a, b, pitch in spans]
-    cells = [(a, max(a + 1, b), p) for a, b, p in cells]  # a note takes at least one row
+    # rows t with a <= t * step < b; the tolerance keeps t * step == a inside despite rounding
+    cells = [(_ceil(a / step), _ceil(b / step), pitch - low) for a, b, pitch in spans]
+    cells = [c for c in cells if c[1] > c[0]]
+    if not cells:
+        raise ValueError(f"the piece has no notes that sound on the grid of {step} quarters")
     roll = torch.zeros(max(rows, max(b for _, b, _ in cells)), high - low + 1)
     for a, b, p in cells:
         roll[a:b, p] = 1.0
     return roll
+
+
+def _ceil(x: float) -> int:
+    return math.ceil(x - 1e-9)
 
 
 def transpose_roll(roll: Tensor, semitones: int) -> Tensor:
@@ -115,7 +124,9 @@ def load_chorales(
     the result, and a later call with the same ``step`` reads it instead."""
     step = check_step(step)
     if cache is not None and Path(cache).exists():
-        return read_pieces(cache, step)
+        pieces = read_pieces(cache, step)
+        if pieces is not None:
+            return pieces if limit is None else pieces[:limit]
     corpus = require_music21().corpus
     pieces = []
     for score in corpus.chorales.Iterator():
@@ -137,6 +148,7 @@ def write_pieces(path: str | Path, pieces: Sequence[Piece], step: float) -> None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
+        "rule": ROLL_RULE,
         "step": str(step),
         "pieces": json.dumps([[p.name, p.shift, p.roll.shape[0]] for p in pieces]),
     }
@@ -145,11 +157,14 @@ def write_pieces(path: str | Path, pieces: Sequence[Piece], step: float) -> None
     tmp.replace(path)
 
 
-def read_pieces(path: str | Path, step: float) -> list[Piece]:
+def read_pieces(path: str | Path, step: float) -> list[Piece] | None:
+    """The pieces of a cache file; None when it was made by an older roll rule (parse again)."""
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as f:
         meta, rolls = f.metadata(), f.get_tensor("rolls").float()
+    if meta.get("rule") != ROLL_RULE:
+        return None
     if float(meta["step"]) != step:
         raise ValueError(
             f"cache: {path} holds rolls on a grid of {meta['step']} quarter notes, not {step}; "

@@ -53,7 +53,7 @@ class MusicConfig:
     cell: str = "lstm"
     hidden: int = 256
     layers: int = 1
-    dropout: float = 0.0
+    dropout: float = 0.2
     embedding: int = 64
     batch_size: int = 16
     step: float = 1.0

@@ -29,7 +29,10 @@ def generate(
     if not temperature >= 0:
         raise ValueError(f"temperature: expected a value >= 0, got {temperature!r}")
     g = torch.Generator()
-    g.manual_seed(seed) if seed is not None else g.seed()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(seed)
     model.eval()
     melody = bool(encoding.tokens)
     start = torch.zeros(1, dtype=torch.int64) if melody else torch.zeros(1, encoding.outputs)

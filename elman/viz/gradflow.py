@@ -78,7 +78,9 @@ def plot_gradient_flow(curves: dict[str, Tensor], path: str | Path, title: str =
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, norms in curves.items():
         distance = torch.arange(len(norms) - 1, -1, -1)
-        ax.semilogy(distance.numpy(), norms.detach().clamp_min(1e-30).numpy(), label=name)
+        shown = norms.detach().double()
+        shown[shown <= 0] = float("nan")  # underflowed to zero: the line ends there
+        ax.semilogy(distance.numpy(), shown.numpy(), label=name)
     ax.set_xlabel("distance to the loss, T - t (steps)")
     ax.set_ylabel("mean ||dL/dh_t||")
     ax.set_title(title or "Gradient flow through time")

@@ -31,11 +31,15 @@ def test_melody_midi_holds_the_notes_and_rests(tmp_path):
 
 
 def test_spans_on_the_grid():
-    roll = music.spans_roll([(0.0, 1.0, 60), (0.5, 2.0, 64), (2.0, 2.1, 67)], 0.5, 60, 67)
+    spans = [(0.0, 1.0, 60), (0.5, 2.0, 64), (2.0, 2.1, 67), (1.25, 1.4, 62)]
+    roll = music.spans_roll(spans, 0.5, 60, 67)
     assert roll.shape == (5, 8)
     assert roll[:, 0].tolist() == [1, 1, 0, 0, 0]  # a quarter note: two eighth rows
     assert roll[:, 4].tolist() == [0, 1, 1, 1, 0]
-    assert roll[:, 7].tolist() == [0, 0, 0, 0, 1]  # shorter than a row: still one row
+    assert roll[:, 7].tolist() == [0, 0, 0, 0, 1]  # sounds at the grid point 2.0: one row
+    assert roll[:, 2].sum() == 0  # between grid points 1.0 and 1.5: dropped
+    with pytest.raises(ValueError, match="sound on the grid"):
+        music.spans_roll([(1.25, 1.4, 62)], 0.5, 60, 67)
     up = music.transpose_roll(roll, 3)
     assert up[:, 3].tolist() == roll[:, 0].tolist() and up[:, 7].sum() == roll[:, 4].sum()
     assert music.transpose_roll(roll, -1)[:, 6].tolist() == roll[:, 7].tolist()
@@ -72,3 +76,18 @@ def test_bad_input_is_named(tmp_path):
         music.load_melodies("essenFolksong", "no-such-file")
     with pytest.raises(ValueError, match="collection"):
         music.load_melodies("bachChoralesX")
+
+
+def test_cache_round_trip_limit_and_rule(tmp_path):
+    pieces = [music.Piece(f"p{i}", (torch.rand(5 + i, 88) < 0.1).float(), i - 1) for i in range(3)]
+    path = tmp_path / "c.safetensors"
+    music.write_pieces(path, pieces, 0.5)
+    back = music.load_chorales(0.5, path, limit=2)  # read from the cache, no parsing
+    assert [p.name for p in back] == ["p0", "p1"] and back[1].shift == 0
+    assert all(torch.equal(a.roll, b.roll) for a, b in zip(back, pieces, strict=False))
+    with pytest.raises(ValueError, match="cache"):
+        music.read_pieces(path, 1.0)
+    from safetensors.torch import save_file
+
+    save_file({"rolls": torch.zeros(1, 88, dtype=torch.uint8)}, str(path), {"step": "0.5"})
+    assert music.read_pieces(path, 0.5) is None  # made by an older rule: parse again
