@@ -29,9 +29,8 @@ from elman.data import music
 from elman.data.batching import bucket_batches, pad
 from elman.nn import CELLS, build_recurrent
 from elman.nn.checks import check_fields
-from elman.tasks.runs import fit_split_source, open_run, resume_run, split_task_from_meta
+from elman.tasks.runs import fit_split_source, open_model, resume_run, split_task_from_meta
 from elman.train import TrainConfig
-from elman.train.checkpoint import unprefixed
 from elman.train.distributed import rank_and_world
 
 NAME = "music"
@@ -292,12 +291,12 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
 
 def load(out: str | Path, which: str = "best") -> tuple[MusicModel, Encoding, dict]:
     """The model in ``out``, its encoding and checkpoint meta."""
-    tensors, meta = open_run(out, NAME, which)
-    info = meta["task_config"]
+    return open_model(out, NAME, which, _model_from)
+
+
+def _model_from(info: dict) -> tuple[MusicModel, Encoding]:
     encoding = Encoding.from_json(info["vocab"])
-    model = MusicModel(MusicConfig(**info["model"]), encoding.outputs)
-    model.load_state_dict(unprefixed("model.", tensors))
-    return model.eval(), encoding, meta
+    return MusicModel(MusicConfig(**info["model"]), encoding.outputs), encoding
 
 
 def held_out(meta: dict, split: str = "test") -> list[Tensor]:

@@ -8,10 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from elman.train import TrainConfig, Trainer, seed_everything
-from elman.train.checkpoint import CheckpointError, load_checkpoint, read_meta
+from elman.train.checkpoint import CheckpointError, load_checkpoint, read_meta, unprefixed
 
 
 def open_run(out: str | Path, name: str, which: str = "best") -> tuple[dict[str, Tensor], dict]:
@@ -22,6 +22,17 @@ def open_run(out: str | Path, name: str, which: str = "best") -> tuple[dict[str,
     if not out.is_dir():
         raise CheckpointError(f"model directory {str(out)!r} does not exist")
     return load_checkpoint(out / f"{which}.safetensors", name)
+
+
+def open_model(
+    out: str | Path, name: str, which: str, build: Callable[[dict], tuple[nn.Module, Any]]
+) -> tuple[Any, Any, dict]:
+    """A run's model in eval mode, what ``build`` made beside it (its vocabulary, say) and
+    the checkpoint meta: ``build(task_config)`` makes the model, the checkpoint fills it."""
+    tensors, meta = open_run(out, name, which)
+    model, extra = build(meta["task_config"])
+    model.load_state_dict(unprefixed("model.", tensors))
+    return model.eval(), extra, meta
 
 
 def resume_run(

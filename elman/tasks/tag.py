@@ -22,10 +22,9 @@ from elman.data.text import read_text
 from elman.data.tokenize import UNK_ID, Tokenizer
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
-from elman.tasks.runs import fit_split_source, open_run, resume_run, split_task_from_meta
+from elman.tasks.runs import fit_split_source, open_model, resume_run, split_task_from_meta
 from elman.tasks.tagger import IGNORE, TagBatch, Tagger
 from elman.train import TrainConfig
-from elman.train.checkpoint import unprefixed
 from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
 
@@ -322,12 +321,12 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
 
 def load(out: str | Path, which: str = "best") -> tuple[Tagger, Vocabularies, dict]:
     """The tagger in ``out``, its vocabularies and checkpoint meta."""
-    tensors, meta = open_run(out, NAME, which)
-    info = meta["task_config"]
+    return open_model(out, NAME, which, _model_from)
+
+
+def _model_from(info: dict) -> tuple[Tagger, Vocabularies]:
     vocab = Vocabularies.from_json(info["vocab"])
-    model = build_model(vocab, TagConfig(**info["model"]))
-    model.load_state_dict(unprefixed("model.", tensors))
-    return model.eval(), vocab, meta
+    return build_model(vocab, TagConfig(**info["model"])), vocab
 
 
 def tag(model: Tagger, vocab: Vocabularies, sentences: Sequence[Sequence[str]]) -> list[list[str]]:

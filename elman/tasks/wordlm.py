@@ -27,9 +27,9 @@ from elman.decode import Sampling, beam_search, next_token
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
 from elman.tasks.lm import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
-from elman.tasks.runs import fit_task, open_run, resume_run
+from elman.tasks.runs import fit_task, open_model, resume_run
 from elman.train import TrainConfig, seed_everything
-from elman.train.checkpoint import CheckpointError, unprefixed
+from elman.train.checkpoint import CheckpointError
 
 NAME = "wordlm"
 TOKENIZERS = ("auto", "word", "whitespace", "bpe")
@@ -294,12 +294,12 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
 
 def load(out: str | Path, which: str = "best") -> tuple[RecurrentLM, Tokenizer, dict]:
     """The model in ``out`` (``which``: "best" or "last"), its tokenizer and checkpoint meta."""
-    tensors, meta = open_run(out, NAME, which)
-    info = meta["task_config"]
+    return open_model(out, NAME, which, _model_from)
+
+
+def _model_from(info: dict) -> tuple[RecurrentLM, Tokenizer]:
     tokenizer = Tokenizer.from_json(info["tokenizer"])
-    model = build_model(len(tokenizer), WordLMConfig(**info["model"]))
-    model.load_state_dict(unprefixed("model.", tensors))
-    return model.eval(), tokenizer, meta
+    return build_model(len(tokenizer), WordLMConfig(**info["model"])), tokenizer
 
 
 def evaluate_split(out: str | Path, split: str = "test", which: str = "best") -> dict:
