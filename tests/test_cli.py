@@ -102,6 +102,7 @@ def test_explain_a_character_model(tmp_path, text_file, capsys):
     assert found["unit"] == found["top_units"][0][0] and len(found["top_units"]) == 10
     assert set(found["saturation"][0]) == {"i", "f", "g", "o"}
     assert len(found["saliency"]["occlusion"]) == len(text)
+    assert len(found["saliency"]["target_piece"]) == 1  # the predicted next character
     assert set(found["gradient_flow"]) == {"trained lstm", "fresh rnn", "fresh lstm", "fresh gru"}
     assert all(len(v) == 20 for v in found["gradient_flow"].values())
     assert all(Path(f).stat().st_size > 0 for f in found["files"].values())

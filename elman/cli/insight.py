@@ -48,12 +48,13 @@ def explain(a: argparse.Namespace, task: str) -> dict:
     if task == "charlm":
         model, vocab, _ = charlm.load(a.dir, a.checkpoint)
         ids = vocab.encode(a.text)
-        pieces = [vocab.chars[int(i)] for i in ids]
+        name = lambda i: vocab.chars[i]  # noqa: E731
+        pieces = [name(int(i)) for i in ids]
     elif task == "wordlm":
         model, tokenizer, _ = wordlm.load(a.dir, a.checkpoint)
         ids = torch.tensor([EOS_ID, *tokenizer.encode(a.text)])
-        pieces = [tokenizer.decode([int(i)]) if i != EOS_ID else "<eos>" for i in ids]
-        pieces = [p + " " for p in pieces]
+        name = lambda i: "<eos>" if i == EOS_ID else tokenizer.decode([i])  # noqa: E731
+        pieces = [name(int(i)) + " " for i in ids]
     else:
         raise ValueError(
             f"`elman explain` reads seq2seq, charlm and wordlm models; {a.dir} holds a {task} model"
@@ -72,4 +73,6 @@ def explain(a: argparse.Namespace, task: str) -> dict:
         kind=a.kind,
         flow_steps=a.flow_steps,
     )
-    return found.summary()
+    summary = found.summary()
+    summary["saliency"]["target_piece"] = name(summary["saliency"]["target"])  # type: ignore[index]
+    return summary

@@ -128,8 +128,9 @@ def flow_comparison(model: RecurrentLM, steps: int, seed: int = 0) -> dict[str, 
     cfg = model.rnn.config
     curves = {f"trained {cfg.mode.lower()}": layer_gradient_flow(model.rnn, steps, seed=seed)}
     for cell in ("rnn", "lstm", "gru"):
-        torch.manual_seed(seed)
-        fresh = build_recurrent(cell, cfg.input_size, cfg.hidden_size)
+        with torch.random.fork_rng():  # seeded fresh weights, the caller's RNG untouched
+            torch.manual_seed(seed)
+            fresh = build_recurrent(cell, cfg.input_size, cfg.hidden_size)
         curves[f"fresh {cell}"] = layer_gradient_flow(fresh, steps, seed=seed)
     return curves
 
