@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -185,15 +186,22 @@ def split_pieces(count: int, seed: int, fractions: tuple[float, float] = (0.62, 
     return perm[:a], perm[a:b], perm[b:]
 
 
+class Melody(NamedTuple):
+    """A tune ("FILE#k": the k-th of its file) and its (pitch, duration) events."""
+
+    name: str
+    events: list[Event]
+
+
 def load_melodies(
     collection: str = "essenFolksong",
     match: str | None = None,
     grid: float = 0.25,
     limit: int | None = None,
-) -> list[list[Event]]:
+) -> list[Melody]:
     """Melodies of a music21 corpus collection (``essenFolksong``, ``oneills1850``), from the
-    files whose name contains ``match``: each a list of (MIDI pitch or None for a rest,
-    duration in quarters rounded to ``grid``). Chords keep their top note."""
+    files whose name contains ``match``: events of (MIDI pitch or None for a rest, duration
+    in quarters rounded to ``grid``). Chords keep their top note."""
     grid = check_step(grid)
     corpus = require_music21().corpus
     paths = [p for p in corpus.getPaths() if collection in Path(p).parts]
@@ -205,10 +213,10 @@ def load_melodies(
     melodies = []
     for path in sorted(paths):
         parsed = corpus.parse(path)
-        for score in getattr(parsed, "scores", None) or [parsed]:
+        for k, score in enumerate(getattr(parsed, "scores", None) or [parsed]):
             events = score_melody(score, grid)
             if events:
-                melodies.append(events)
+                melodies.append(Melody(f"{Path(path).name}#{k}", events))
             if limit is not None and len(melodies) >= limit:
                 return melodies
     if not melodies:

@@ -16,6 +16,7 @@ first steps of a held-out piece) and writes MIDI.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,8 +30,8 @@ from elman.data import music
 from elman.data.batching import bucket_batches, pad
 from elman.nn import CELLS, build_recurrent
 from elman.nn.checks import check_fields
-from elman.tasks.runs import fit_split_source, open_model, resume_run, split_task_from_meta
-from elman.train import TrainConfig
+from elman.tasks.runs import fit_task, open_model, resume_run, split_task_from_meta
+from elman.train import TrainConfig, seed_everything
 from elman.train.distributed import rank_and_world
 
 NAME = "music"
@@ -149,24 +150,43 @@ class Encoding:
 
 
 # ---- data ------------------------------------------------------------------------------
-def load_source(source: dict) -> tuple[list, list, list]:
-    """(train, valid, test) pieces: rolls (T, 88) on the piano's range for chorales (moved
-    to C if ``source["transpose"] == "c"``), event lists for melodies."""
-    kind, seed, limit = source.get("kind"), source.get("seed", 0), source.get("limit")
+def load_named(source: dict) -> tuple[list[str], list]:
+    """Every piece's name and its content: rolls (T, 88) on the piano's range for chorales
+    (moved to C if ``source["transpose"] == "c"``), event lists for melodies."""
+    kind, limit = source.get("kind"), source.get("limit")
     if kind == "chorales":
         pieces = music.load_chorales(source.get("step", 1.0), source.get("cache"), limit)
         shift = source.get("transpose") == "c"
         items = [music.transpose_roll(p.roll, p.shift) if shift else p.roll for p in pieces]
-    elif kind == "melody":
-        items = music.load_melodies(
+        return [p.name for p in pieces], items
+    if kind == "melody":
+        tunes = music.load_melodies(
             source.get("collection", "essenFolksong"), source.get("match"), 0.25, limit
         )
-    else:
-        raise ValueError(f"music data source kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if len(items) < 3:
-        raise ValueError(f"the source holds {len(items)} piece(s); a split needs at least 3")
-    parts = music.split_pieces(len(items), seed)
-    return tuple([items[i] for i in part] for part in parts)  # type: ignore[return-value]
+        return [t.name for t in tunes], [t.events for t in tunes]
+    raise ValueError(f"music data source kind must be one of {', '.join(KINDS)}, got {kind!r}")
+
+
+def split_of(source: dict, count: int) -> tuple[list[int], list[int], list[int]]:
+    if count < 3:
+        raise ValueError(f"the source holds {count} piece(s); a split needs at least 3")
+    return music.split_pieces(count, source.get("seed", 0))
+
+
+def load_source(source: dict) -> tuple[list, list, list]:
+    """(train, valid, test) pieces of ``source``, split by piece (``split_of``)."""
+    _, items = load_named(source)
+    return tuple([items[i] for i in part] for part in split_of(source, len(items)))  # type: ignore[return-value]
+
+
+def write_split(path: Path, names: Sequence[str], parts: Sequence[Sequence[int]]) -> None:
+    """The names of the pieces in each split, as JSON (a run's ``split.json``)."""
+    doc = {
+        k: [names[i] for i in part]
+        for k, part in zip(("train", "valid", "test"), parts, strict=True)
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 def fit_encoding(config: MusicConfig, train: Sequence) -> Encoding:
@@ -275,9 +295,13 @@ def train(
     if config.kind != source.get("kind"):
         raise ValueError(f"kind {config.kind!r} does not match the source {source.get('kind')!r}")
     source = source | {"step": config.step, "transpose": config.transpose}
-    return fit_split_source(
-        load_source, MusicTask, source, config, train_config, out, until, epochs
-    )
+    seed_everything(train_config.seed)
+    names, items = load_named(source)
+    parts = split_of(source, len(items))
+    write_split(Path(out) / "split.json", names, parts)
+    train_set, valid_set = ([items[i] for i in part] for part in parts[:2])
+    task = MusicTask(train_set, valid_set, config, train_config.seed, source=source)
+    return fit_task(task, train_config, out, until, epochs)
 
 
 def _task_from_meta(meta: dict) -> MusicTask:

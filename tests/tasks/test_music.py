@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -47,6 +48,9 @@ def test_chorales_train_evaluate_generate(tmp_path):
 
     metrics = music.train(source, config, TrainConfig(steps=3, eval_every=3), tmp_path)
     assert metrics["val_loss"] > 0
+    split = json.loads((tmp_path / "split.json").read_text())
+    assert sorted(len(v) for v in split.values()) == [1, 1, 4]  # 6 chorales, 62/19/19%
+    assert len(set(sum(split.values(), []))) == 6 and split["train"][0].endswith(".mxl")
     result = music.evaluate_split(tmp_path)
     assert result["pieces"] >= 1 and result["nll_per_step"] > 0
     model, encoding, meta = music.load(tmp_path)
@@ -75,6 +79,8 @@ def test_melody_tokens_train_and_generate(tmp_path):
     from elman.train import TrainConfig
 
     music.train(source, config, TrainConfig(steps=2, eval_every=2), tmp_path)
+    split = json.loads((tmp_path / "split.json").read_text())
+    assert sum(map(len, split.values())) == 20 and split["test"][0].startswith("test1.abc#")
     model, encoding, meta = music.load(tmp_path)
     assert encoding.tokens[:2] == ("<s>", "<unk>") and "/" in encoding.tokens[2]
     piece = sampling.generate(model, encoding, sampling.primer_from(meta, 0, 3), 10, seed=1)
