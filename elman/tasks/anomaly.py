@@ -49,6 +49,9 @@ from statistics import NormalDist
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
 from torch import Tensor
 
 from elman.data.series import Series
@@ -250,6 +253,27 @@ class Reader:
         self.previous = u
         return s, flagged
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """Everything ``step`` carries, as tensors (absent entries were not set yet)."""
+        rnn = self.state if isinstance(self.state, tuple) or self.state is None else (self.state,)
+        out = {f"rnn.{i}": s.contiguous() for i, s in enumerate(rnn or ())}
+        for key in ("last", "previous"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key).reshape(())
+        out["scale"] = torch.tensor(self.scale, dtype=torch.float64)
+        out["replaced"] = torch.tensor(self.replaced)
+        if self.level is not None:
+            out["level"] = torch.tensor(self.level, dtype=torch.float64)
+        return out
+
+    def load_state_dict(self, tensors: dict[str, Tensor]) -> None:
+        rnn = tuple(tensors[f"rnn.{i}"] for i in range(2) if f"rnn.{i}" in tensors)
+        lstm = self.trained.model.rnn.config.mode == "LSTM"
+        self.state = None if not rnn else (rnn if lstm else rnn[0])
+        self.last, self.previous = tensors.get("last"), tensors.get("previous")
+        self.scale, self.replaced = float(tensors["scale"]), bool(tensors["replaced"])
+        self.level = float(tensors["level"]) if "level" in tensors else None
+
 
 class Stream:
     """One series, one observation at a time: ``step(value)`` -> (score, flagged)."""
@@ -279,6 +303,19 @@ class Stream:
             raise ValueError(f"value: expected a finite number, got {value!r}")
         z = torch.tensor(self.scaler.transform(float(value)), dtype=torch.float32)
         return self.reader.step(z, torch.zeros(0))
+
+    def to_bytes(self) -> bytes:
+        """The stream's state (recurrent state, last values, running scale) as safetensors
+        bytes; ``restore`` continues from it exactly."""
+        return save_bytes(self.reader.state_dict())
+
+    def restore(self, data: bytes) -> Stream:
+        """Continue from ``to_bytes`` of a stream of the same model, series and detector."""
+        try:
+            self.reader.load_state_dict(load_bytes(data))
+        except (KeyError, ValueError, RuntimeError, SafetensorError) as e:
+            raise ValueError(f"data: not the state of an anomaly stream ({e})") from None
+        return self
 
 
 def detection_scores(labels: np.ndarray, flags: np.ndarray, raw: np.ndarray) -> dict[str, float]:

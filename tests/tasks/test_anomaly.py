@@ -64,6 +64,10 @@ def test_streaming_equals_batch_scoring(tmp_path_factory, score, difference):
     stream = anomaly.Stream(model, s.name, 3.0, robust)
     one_by_one = [stream.step(v)[0] for v in spiked[:80]]
     np.testing.assert_allclose(one_by_one, batch[:80], rtol=1e-4, atol=1e-5)
+    first = anomaly.Stream(model, s.name, 3.0, robust)  # stopped at 45, restored, continued
+    head = [first.step(v)[0] for v in spiked[:45]]
+    again = anomaly.Stream(model, s.name, 3.0, robust).restore(first.to_bytes())
+    np.testing.assert_array_equal(head + [again.step(v)[0] for v in spiked[45:80]], one_by_one)
 
 
 def test_replacing_flagged_values_silences_the_echo_of_a_spike(tmp_path):
@@ -134,3 +138,5 @@ def test_refusals(trained, tmp_path):
     assert anomaly.threshold_of(tail, "pot", 0.95, 1e-3) == pytest.approx(np.log(1e3), rel=0.05)
     with pytest.raises(ValueError, match="finite"):
         anomaly.Stream(model, "y", 1.0).step(float("nan"))
+    with pytest.raises(ValueError, match="not the state of an anomaly stream"):
+        anomaly.Stream(model, "y", 1.0).restore(b"junk")
