@@ -39,7 +39,7 @@ def layer_norm_projection(
 ) -> Tensor:
     """``LN(W x; γ) + b`` for ``x`` (..., I) -> (..., G*H)."""
     a = F.linear(x, w)
-    y = F.layer_norm(a, a.shape[-1:], ln_weight, None, eps)
+    y = F.layer_norm(a, (int(w.shape[0]),), ln_weight, None, eps)  # int(): static when traced
     return y if b is None else y + b
 
 
@@ -57,7 +57,7 @@ def layer_norm_lstm_step(
     h, c = state
     i, f, g, o = lstm_gates(xp + layer_norm_projection(h, w_hh, ln_hh_weight, b_hh, eps))
     c = f * c + i * g
-    h = o * torch.tanh(F.layer_norm(c, c.shape[-1:], ln_c_weight, ln_c_bias, eps))
+    h = o * torch.tanh(F.layer_norm(c, (int(ln_c_weight.shape[0]),), ln_c_weight, ln_c_bias, eps))
     return h, c
 
 

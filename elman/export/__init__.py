@@ -1,0 +1,1 @@
+"""Exporting models for other runtimes (ONNX), each export checked against PyTorch."""

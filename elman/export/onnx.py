@@ -1,0 +1,153 @@
+"""ONNX export of recurrent layers, with the recurrent state as explicit graph inputs and
+outputs, so a stateless runtime can carry it between calls and stream (``pip install
+elman[export]``: onnx, onnxruntime).
+
+Two graphs per layer:
+- ``"sequence"``: (x, h_0[, c_0]) -> (y, h_n[, c_n]) over a whole chunk, sequence length and
+  batch as dynamic axes. It holds torch's fused RNN/LSTM/GRU op (ONNX's own RNN, LSTM, GRU
+  operators), so it takes the layers that op can run: not layer norm, not residual.
+- ``"step"``: (x_t, h[, c]) -> (y_t, h'[, c']) for one timestep, batch dynamic, built from the
+  readable reference step: every cell, layer norm and residual included; unidirectional.
+
+``check`` runs the exported graph in onnxruntime beside PyTorch and returns the largest
+difference, raising when it exceeds the tolerance.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from elman.nn.cellmath import state_sizes
+from elman.nn.recurrent import Recurrent
+
+MODES = ("sequence", "step")
+
+
+def _copy(layer: Recurrent, backend: str) -> Recurrent:
+    """The same layer (weights shared by value) on ``backend``, in eval mode."""
+    clone = Recurrent(replace(layer.config, backend=backend))
+    clone.load_state_dict(layer.state_dict())
+    return clone.eval()
+
+
+def _names(layer: Recurrent) -> list[str]:
+    return ["h", "c"][: len(state_sizes(layer.config.cell(0)))]
+
+
+class _Sequence(nn.Module):
+    def __init__(self, layer: Recurrent) -> None:
+        super().__init__()
+        self.layer, self.lstm = _copy(layer, "native"), layer.config.mode == "LSTM"
+
+    def forward(self, x: Tensor, *state: Tensor):
+        y, final = self.layer(x, state if self.lstm else state[0])
+        return (y, *final) if self.lstm else (y, final)
+
+
+class _Step(nn.Module):
+    def __init__(self, layer: Recurrent) -> None:
+        super().__init__()
+        if layer.config.bidirectional:
+            raise ValueError(
+                "mode: 'step' needs a unidirectional layer (the reverse one reads the future)"
+            )
+        self.layer = _copy(layer, "reference")
+
+    def forward(self, x: Tensor, *state: Tensor):
+        y, new = self.layer.step(x, tuple(state))
+        return (y, *new)
+
+
+def example_inputs(
+    layer: Recurrent, mode: str, steps: int = 5, batch: int = 2
+) -> tuple[Tensor, ...]:
+    """Random inputs of the shapes a graph of ``mode`` takes."""
+    c = layer.config
+    w = layer.weight_ih_l0
+    rows = c.num_layers * c.directions
+    if mode == "step":
+        x = torch.randn(batch, c.input_size, dtype=w.dtype)
+    else:
+        shape = (batch, steps, c.input_size) if c.batch_first else (steps, batch, c.input_size)
+        x = torch.randn(*shape, dtype=w.dtype)
+    sizes = state_sizes(c.cell(0))
+    return (x, *(torch.randn(rows, batch, n, dtype=w.dtype) for n in sizes))
+
+
+def export(layer: Recurrent, path: str | Path, mode: str = "sequence", opset: int = 17) -> Path:
+    """Write ``layer`` as an ONNX graph of ``mode`` to ``path`` (atomically)."""
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "sequence" and layer.config.proj_size:
+        raise ValueError("mode: torch cannot export LSTMs with projections whole; use mode='step'")
+    if mode == "sequence" and layer.native_blockers():
+        raise ValueError(
+            "mode: 'sequence' needs a layer torch's fused op can run ("
+            + "; ".join(layer.native_blockers())
+            + "); export it with mode='step'"
+        )
+    module = _Sequence(layer) if mode == "sequence" else _Step(layer)
+    states = _names(layer)
+    inputs = ["x", *(f"{s}0" for s in states)]
+    outputs = ["y", *(f"{s}n" for s in states)]
+    batch_axis = 0 if mode == "step" or layer.config.batch_first else 1
+    axes = {"x": {batch_axis: "batch"}} | {n: {1: "batch"} for n in inputs[1:] + outputs[1:]}
+    if mode == "sequence":
+        time_axis = 1 if layer.config.batch_first else 0
+        axes["x"][time_axis] = "steps"
+        axes["y"] = {batch_axis: "batch", time_axis: "steps"}
+    else:
+        axes["y"] = {0: "batch"}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(
+            module,
+            example_inputs(layer, mode),
+            str(tmp),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+    tmp.replace(path)
+    return path
+
+
+def check(
+    layer: Recurrent,
+    path: str | Path,
+    mode: str = "sequence",
+    inputs: tuple[Tensor, ...] | None = None,
+    tolerance: float = 1e-4,
+) -> float:
+    """The largest |ONNX - PyTorch| over every output for ``inputs`` (random ones by
+    default, of another length and batch than the export's); raises past ``tolerance``."""
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise ImportError("checking an export needs onnxruntime: pip install elman[export]") from e
+    inputs = inputs if inputs is not None else example_inputs(layer, mode, steps=7, batch=3)
+    module = _Sequence(layer) if mode == "sequence" else _Step(layer)
+    with torch.no_grad():
+        expected = module(*inputs)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    got = session.run(None, {n: t.float().numpy() for n, t in zip(names, inputs, strict=True)})
+    diff = max(
+        float((torch.from_numpy(g) - e.float()).abs().max())
+        for g, e in zip(got, expected, strict=True)
+    )
+    if not diff <= tolerance:
+        raise ValueError(
+            f"ONNX export {path}: outputs differ from PyTorch by {diff:.3g} > {tolerance:g}"
+        )
+    return diff
