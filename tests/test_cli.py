@@ -120,6 +120,29 @@ def test_explain_a_character_model(tmp_path, text_file, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_export_a_character_model_to_onnx(tmp_path, text_file, capsys):
+    pytest.importorskip("onnxruntime")
+    for cell, mode in (("gru", "sequence"), ("ln-lstm", "step")):
+        out = tmp_path / cell
+        tiny = [a if a != "gru" else cell for a in TINY]
+        assert main(["train", "charlm", str(text_file), "--out", str(out), *tiny]) == 0
+        capsys.readouterr()
+        assert main(["export", str(out), "--format", "onnx"]) == 0
+        found = json.loads(capsys.readouterr().out)
+        assert found["mode"] == mode and Path(found["onnx"]).stat().st_size > 0
+        assert set(found["max_abs_diff"]) == {"random", "real"}
+        assert max(found["max_abs_diff"].values()) < 1e-4
+    assert (
+        main(["export", str(tmp_path / "gru"), "--mode", "step", "--out", str(tmp_path / "s.onnx")])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["mode"] == "step"
+    assert main(["export", str(tmp_path / "ln-lstm"), "--mode", "sequence"]) == 2
+    assert "export it with mode='step'" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "gru"), "--tolerance", "0"]) == 2
+    assert "--tolerance" in capsys.readouterr().err
+
+
 def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["train", "charlm", "--help"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -85,6 +86,9 @@ def test_wordlm_train_generate_predict_evaluate_resume(files, capsys):
     found = json.loads(capsys.readouterr().out)
     assert len(found["saliency"]["gradient_x_input"]) == 7  # <eos> and six words
     assert (files / "wx" / f"unit-{found['unit']}.html").read_text().count("<span") == 7
+    if importlib.util.find_spec("onnxruntime"):
+        assert main(["export", str(out)]) == 0
+        assert max(json.loads(capsys.readouterr().out)["max_abs_diff"].values()) < 1e-4
     assert main(["resume", str(out), "--steps", "8"]) == 0
 
 
@@ -97,6 +101,8 @@ def test_classify_train_predict_evaluate(files, capsys):
     assert main(["predict", str(out), str(files / "in.txt"), "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "label,probabilities" and len(lines) == 3
+    assert main(["export", str(out)]) == 2
+    assert "holds a classify model" in capsys.readouterr().err
     assert main(["evaluate", str(out)]) == 0
     printed = capsys.readouterr().out.splitlines()
     result = json.loads(printed[-1])
@@ -160,6 +166,9 @@ def test_music_train_generate_evaluate_resume(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["nll_per_step"] > 0
     assert main(["resume", str(out), "--steps", "4"]) == 0
     capsys.readouterr()
+    if importlib.util.find_spec("onnxruntime"):
+        assert main(["export", str(out)]) == 0  # frames in, a logit per pitch out
+        assert max(json.loads(capsys.readouterr().out)["max_abs_diff"].values()) < 1e-4
     empty = tmp_path / "empty.mid"
     from elman.data.midi import write_melody_midi
 

@@ -11,6 +11,7 @@ elman forecast DIR [DATA] [--horizon H --plot PNG] point forecasts and intervals
 elman backtest DIR DATA [--origins 5]               rolling-origin scores beside baselines
 elman detect DIR DATA [--quantile 0.99]             anomaly scores and flags (CSV)
 elman evaluate DIR [DATA]                           the task's metrics (default: held-out data)
+elman export DIR --format onnx [--mode sequence|step]  ONNX graph, checked in onnxruntime
 elman resume DIR [--steps N]
 """
 
@@ -22,6 +23,7 @@ import json
 import sys
 from pathlib import Path
 
+from elman.cli import export as export_cli
 from elman.cli import insight, labels, lm
 from elman.cli import music as music_cli
 from elman.cli import seq2seq as s2s
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     ts.add_parsers(train, sub)
     insight.add_parsers(sub)
     music_cli.add_parsers(train)
+    export_cli.add_parsers(sub)
 
     pr = sub.add_parser("predict", help="predict with a trained wordlm, classify or tag model")
     pr.add_argument("dir", help="model directory")
@@ -181,6 +184,8 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "backtest":
         _require(args.dir, "forecast", "backtest")
         print(json.dumps(ts.backtest(args)))
+    elif args.command == "export":
+        print(json.dumps(export_cli.export(args, task_of(args.dir))))
     elif args.command == "explain":
         print(json.dumps(insight.explain(args, task_of(args.dir))))
     elif args.command == "evaluate":
