@@ -21,6 +21,7 @@ from elman.data.music import (
     require_mido,
     spans_roll,
 )
+from elman.files import atomic_path
 
 
 def _write(path: str | Path, notes: list[tuple[float, float, int]], end: float, bpm: float) -> Path:
@@ -39,12 +40,9 @@ def _write(path: str | Path, notes: list[tuple[float, float, int]], end: float, 
         track.append(message.copy(time=tick - now))
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=max(0, round(end * TICKS) - now)))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    mido.MidiFile(ticks_per_beat=TICKS, tracks=[track]).save(str(tmp))
-    tmp.replace(path)
-    return path
+    with atomic_path(path) as tmp:
+        mido.MidiFile(ticks_per_beat=TICKS, tracks=[track]).save(str(tmp))
+    return Path(path)
 
 
 def write_roll_midi(

@@ -24,6 +24,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from elman.files import atomic_path
+
 PIANO_LOW, PIANO_HIGH = 21, 108  # the 88 keys
 TICKS = 480  # MIDI ticks per quarter note in the files we write
 ROLL_RULE = "sampled-v1"  # cache files of rolls made by another rule are parsed again
@@ -146,16 +148,13 @@ def write_pieces(path: str | Path, pieces: Sequence[Piece], step: float) -> None
     """Rolls, names and shifts in one safetensors file (written atomically)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "rule": ROLL_RULE,
         "step": str(step),
         "pieces": json.dumps([[p.name, p.shift, p.roll.shape[0]] for p in pieces]),
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({"rolls": torch.cat([p.roll for p in pieces]).to(torch.uint8)}, str(tmp), meta)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file({"rolls": torch.cat([p.roll for p in pieces]).to(torch.uint8)}, str(tmp), meta)
 
 
 def read_pieces(path: str | Path, step: float) -> list[Piece] | None:

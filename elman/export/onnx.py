@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from elman.files import atomic_path
 from elman.nn.cellmath import state_sizes
 from elman.nn.recurrent import Recurrent
 
@@ -120,10 +121,7 @@ def _write(
     opset: int = 17,
 ) -> Path:
     """Trace ``module`` on ``inputs`` into an ONNX file at ``path``, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with warnings.catch_warnings(), torch.no_grad():
+    with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         torch.onnx.export(
             module,
@@ -135,8 +133,7 @@ def _write(
             opset_version=opset,
             dynamo=False,
         )
-    tmp.replace(path)
-    return path
+    return Path(path)
 
 
 def check(

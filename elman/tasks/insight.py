@@ -135,11 +135,12 @@ def flow_comparison(model: RecurrentLM, steps: int, seed: int = 0) -> dict[str, 
     return curves
 
 
-def mean_saturation(tr: Trace) -> list[dict[str, dict[str, float]]]:
-    """Per layer (first direction): each gate's mean left/right saturated share."""
+def mean_saturation(shares: list) -> list[dict[str, dict[str, float]]]:
+    """Per layer (first direction) of ``saturation``'s shares: each gate's mean
+    left/right-saturated share over its units."""
     return [
         {g: {side: float(v.mean()) for side, v in s.items()} for g, s in layer[0].items()}
-        for layer in saturation(tr)
+        for layer in shares
     ]
 
 
@@ -184,14 +185,9 @@ def explain_lm(
     if tr.gates[0][0]:
         files["saturation_png"] = str(plot_saturation(sat, out / "saturation.png"))
     sal = lm_saliency(model, ids)
-    files["saliency_html"] = str(
-        write_text_heatmap(
-            out / "saliency.html",
-            pieces,
-            sal["gradient_x_input"],
-            "gradient x input",  # type: ignore[arg-type]
-        )
-    )
+    grads: list[float] = sal["gradient_x_input"]  # type: ignore[assignment]
+    path = write_text_heatmap(out / "saliency.html", pieces, grads, "gradient x input")
+    files["saliency_html"] = str(path)
     curves = flow_comparison(model, flow_steps)
     files["gradient_flow_png"] = str(plot_gradient_flow(curves, out / "gradient-flow.png"))
     return Explanation(
@@ -199,7 +195,7 @@ def explain_lm(
         kind,
         layer,
         top,
-        mean_saturation(tr),
+        mean_saturation(sat),
         sal,
         {k: v.tolist() for k, v in curves.items()},
         files,

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+
+from elman.files import atomic_path
 
 FORMAT = "elman-checkpoint/1"
 _KEY = "elman"
@@ -29,7 +30,6 @@ class CheckpointError(ValueError):
 def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict) -> Path:
     """Atomically write ``tensors`` and JSON-able ``meta`` to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = json.dumps({"format": FORMAT, **meta})
     flat, seen = {}, set()
     for k, v in tensors.items():
@@ -38,16 +38,10 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict) ->
         ptr = v.untyped_storage().data_ptr() if v.numel() else None
         flat[k] = v.clone() if ptr in seen else v
         seen.add(ptr)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(flat, tmp, metadata={_KEY: header})
+    with atomic_path(path) as tmp:
+        save_file(flat, str(tmp), metadata={_KEY: header})
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from torch import Tensor
 
+from elman.files import atomic_path
+
 
 def _colour(v: float, scale: float) -> str:
     """Blue for negative, white at zero, red for positive (alpha by magnitude)."""
@@ -63,10 +65,8 @@ def write_text_heatmap(
         raise ValueError(f"path: expected a .html or .png file, got {str(path)!r}")
     if suffix == ".html":
         page = text_heatmap_html(pieces, values, title)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(page, encoding="utf-8")
         return path
     return _png(path, pieces, _check(pieces, values), title, width)
 
