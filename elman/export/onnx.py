@@ -204,10 +204,7 @@ class _Model(nn.Module):
 
 def model_inputs(model: nn.Module, x: Tensor) -> tuple[Tensor, ...]:
     """``x`` (B, T[, F]) and zero initial states for it."""
-    c = model.rnn.config
-    like = model.rnn.weight_hh_l0
-    sizes = state_sizes(c.cell(0))
-    return (x, *(like.new_zeros(c.num_layers * c.directions, x.shape[0], n) for n in sizes))
+    return (x, *model.rnn.zero_state(x.shape[0]))
 
 
 def export_model(model: nn.Module, x: Tensor, path: str | Path, mode: str = "sequence") -> Path:

@@ -136,6 +136,12 @@ class Recurrent(nn.Module):
         training = self.training and torch.is_grad_enabled()
         return choose(self.config, eligible, batch, training)
 
+    def zero_state(self, batch: int = 1) -> State:
+        """The initial state of ``batch`` sequences: zeros (D*L, batch, size) per state tensor."""
+        c, like = self.config, self.weight_hh_l0
+        sizes = cellmath.state_sizes(self._cells[0])
+        return tuple(like.new_zeros(c.directions * c.num_layers, batch, n) for n in sizes)
+
     def uses_native(self, return_all_states: bool = False) -> bool:
         """Whether a call with these options runs on torch's fused op."""
         return self.path(return_all_states) == "native"

@@ -18,7 +18,6 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import Tensor, nn
 
-from elman.nn.cellmath import state_sizes
 from elman.nn.recurrent import Recurrent
 
 State = tuple[Tensor, ...]  # (h,) or (h, c), each (L * D, B, size)
@@ -61,9 +60,7 @@ class Stream:
         self.steps = 0
 
     def zero_state(self, batch: int = 1) -> State:
-        c = self.rnn.config
-        like = self.rnn.weight_hh_l0
-        return tuple(like.new_zeros(c.num_layers, batch, n) for n in state_sizes(c.cell(0)))
+        return self.rnn.zero_state(batch)
 
     @torch.no_grad()
     def feed(self, chunk: Tensor | Sequence[int]) -> Tensor:
