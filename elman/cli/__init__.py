@@ -12,6 +12,7 @@ elman backtest DIR DATA [--origins 5]               rolling-origin scores beside
 elman detect DIR DATA [--quantile 0.99]             anomaly scores and flags (CSV)
 elman evaluate DIR [DATA]                           the task's metrics (default: held-out data)
 elman export DIR --format onnx [--mode sequence|step]  ONNX graph, checked in onnxruntime
+elman serve DIR [DIR...] [--host --port --token]      HTTP API with streaming sessions
 elman resume DIR [--steps N]
 """
 
@@ -28,6 +29,7 @@ from elman.cli import insight, labels, lm
 from elman.cli import music as music_cli
 from elman.cli import seq2seq as s2s
 from elman.cli import series as ts
+from elman.cli import serve as serve_cli
 from elman.decode import Sampling
 from elman.tasks import charlm, classify, forecast_runs, music, seq2seq, tag, wordlm
 from elman.train import CheckpointError, NonFiniteError
@@ -56,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     insight.add_parsers(sub)
     music_cli.add_parsers(train)
     export_cli.add_parsers(sub)
+    serve_cli.add_parsers(sub)
 
     pr = sub.add_parser("predict", help="predict with a trained wordlm, classify or tag model")
     pr.add_argument("dir", help="model directory")
@@ -184,6 +187,8 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "backtest":
         _require(args.dir, "forecast", "backtest")
         print(json.dumps(ts.backtest(args)))
+    elif args.command == "serve":
+        serve_cli.serve(args)
     elif args.command == "export":
         print(json.dumps(export_cli.export(args, task_of(args.dir))))
     elif args.command == "explain":
@@ -223,7 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     init_from_env(_run_device(args))
     try:
         _run(args)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError, NonFiniteError) as e:
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        ImportError,
+        CheckpointError,
+        NonFiniteError,
+    ) as e:
         print(f"elman: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

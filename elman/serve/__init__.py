@@ -1,0 +1,1 @@
+"""The HTTP server: ``elman serve DIR [DIR...]`` (``pip install elman[serve]``)."""

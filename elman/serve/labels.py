@@ -1,0 +1,149 @@
+"""Classifiers, taggers and seq2seq models: stateless requests, each batch of concurrent
+requests run as one pass (one padded batch of every input they carry)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from elman.serve.config import Limits
+from elman.serve.served import RequestError, Served, check_steps
+from elman.tasks import classify, seq2seq, tag
+
+
+def check_count(field: str, count: int, limits: Limits) -> None:
+    if count < 1:
+        raise RequestError(f"{field}: expected at least one input, got none")
+    if count > limits.batch:
+        raise RequestError(f"{field}: {count} inputs is over this server's limit of {limits.batch}")
+
+
+def one_of(body, fields: tuple[str, str], wanted: str) -> list:
+    """The one field of ``fields`` a request gave; it must be ``wanted``."""
+    given = [f for f in fields if getattr(body, f) is not None]
+    if given != [wanted]:
+        raise RequestError(f"this model reads `{wanted}`; the request gave {given or 'nothing'}")
+    return getattr(body, wanted)
+
+
+def split_back(rows: list, sizes: list[int]) -> list[list]:
+    out, start = [], 0
+    for n in sizes:
+        out.append(rows[start : start + n])
+        start += n
+    return out
+
+
+class ClassifyModel(Served):
+    task = "classify"
+    endpoints = ("classify",)
+
+    def __init__(self, name: str, path: Path, which: str) -> None:
+        self.classifier = classify.load(path, which)
+        super().__init__(name, path, self.classifier.model, self.classifier.meta)
+
+    def details(self) -> dict:
+        return {"classes": list(self.classifier.classes), "input": self.classifier.encoder.kind}
+
+    def parse_request(self, endpoint: str, body, limits: Limits) -> list[torch.Tensor]:
+        kind = self.classifier.encoder.kind
+        inputs = one_of(body, ("texts", "series"), "texts" if kind == "text" else "series")
+        check_count(kind, len(inputs), limits)
+        if kind != "text":  # null marks a missing value, as NaN does in files
+            inputs = [_nan_for_null(x) for x in inputs]
+        try:
+            encoded = self.classifier.encoder(inputs, "input")
+        except ValueError as e:
+            raise RequestError(str(e)) from None
+        for i, x in enumerate(encoded):
+            check_steps(f"input {i}", len(x), limits)
+        return encoded
+
+    def run(self, endpoint: str, jobs: list[list[torch.Tensor]]) -> list[dict]:
+        every = [x for job in jobs for x in job]
+        probs = classify.predict_logits(self.model, every).softmax(-1).tolist()
+        names = self.classifier.classes
+        rows = [
+            {
+                "label": names[max(range(len(p)), key=p.__getitem__)],
+                "probabilities": dict(zip(names, p, strict=True)),
+            }
+            for p in probs
+        ]
+        return [{"predictions": part} for part in split_back(rows, [len(j) for j in jobs])]
+
+
+def _nan_for_null(x):
+    if isinstance(x, list):
+        return [_nan_for_null(v) for v in x]
+    return float("nan") if x is None else x
+
+
+class TagModel(Served):
+    task = "tag"
+    endpoints = ("tag",)
+
+    def __init__(self, name: str, path: Path, which: str) -> None:
+        model, self.vocab, meta = tag.load(path, which)
+        super().__init__(name, path, model, meta)
+
+    def details(self) -> dict:
+        return {"tags": list(self.vocab.tags)}
+
+    def parse_request(self, endpoint: str, body, limits: Limits) -> list[list[str]]:
+        given = [f for f in ("sentences", "texts") if getattr(body, f) is not None]
+        if len(given) != 1:
+            raise RequestError(f"give one of `sentences` and `texts`; got {given or 'neither'}")
+        sentences = body.sentences if given == ["sentences"] else [t.split() for t in body.texts]
+        check_count(given[0], len(sentences), limits)
+        for i, words in enumerate(sentences):
+            check_steps(f"{given[0]}[{i}]", len(words), limits)
+        return sentences
+
+    def run(self, endpoint: str, jobs: list[list[list[str]]]) -> list[dict]:
+        every = tag.tag(self.model, self.vocab, [s for job in jobs for s in job])
+        return [{"tags": part} for part in split_back(every, [len(j) for j in jobs])]
+
+
+class Seq2SeqModel(Served):
+    task = "seq2seq"
+    endpoints = ("transduce",)
+
+    def __init__(self, name: str, path: Path, which: str) -> None:
+        model, self.vocab, self.config, meta = seq2seq.load(path, which)
+        super().__init__(name, path, model, meta)
+
+    def details(self) -> dict:
+        return {"max_source": self.config.max_source, "max_target": self.config.max_target}
+
+    def parse_request(self, endpoint: str, body, limits: Limits):
+        check_count("inputs", len(body.inputs), limits)
+        if body.nbest > body.beam:
+            raise RequestError(f"nbest: at most beam={body.beam} outputs, got {body.nbest}")
+        for i, text in enumerate(body.inputs):
+            try:
+                self.vocab.encode_source(text, self.config.max_source, f"inputs[{i}]")
+            except ValueError as e:
+                raise RequestError(str(e)) from None
+        return body
+
+    def run(self, endpoint: str, jobs: list) -> list[dict]:
+        out = []
+        for body in jobs:  # beam settings differ between requests: one search each
+            found = seq2seq.transduce(
+                self.model, self.vocab, body.inputs, self.config, body.beam, body.nbest, body.alpha
+            )
+            decode = self.vocab.target.decode
+            out.append(
+                {
+                    "outputs": [
+                        [{"output": decode(h.tokens), "logprob": h.logprob} for h in hyps]
+                        for hyps in found
+                    ]
+                }
+            )
+        return out
+
+
+__all__ = ["ClassifyModel", "Seq2SeqModel", "TagModel"]

@@ -1,0 +1,116 @@
+"""Music models: generation (steps and a MIDI file, base64) and sessions that read frames
+of sounding pitches (chorale rolls) or note tokens (melodies) and answer what comes next."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from pathlib import Path
+
+import torch
+
+from elman.serve.config import Limits
+from elman.serve.language import NextStepSessions
+from elman.serve.served import Chunk, RequestError, check_steps
+from elman.tasks import music, music_sampling
+from elman.tasks.streams import Stream, feed_together
+
+SOUNDING = 0.05  # pitches listed in a roll session's reply: next-step probability above this
+
+
+class MusicModel(NextStepSessions):
+    task = "music"
+    endpoints = ("generate", "sessions")
+
+    def __init__(self, name: str, path: Path, which: str) -> None:
+        model, self.encoding, meta = music.load(path, which)
+        super().__init__(name, path, model, meta)
+        self.takes = "tokens" if self.encoding.tokens else "frames"
+        self.grid = float(meta["task_config"]["model"]["step"])
+
+    def details(self) -> dict:
+        e = self.encoding
+        kind = {"tokens": len(e.tokens)} if e.tokens else {"pitches": [e.low, e.high]}
+        return {"grid_quarters": self.grid, **kind}
+
+    def encode(self, frames: list | None, tokens: list | None, field: str) -> torch.Tensor:
+        """Frames (lists of MIDI pitches) as a roll (T, P), or tokens as ids (T,)."""
+        e = self.encoding
+        if e.tokens:
+            index = {t: i for i, t in enumerate(e.tokens)}
+            unknown = sorted({t for t in tokens or [] if t not in index})
+            if unknown:
+                raise RequestError(f"{field}: tokens the model does not know: {unknown[:10]}")
+            return torch.tensor([index[t] for t in tokens or []], dtype=torch.int64)
+        roll = torch.zeros(len(frames or []), e.outputs)
+        for t, pitches in enumerate(frames or []):
+            for p in pitches:
+                if (isinstance(p, float) and not p.is_integer()) or not e.low <= p <= e.high:
+                    raise RequestError(
+                        f"{field}[{t}]: pitch {p!r} is not a MIDI number in the model's range "
+                        f"[{e.low}, {e.high}]"
+                    )
+                roll[t, int(p) - e.low] = 1.0
+        return roll
+
+    def start(self) -> torch.Tensor:
+        """What the model reads before a piece's first step (``<s>``, or silence)."""
+        e = self.encoding
+        return torch.zeros(1, dtype=torch.int64) if e.tokens else torch.zeros(1, e.outputs)
+
+    # ---- generation ---------------------------------------------------------------------
+    def generate(self, request, limits: Limits) -> dict:
+        if request.length > limits.generate:
+            raise RequestError(f"length: over this server's generation limit of {limits.generate}")
+        given = request.tokens if self.encoding.tokens else request.frames
+        primer = self.encode(request.frames, request.tokens, self.takes)
+        if given is not None:
+            check_steps(self.takes, len(primer), limits)
+        piece = music_sampling.generate(
+            self.model,
+            self.encoding,
+            primer,
+            request.length,
+            float(request.temperature),
+            request.seed,
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            path = music_sampling.write_midi(
+                piece, self.encoding, self.grid, Path(folder) / "p.mid"
+            )
+            midi = base64.b64encode(path.read_bytes()).decode()
+        return {self.takes: self.decode(piece), "midi_base64": midi}
+
+    def decode(self, piece: torch.Tensor) -> list:
+        e = self.encoding
+        if e.tokens:
+            return [e.tokens[int(i)] for i in piece]
+        return [[e.low + int(k) for k in torch.nonzero(f).flatten()] for f in piece]
+
+    # ---- sessions -------------------------------------------------------------------------
+    def parse(self, stream: Stream, inputs, limits: Limits) -> Chunk:
+        x = self.encode(inputs if self.takes == "frames" else None, inputs, self.takes)
+        check_steps(self.takes, len(x), limits)
+        if stream.steps == 0:
+            x = torch.cat([self.start(), x])
+        return Chunk(x, (self.takes, tuple(x.shape)))
+
+    def step(self, streams: list[Stream], chunks: list, options: list[dict]) -> list[dict]:
+        outs = feed_together(streams, chunks)
+        replies = []
+        for out, opts in zip(outs, options, strict=True):
+            p = out[-1].exp()
+            if self.encoding.tokens:
+                top = p.topk(min(opts["top_k"], len(p)))
+                pairs = zip(top.indices.tolist(), top.values.tolist(), strict=True)
+                replies.append(
+                    {"next": [{"token": self.encoding.tokens[i], "p": q} for i, q in pairs]}
+                )
+            else:
+                keys = torch.nonzero(p > SOUNDING).flatten().tolist()
+                sounding = [{"pitch": self.encoding.low + k, "p": float(p[k])} for k in keys]
+                replies.append({"next": sorted(sounding, key=lambda d: -d["p"])})
+        return replies
+
+
+__all__ = ["MusicModel"]

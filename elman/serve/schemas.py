@@ -1,0 +1,171 @@
+"""Request and response bodies of the HTTP API (pydantic), which also make its OpenAPI
+schema. Types are strict: a string where a number belongs is a 422, never coerced; extra
+fields are refused, so a misspelt option is an error rather than silently ignored. Size
+limits that depend on the server's settings are checked by the handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+Number = float | int
+
+
+class Health(BaseModel):
+    status: str
+    models: int
+    sessions: int
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    task: str
+    endpoints: list[str]
+    sessions: bool
+    session_input: str | None
+    parameters: int
+
+
+class GenerateRequest(Body):
+    """Language models: text after ``prompt``. Music: ``length`` steps after an optional
+    primer (``frames`` of pitches, or melody ``tokens``), returned as steps and MIDI."""
+
+    prompt: str = ""
+    length: int = Field(200, ge=1)
+    temperature: Number = Field(1.0, ge=0)
+    top_k: int | None = Field(None, ge=1)
+    top_p: Number | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    stream: bool = False
+    frames: list[list[int]] | None = None
+    tokens: list[str] | None = None
+
+
+class GenerateResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text: str | None = None
+
+
+class ClassifyRequest(Body):
+    """Texts, or numeric series as (T, C) lists (a list of numbers for one channel)."""
+
+    texts: list[str] | None = None
+    series: list[list[list[Number | None]] | list[Number | None]] | None = None
+
+
+class Prediction(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+
+
+class ClassifyResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class TagRequest(Body):
+    """Sentences as word lists, or texts split on whitespace."""
+
+    sentences: list[list[str]] | None = None
+    texts: list[str] | None = None
+
+
+class TagResponse(BaseModel):
+    tags: list[list[str]]
+
+
+class TransduceRequest(Body):
+    inputs: list[str] = Field(min_length=1)
+    beam: int = Field(1, ge=1, le=64)
+    nbest: int = Field(1, ge=1, le=64)
+    alpha: Number = Field(0.0, ge=0)
+
+
+class Output(BaseModel):
+    output: str
+    logprob: float
+
+
+class TransduceResponse(BaseModel):
+    outputs: list[list[Output]]
+
+
+class ForecastRequest(Body):
+    """The series so far: ``values``; for models with calendar features also the first
+    value's time ``start`` (ISO) and the grid's pandas ``freq`` (as in training);
+    ``series``: which of the model's series it is (any name for a model of one series)."""
+
+    values: list[Number] = Field(min_length=1)
+    series: str = ""
+    start: str | None = None
+    freq: str | None = None
+
+
+class ForecastResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    point: list[float]
+    quantiles: dict[str, list[float]]
+
+
+class SessionRequest(Body):
+    """Open a session of ``model``; ``options`` depend on the task (see model info):
+    ``top_k`` for next-token lists, ``series`` for forecasters, ``source`` for seq2seq."""
+
+    model: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionInfo(BaseModel):
+    id: str
+    model: str
+    task: str
+    steps: int
+    input: str | None
+
+
+class StepRequest(Body):
+    """New observations for a session: exactly one of the fields, the one its model reads
+    (``session_input`` in model info): characters or words as ``text``, numbers as
+    ``values``, feature or pitch lists as ``frames``, symbols as ``tokens``."""
+
+    text: str | None = None
+    values: list[Number] | None = None
+    frames: list[list[Number]] | None = None
+    tokens: list[str] | None = None
+
+
+class StepResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    steps: int
+
+
+class ErrorBody(BaseModel):
+    detail: Any
+
+
+__all__ = [
+    "ClassifyRequest",
+    "ClassifyResponse",
+    "ErrorBody",
+    "ForecastRequest",
+    "ForecastResponse",
+    "GenerateRequest",
+    "GenerateResponse",
+    "Health",
+    "ModelInfo",
+    "SessionInfo",
+    "SessionRequest",
+    "StepRequest",
+    "StepResponse",
+    "TagRequest",
+    "TagResponse",
+    "TransduceRequest",
+    "TransduceResponse",
+]

@@ -1,0 +1,94 @@
+"""Forecasters: a forecast of the horizon after a posted series, and (autoregressive
+models) sessions that read one value at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from elman.data.series import Series
+from elman.data.windows import calendar_features
+from elman.serve.config import Limits
+from elman.serve.served import RequestError, Served, check_steps
+from elman.tasks import forecast_runs
+
+
+class ForecastModel(Served):
+    task = "forecast"
+    endpoints = ("forecast",)
+
+    def __init__(self, name: str, path: Path, which: str) -> None:
+        self.trained = forecast_runs.load(path, which)
+        super().__init__(name, path, self.trained.model, {"step": None})
+        self.calendar = self.trained.model.future - len(self.trained.future_names)
+
+    def details(self) -> dict:
+        c = self.trained.config
+        return {
+            "mode": c.mode,
+            "horizon": c.horizon,
+            "context": c.context,
+            "levels": list(c.levels),
+            "series": self.trained.names[:100],
+            "calendar": self.calendar > 0,
+        }
+
+    def series(self, body, limits: Limits) -> Series:
+        """The posted values as a series like the training data (checked)."""
+        values = np.asarray(body.values, dtype=np.float64)
+        check_steps("values", len(values), limits)
+        context = self.trained.config.context
+        if len(values) < context:
+            raise RequestError(
+                f"values: the model needs {context} values of context, got {len(values)}"
+            )
+        if self.trained.future_names:
+            raise RequestError(
+                f"this model reads known-future covariates {self.trained.future_names}; "
+                "forecast it with `elman forecast DIR DATA --future FILE` instead"
+            )
+        try:
+            self.trained.lookup(body.series)
+        except ValueError as e:
+            raise RequestError(f"series: {e}") from None
+        time = self._time(body, len(values))
+        empty = np.zeros((len(values), 0))
+        return Series(body.series, time, values, empty, empty, body.freq)
+
+    def _time(self, body, count: int) -> np.ndarray:
+        if not self.calendar:
+            return np.arange(count)
+        if body.start is None or body.freq is None:
+            raise RequestError(
+                "start, freq: this model reads calendar features; give the first value's time "
+                "(ISO, e.g. 2024-01-01) and the grid's pandas frequency (e.g. D, h, MS)"
+            )
+        import pandas as pd
+
+        try:
+            time = pd.date_range(body.start, periods=count, freq=body.freq).to_numpy()
+        except (ValueError, TypeError) as e:
+            raise RequestError(f"start, freq: {e}") from None
+        found = calendar_features(time[:1], body.freq).shape[1]
+        if found != self.calendar:
+            raise RequestError(
+                f"freq: {body.freq!r} gives {found} calendar features; the model was trained "
+                f"with {self.calendar} (use the training data's frequency)"
+            )
+        return time
+
+    def parse_request(self, endpoint: str, body, limits: Limits) -> Series:
+        return self.series(body, limits)
+
+    def run(self, endpoint: str, jobs: list[Series]) -> list[dict]:
+        levels = self.trained.config.levels
+        out = []
+        for s in jobs:
+            point, quant = forecast_runs.forecast(self.trained, s)
+            quantiles = {f"{q:g}": quant[:, k].tolist() for k, q in enumerate(levels)}
+            out.append({"point": point.tolist(), "quantiles": quantiles})
+        return out
+
+
+__all__ = ["ForecastModel"]

@@ -1,0 +1,131 @@
+"""A trained run as the server sees it: what it answers (its endpoints) and how its
+streaming sessions open, step, save and restore.
+
+Each task family subclasses ``Served``. A session's state lives in a stream object of
+``elman.tasks``; ``step`` feeds a batch of sessions at once (one forward pass) and must
+leave every stream untouched when it raises, so a failed batch can be retried one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from elman.serve.config import Limits
+
+
+class RequestError(ValueError):
+    """Bad input from a client: the server answers ``status`` with ``message`` as JSON."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_steps(field: str, count: int, limits: Limits) -> None:
+    """An empty or over-long sequence is the client's error."""
+    if count < 1:
+        raise RequestError(f"{field}: expected at least one step, got none")
+    if count > limits.steps:
+        raise RequestError(f"{field}: {count} steps is over this server's limit of {limits.steps}")
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def layer_info(model: nn.Module) -> dict:
+    """The recurrent layer's shape, for the model-info endpoint."""
+    rnn = getattr(model, "rnn", None)
+    if rnn is None:
+        rnn = getattr(getattr(model, "decoder", None), "rnn", None)
+    if rnn is None or not hasattr(rnn, "config"):
+        return {}
+    c = rnn.config
+    return {
+        "cell": c.mode,
+        "hidden_size": c.hidden_size,
+        "num_layers": c.num_layers,
+        "bidirectional": c.bidirectional,
+    }
+
+
+@dataclass
+class Chunk:
+    """One session's parsed step: ``data`` for its stream, ``key`` to batch it by."""
+
+    data: Any
+    key: Hashable
+
+
+class Served:
+    """One model directory. Subclasses set ``task``, ``endpoints`` and ``takes`` (the step
+    field their sessions read: "text", "values", "frames" or "tokens", or None)."""
+
+    task = ""
+    endpoints: tuple[str, ...] = ()
+    takes: str | None = None
+
+    def __init__(self, name: str, path: Path, model: nn.Module, meta: dict) -> None:
+        self.name, self.path, self.model, self.meta = name, path, model, meta
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "task": self.task,
+            "endpoints": list(self.endpoints),
+            "sessions": self.takes is not None,
+            "session_input": self.takes,
+            "parameters": parameter_count(self.model),
+            "step": self.meta.get("step"),
+            **layer_info(self.model),
+            **self.details(),
+        }
+
+    def details(self) -> dict:
+        """Task-specific info (vocabulary size, classes, horizon...)."""
+        return {}
+
+    # ---- sessions -------------------------------------------------------------------------
+    def session_options(self, options: dict) -> dict:
+        """A session's options, validated (raises ``RequestError``), as they will be stored."""
+        if self.takes is None:
+            raise RequestError(f"model {self.name!r} ({self.task}) has no streaming sessions", 400)
+        if options:
+            raise RequestError(f"options: a {self.task} session takes none, got {sorted(options)}")
+        return {}
+
+    def open(self, options: dict) -> Any:
+        """A fresh stream for a session opened with (validated) ``options``."""
+        raise NotImplementedError
+
+    def restore(self, options: dict, data: bytes) -> Any:
+        """The stream a session saved as ``data``."""
+        raise NotImplementedError
+
+    def parse(self, stream: Any, inputs: Any, limits: Limits) -> Chunk:
+        """A session step's inputs, validated and encoded (raises ``RequestError``)."""
+        raise NotImplementedError
+
+    def step(self, streams: list[Any], chunks: list[Any], options: list[dict]) -> list[dict]:
+        """Feed each stream its chunk, all in one pass; one reply per stream."""
+        raise NotImplementedError
+
+    # ---- stateless endpoints -------------------------------------------------------------
+    def parse_request(self, endpoint: str, body: Any, limits: Limits) -> Any:
+        """A request to ``endpoint``, validated and encoded, ready to batch with others."""
+        raise RequestError(f"model {self.name!r} ({self.task}) does not answer {endpoint}", 400)
+
+    def run(self, endpoint: str, jobs: list[Any]) -> list[dict]:
+        """Answers to parsed requests, in order (one forward pass where the model allows)."""
+        raise NotImplementedError
+
+    def generate(self, request: Any, limits: Limits) -> Iterator[str]:
+        raise RequestError(f"model {self.name!r} ({self.task}) does not generate", 400)
+
+
+__all__ = ["Chunk", "RequestError", "Served", "check_steps", "layer_info", "parameter_count"]

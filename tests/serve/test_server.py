@@ -1,0 +1,245 @@
+"""The HTTP API through a real client against uvicorn on a loopback port: every endpoint,
+server-sent events, sessions (streaming equals the Python stream; restored after a
+restart), auth, limits and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import torch
+
+from elman.serve.config import Limits, ServeConfig
+from elman.tasks import charlm, classify, forecast_runs, seq2seq, tag
+from elman.tasks.streams import Stream
+from tests.serve.conftest import serving
+
+TOKENS = ("client-one-token-abcdef", "client-two-token-ghijkl")
+
+
+@pytest.fixture(scope="module")
+def server(runs, tmp_path_factory):
+    state = tmp_path_factory.mktemp("state") / "sessions.sqlite"
+    limits = Limits(steps=50, generate=40, batch=3)
+    with (
+        serving(runs.values(), state, limits=limits) as (url, app),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        yield client, app
+
+
+def test_health_models_and_openapi(server):
+    client, _ = server
+    assert client.get("/health").json()["status"] == "ok"
+    models = {m["name"]: m for m in client.get("/models").json()}
+    assert models["char"]["task"] == "charlm" and models["char"]["session_input"] == "text"
+    assert models["classes"]["classes"] == ["neg", "pos"]
+    assert client.get("/models/sales").json()["horizon"] == 4
+    assert client.get("/models/nope").status_code == 404
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/sessions/{session_id}/step", "/models/{name}/transduce"} <= set(paths)
+
+
+def test_generate_plain_and_as_server_sent_events(server, runs):
+    client, _ = server
+    body = {"prompt": "KING", "length": 12, "seed": 3, "temperature": 0.8}
+    text = client.post("/models/char/generate", json=body).json()["text"]
+    model, vocab, _ = charlm.load(runs["char"])
+    from elman.decode import Sampling
+
+    expected = "".join(charlm.generate(model, vocab, "KING", 12, Sampling(0.8, seed=3)))
+    assert text == expected
+    with client.stream("POST", "/models/char/generate", json=body | {"stream": True}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [e for e in r.read().decode().split("\n\n") if e]
+    tokens = [json.loads(e.split("data: ")[1])["token"] for e in events if "event: token" in e]
+    assert "".join(tokens) == text and len(tokens) == 12
+    assert json.loads(events[-1].split("data: ")[1]) == {"text": text}
+    word = client.post("/models/word/generate", json={"prompt": "the", "length": 3, "seed": 1})
+    assert word.status_code == 200 and isinstance(word.json()["text"], str)
+
+
+def test_classify_tag_transduce_forecast_match_python(server, runs):
+    client, _ = server
+    got = client.post("/models/classes/classify", json={"texts": ["great film", "awful"]}).json()
+    want = classify.load(runs["classes"]).predict(["great film", "awful"])
+    for g, w in zip(got["predictions"], want, strict=True):
+        assert g["label"] == w["label"]
+        assert g["probabilities"] == pytest.approx(w["probabilities"], abs=1e-6)
+    tags = client.post("/models/tagger/tag", json={"texts": ["the dog ran"]}).json()["tags"]
+    model, vocab, _ = tag.load(runs["tagger"])
+    assert tags == tag.tag(model, vocab, [["the", "dog", "ran"]])
+    out = client.post("/models/g2p/transduce", json={"inputs": ["cat"], "beam": 2, "nbest": 2})
+    hyps = out.json()["outputs"][0]
+    assert len(hyps) == 2 and hyps[0]["logprob"] >= hyps[1]["logprob"]
+    model, vocab, config, _ = seq2seq.load(runs["g2p"])
+    best = seq2seq.transduce(model, vocab, ["cat"], config, 2, 2)[0][0]
+    assert hyps[0]["output"] == vocab.target.decode(best.tokens)
+    values = [float(v) for v in range(20)]
+    fc = client.post("/models/sales/forecast", json={"values": values}).json()
+    assert len(fc["point"]) == 4 and set(fc["quantiles"]) == {"0.1", "0.5", "0.9"}
+    import numpy as np
+
+    from elman.data.series import Series
+
+    trained = forecast_runs.load(runs["sales"])
+    empty = np.zeros((20, 0))
+    s = Series("", np.arange(20), np.array(values), empty, empty)
+    assert fc["point"] == pytest.approx(forecast_runs.forecast(trained, s)[0].tolist(), rel=1e-5)
+
+
+def test_session_steps_equal_the_python_stream(server, runs):
+    client, _ = server
+    sid = client.post("/sessions", json={"model": "char", "options": {"top_k": 60}}).json()["id"]
+    model, vocab, _ = charlm.load(runs["char"])
+    stream = Stream(model)
+    for piece in ("KIN", "G", " RICHARD"):
+        reply = client.post(f"/sessions/{sid}/step", json={"text": piece}).json()
+        logp = stream.feed(vocab.encode(piece))[-1]
+        got = {d["token"]: d["p"] for d in reply["next"]}
+        want = dict(zip(vocab.chars, logp.exp().tolist(), strict=True))
+        assert got == pytest.approx(want, abs=1e-6)
+    assert reply["steps"] == len("KING RICHARD")
+    assert client.get(f"/sessions/{sid}").json()["steps"] == len("KING RICHARD")
+    assert client.delete(f"/sessions/{sid}").status_code == 204
+    assert client.post(f"/sessions/{sid}/step", json={"text": "a"}).status_code == 404
+
+
+def test_concurrent_steps_are_micro_batched_and_equal_lone_streams(server, runs):
+    client, app = server
+    url = str(client.base_url)
+    model, vocab, _ = charlm.load(runs["char"])
+    texts = ["romeo", "sweet", "heart", "night"]
+
+    async def go():
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            ids = [(await c.post("/sessions", json={"model": "char"})).json()["id"] for _ in texts]
+            batches = len(app.state.server.batcher.sizes)
+            for k in range(4):  # each round: every session steps one character at once
+                rs = await asyncio.gather(
+                    *(
+                        c.post(f"/sessions/{i}/step", json={"text": t[k]})
+                        for i, t in zip(ids, texts, strict=True)
+                    )
+                )
+                assert all(r.status_code == 200 for r in rs)
+            return ids, [r.json() for r in rs], app.state.server.batcher.sizes[batches:]
+
+    ids, replies, sizes = asyncio.run(go())
+    assert max(sizes) > 1  # some steps shared a forward pass
+    for reply, text in zip(replies, texts, strict=True):
+        logp = Stream(model).feed(vocab.encode(text[:4]))[-1]
+        top = logp.exp().topk(5)
+        assert [d["token"] for d in reply["next"]] == [vocab.chars[i] for i in top.indices]
+        assert [d["p"] for d in reply["next"]] == pytest.approx(top.values.tolist(), abs=1e-6)
+    for i in ids:
+        client.delete(f"/sessions/{i}")
+
+
+def test_bad_input_gets_a_json_4xx_and_the_server_keeps_serving(server):
+    client, _ = server
+    sid = client.post("/sessions", json={"model": "char"}).json()["id"]
+    client.post(f"/sessions/{sid}/step", json={"text": "KI"})
+    cases = [
+        (
+            "/models/char/generate",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            422,
+        ),
+        ("/models/char/generate", {"json": {"prompt": "K", "length": "5"}}, 422),
+        ("/models/char/generate", {"json": {"prompt": "K", "length": 41}}, 422),
+        ("/models/char/generate", {"json": {"prompt": "K", "lenght": 4}}, 422),
+        ("/models/char/generate", {"json": {"prompt": "\u2603"}}, 422),
+        ("/models/char/classify", {"json": {"texts": ["a"]}}, 400),
+        ("/models/classes/classify", {"json": {"texts": ["a"] * 4}}, 422),
+        ("/models/classes/classify", {"json": {"texts": []}}, 422),
+        ("/models/classes/classify", {"json": {"series": [[1.0]]}}, 422),
+        ("/models/tagger/tag", {"json": {"sentences": [["w"] * 51]}}, 422),
+        ("/models/g2p/transduce", {"json": {"inputs": [""]}}, 422),
+        ("/models/sales/forecast", {"json": {"values": [1.0, 2.0]}}, 422),
+        ("/models/sales/forecast", {"json": {"values": [1.0, None]}}, 422),
+        (f"/sessions/{sid}/step", {"json": {"text": ""}}, 422),
+        (f"/sessions/{sid}/step", {"json": {"text": "x" * 51}}, 422),
+        (f"/sessions/{sid}/step", {"json": {"values": [1.0]}}, 422),
+        (f"/sessions/{sid}/step", {"json": {"text": 5}}, 422),
+        ("/sessions/unknown-id/step", {"json": {"text": "a"}}, 404),
+        ("/sessions", {"json": {"model": "char", "options": {"top_k": 0}}}, 422),
+        ("/sessions", {"json": {"model": "g2p"}}, 400),
+        ("/sessions", {"json": {"model": "missing"}}, 404),
+    ]
+    for path, kwargs, status in cases:
+        r = client.post(path, **kwargs)
+        assert r.status_code == status, (path, kwargs, r.text)
+        assert "detail" in r.json()
+    assert client.get(f"/sessions/{sid}").json()["steps"] == 2  # untouched by the bad steps
+    assert client.post(f"/sessions/{sid}/step", json={"text": "N"}).json()["steps"] == 3
+
+
+def test_body_size_limit(runs, tmp_path):
+    with serving([runs["char"]], tmp_path / "s.sqlite", limits=Limits(body_bytes=200)) as (url, _):
+        r = httpx.post(f"{url}/models/char/generate", json={"prompt": "K" * 300})
+        assert r.status_code == 413 and "limit of 200 bytes" in r.json()["detail"]
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_tokens_and_per_client_sessions(runs, tmp_path):
+    with serving([runs["char"]], tmp_path / "s.sqlite", tokens=TOKENS) as (url, _):
+        one, two = ({"authorization": f"Bearer {t}"} for t in TOKENS)
+        assert httpx.get(f"{url}/health").status_code == 200  # liveness needs no token
+        assert httpx.get(f"{url}/models").status_code == 401
+        assert (
+            httpx.get(f"{url}/models", headers={"authorization": "Bearer wrong"}).status_code == 401
+        )
+        assert httpx.get(f"{url}/models", headers=one).status_code == 200
+        sid = httpx.post(f"{url}/sessions", json={"model": "char"}, headers=one).json()["id"]
+        assert len(sid) >= 32
+        assert (
+            httpx.post(f"{url}/sessions/{sid}/step", json={"text": "K"}, headers=two).status_code
+            == 404
+        )
+        assert httpx.delete(f"{url}/sessions/{sid}", headers=two).status_code == 404
+        assert (
+            httpx.post(f"{url}/sessions/{sid}/step", json={"text": "K"}, headers=one).status_code
+            == 200
+        )
+
+
+def test_session_limits(runs, tmp_path):
+    limits = Limits(sessions=3, per_client=2)
+    with serving([runs["char"]], tmp_path / "s.sqlite", tokens=TOKENS, limits=limits) as (url, _):
+        one, two = ({"authorization": f"Bearer {t}"} for t in TOKENS)
+        for _ in range(2):
+            assert (
+                httpx.post(f"{url}/sessions", json={"model": "char"}, headers=one).status_code
+                == 201
+            )
+        r = httpx.post(f"{url}/sessions", json={"model": "char"}, headers=one)
+        assert r.status_code == 429 and "limit" in r.json()["detail"]
+        assert httpx.post(f"{url}/sessions", json={"model": "char"}, headers=two).status_code == 201
+        assert httpx.post(f"{url}/sessions", json={"model": "char"}, headers=two).status_code == 429
+
+
+def test_non_loopback_bind_needs_a_token():
+    with pytest.raises(ValueError, match="API token is required"):
+        ServeConfig(host="0.0.0.0")
+    with pytest.raises(ValueError, match="at least 16"):
+        ServeConfig(tokens=("short",))
+    assert ServeConfig(host="0.0.0.0", tokens=TOKENS).host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("persist", ["step", "shutdown"])
+def test_sessions_survive_a_restart(runs, tmp_path, persist):
+    state = tmp_path / "s.sqlite"
+    model, vocab, _ = charlm.load(runs["char"])
+    with serving([runs["char"]], state, persist=persist) as (url, _):
+        sid = httpx.post(f"{url}/sessions", json={"model": "char"}).json()["id"]
+        httpx.post(f"{url}/sessions/{sid}/step", json={"text": "KING "})
+    with serving([runs["char"]], state, persist=persist) as (url, _):
+        assert httpx.get(f"{url}/sessions/{sid}").json()["steps"] == 5
+        reply = httpx.post(f"{url}/sessions/{sid}/step", json={"text": "LEAR"}).json()
+    logp = Stream(model).feed(vocab.encode("KING LEAR"))[-1]
+    top = logp.exp().topk(5)
+    assert [d["p"] for d in reply["next"]] == pytest.approx(top.values.tolist(), abs=1e-6)
+    assert torch.isfinite(logp).all()
