@@ -1,22 +1,29 @@
-"""ONNX export of recurrent layers, with the recurrent state as explicit graph inputs and
-outputs, so a stateless runtime can carry it between calls and stream (``pip install
+"""ONNX export of recurrent layers and models, with the recurrent state as explicit graph
+inputs and outputs, so a stateless runtime can carry it between calls and stream (``pip install
 elman[export]``: onnx, onnxruntime).
 
 Two graphs per layer:
 - ``"sequence"``: (x, h_0[, c_0]) -> (y, h_n[, c_n]) over a whole chunk, sequence length and
-  batch as dynamic axes. It holds torch's fused RNN/LSTM/GRU op (ONNX's own RNN, LSTM, GRU
-  operators), so it takes the layers that op can run: not layer norm, not residual.
+  batch as dynamic axes. Plain cells hold torch's fused RNN/LSTM/GRU op (ONNX's own RNN, LSTM,
+  GRU operators); every other layer (layer norm, residual, projections) an ONNX ``Scan`` over
+  time whose body is the reference step (``elman.export.scan``).
 - ``"step"``: (x_t, h[, c]) -> (y_t, h'[, c']) for one timestep, batch dynamic, built from the
   readable reference step: every cell, layer norm and residual included; unidirectional.
 
-``check`` runs the exported graph in onnxruntime beside PyTorch and returns the largest
-difference, raising when it exceeds the tolerance.
+``check`` runs the exported graph in onnxruntime beside PyTorch's reference path and returns
+the largest difference, raising when it exceeds the tolerance. The task models' graphs are in
+``elman.export.tasks``.
 """
 
 from __future__ import annotations
 
 import copy
+import io
+import os
+import sys
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +35,8 @@ from elman.nn.cellmath import state_sizes
 from elman.nn.recurrent import Recurrent
 
 MODES = ("sequence", "step")
+OPSET = 17
+NEEDS = "pip install elman[export]"
 
 
 def _copy(layer: Recurrent, backend: str) -> Recurrent:
@@ -37,14 +46,51 @@ def _copy(layer: Recurrent, backend: str) -> Recurrent:
     return clone.eval()
 
 
-def _names(layer: Recurrent) -> list[str]:
+def fused_exportable(layer: Recurrent) -> bool:
+    """Whether torch's exporter can write ``layer`` whole as ONNX's own RNN/LSTM/GRU op."""
+    return not layer.native_blockers() and not layer.config.proj_size
+
+
+def with_backend(model: nn.Module, backend: str) -> nn.Module:
+    """A copy of ``model`` whose recurrent layers all run on ``backend``, in eval mode."""
+    return _swap(model, lambda name, layer: _copy(layer, backend))[0]
+
+
+def exportable(model: nn.Module) -> tuple[nn.Module, dict[str, Recurrent]]:
+    """A copy of ``model`` (eval mode) whose recurrent layers export whole with dynamic
+    length: torch's fused op where it can run them, else a placeholder for a Scan graph;
+    and those placeholders' layers by key, for ``write``."""
+    from elman.export.scan import Placeholder
+
+    def swap(name: str, layer: Recurrent) -> nn.Module:
+        if fused_exportable(layer):
+            return _copy(layer, "native")
+        return Placeholder(_copy(layer, "reference"), name)
+
+    return _swap(model, swap)
+
+
+def _swap(model: nn.Module, make) -> tuple[nn.Module, dict[str, Recurrent]]:
+    model, placed = copy.deepcopy(model).eval(), {}
+    for name, module in list(model.named_modules()):
+        if isinstance(module, Recurrent):
+            parent, _, attr = name.rpartition(".")
+            new = make(name, module)
+            setattr(model.get_submodule(parent) if parent else model, attr, new)
+            if not isinstance(new, Recurrent):
+                placed[name] = new.layer[0]
+    return model, placed
+
+
+# ---- layers ---------------------------------------------------------------------------------
+def state_names(layer: Recurrent) -> list[str]:
     return ["h", "c"][: len(state_sizes(layer.config.cell(0)))]
 
 
 class _Sequence(nn.Module):
     def __init__(self, layer: Recurrent) -> None:
         super().__init__()
-        self.layer, self.lstm = _copy(layer, "native"), layer.config.mode == "LSTM"
+        self.layer, self.lstm = layer, layer.config.mode == "LSTM"
 
     def forward(self, x: Tensor, *state: Tensor):
         y, final = self.layer(x, state if self.lstm else state[0])
@@ -65,13 +111,9 @@ class _Step(nn.Module):
         return (y, *new)
 
 
-def _check_sequence(layer: Recurrent) -> None:
-    """A whole-sequence graph holds torch's fused op: it must be able to run the layer."""
-    needs = layer.native_blockers()
-    if layer.config.proj_size:
-        needs.append("proj_size=0 (torch cannot export an LSTM with projections whole)")
-    if needs:
-        raise ValueError(f"mode: 'sequence' needs {'; '.join(needs)}; export it with mode='step'")
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
 
 
 def example_inputs(
@@ -90,50 +132,26 @@ def example_inputs(
     return (x, *(torch.randn(rows, batch, n, dtype=w.dtype) for n in sizes))
 
 
+def io_names(layer: Recurrent) -> tuple[list[str], list[str]]:
+    states = state_names(layer)
+    return ["x", *(f"{s}0" for s in states)], ["y", *(f"{s}n" for s in states)]
+
+
 def export(layer: Recurrent, path: str | Path, mode: str = "sequence") -> Path:
     """Write ``layer`` as an ONNX graph of ``mode`` to ``path`` (atomically)."""
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    if mode == "sequence":
-        _check_sequence(layer)
-    module = _Sequence(layer) if mode == "sequence" else _Step(layer)
-    states = _names(layer)
-    inputs = ["x", *(f"{s}0" for s in states)]
-    outputs = ["y", *(f"{s}n" for s in states)]
+    check_mode(mode)
+    inputs, outputs = io_names(layer)
     batch_axis = 0 if mode == "step" or layer.config.batch_first else 1
     axes = {"x": {batch_axis: "batch"}} | {n: {1: "batch"} for n in inputs[1:] + outputs[1:]}
     if mode == "sequence":
         time_axis = 1 if layer.config.batch_first else 0
         axes["x"][time_axis] = "steps"
         axes["y"] = {batch_axis: "batch", time_axis: "steps"}
+        module, layers = exportable(_Sequence(layer))
     else:
         axes["y"] = {0: "batch"}
-    return _write(module, example_inputs(layer, mode), inputs, outputs, axes, path)
-
-
-def _write(
-    module: nn.Module,
-    inputs: tuple[Tensor, ...],
-    input_names: list[str],
-    output_names: list[str],
-    axes: dict,
-    path: str | Path,
-    opset: int = 17,
-) -> Path:
-    """Trace ``module`` on ``inputs`` into an ONNX file at ``path``, atomically."""
-    with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-        torch.onnx.export(
-            module,
-            inputs,
-            str(tmp),
-            input_names=input_names,
-            output_names=output_names,
-            dynamic_axes=axes,
-            opset_version=opset,
-            dynamo=False,
-        )
-    return Path(path)
+        module, layers = _Step(layer), {}
+    return write(module, example_inputs(layer, mode), inputs, outputs, axes, path, layers)
 
 
 def check(
@@ -145,29 +163,124 @@ def check(
 ) -> float:
     """The largest |ONNX - PyTorch| over every output for ``inputs`` (random ones by
     default, of another length and batch than the export's); raises past ``tolerance``."""
+    check_mode(mode)
     inputs = inputs if inputs is not None else example_inputs(layer, mode, steps=7, batch=3)
-    module = _Sequence(layer) if mode == "sequence" else _Step(layer)
-    return _compare(module, path, inputs, tolerance)
+    module = _Sequence(_copy(layer, "reference")) if mode == "sequence" else _Step(layer)
+    return compare(module, path, io_names(layer)[0], inputs, tolerance)
 
 
-def _compare(
-    module: nn.Module, path: str | Path, inputs: tuple[Tensor, ...], tolerance: float
-) -> float:
+# ---- writing and checking -------------------------------------------------------------------
+@contextmanager
+def quiet_native_log() -> Iterator[None]:
+    """Silence file descriptor 2 for a block: the exporter's C++ side logs a notice per
+    node it cannot infer shapes for (packed sequences, the Scan placeholder) straight there,
+    past Python's warnings; its errors still arrive as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError as e:
+        raise ImportError(f"ONNX export needs the onnx package: {NEEDS}") from e
+    return onnx
+
+
+def write(
+    module: nn.Module,
+    inputs: tuple[Tensor, ...],
+    input_names: list[str],
+    output_names: list[str],
+    axes: dict,
+    path: str | Path,
+    layers: dict[str, Recurrent] | None = None,
+) -> Path:
+    """Trace ``module`` on ``inputs`` into an ONNX file at ``path``, atomically; ``layers``:
+    the placeholders' layers (``exportable``), whose Scan graphs replace them."""
+    onnx = _onnx()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad(), quiet_native_log():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(
+            module,
+            inputs,
+            buffer,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,  # the dynamo exporter bakes the traced sequence length in
+            custom_opsets={"elman": 1} if layers else None,
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    _name_outputs(model, output_names)
+    if layers:
+        from elman.export.scan import inline
+
+        model = inline(model, layers)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
+    return Path(path)
+
+
+def _name_outputs(model, names: list[str]) -> None:
+    """Give constant outputs (weights passed through, which torch folds into initializers
+    and names after them) the names asked for, through Identity nodes."""
+    from onnx import helper
+
+    for output, name in zip(model.graph.output, names, strict=True):
+        if output.name != name:
+            model.graph.node.append(helper.make_node("Identity", [output.name], [name]))
+            output.name = name
+
+
+def session(path: str | Path):
+    """An onnxruntime session on the CPU for the graph at ``path``."""
     try:
         import onnxruntime
     except ImportError as e:
-        raise ImportError("checking an export needs onnxruntime: pip install elman[export]") from e
-    with torch.no_grad():
-        expected = module(*inputs)
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
+        raise ImportError(f"checking an export needs onnxruntime: {NEEDS}") from e
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def run(graph, feeds: dict[str, Tensor]) -> list[Tensor]:
+    """The outputs of ``graph`` (a session or a path) for ``feeds`` {input name: tensor};
+    feeds the graph does not read (torch drops unused inputs) are left out."""
+    graph = graph if hasattr(graph, "run") else session(graph)
+    wanted = {i.name for i in graph.get_inputs()}
     feed = {
         n: (t.float() if t.is_floating_point() else t).numpy()
-        for n, t in zip(names, inputs, strict=True)
+        for n, t in feeds.items()
+        if n in wanted
     }
-    got = session.run(None, feed)
+    return [torch.from_numpy(o) for o in graph.run(None, feed)]
+
+
+def compare(
+    module: nn.Module,
+    path: str | Path,
+    names: Sequence[str],
+    inputs: Sequence[Tensor],
+    tolerance: float,
+) -> float:
+    """max |ONNX - ``module``| over every output for ``inputs`` (the graph's input ``names``,
+    in order); raises ``ValueError`` past ``tolerance``."""
+    with torch.no_grad():
+        expected = module(*inputs)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    got = run(path, dict(zip(names, inputs, strict=True)))
+    if len(got) != len(expected):
+        raise AssertionError(f"{path}: {len(got)} outputs, the module gives {len(expected)}")
     diff = max(
-        float((torch.from_numpy(g) - e.float()).abs().max())
+        float((g.double() - e.detach().double()).abs().max()) if e.numel() else 0.0
         for g, e in zip(got, expected, strict=True)
     )
     if not diff <= tolerance:
@@ -175,69 +288,3 @@ def _compare(
             f"ONNX export {path}: outputs differ from PyTorch by {diff:.3g} > {tolerance:g}"
         )
     return diff
-
-
-# ---- task models --------------------------------------------------------------------------
-def with_backend(model: nn.Module, backend: str) -> nn.Module:
-    """A copy of ``model`` whose recurrent layers all run on ``backend``, in eval mode."""
-    model = copy.deepcopy(model).eval()
-    for name, module in list(model.named_modules()):
-        if isinstance(module, Recurrent):
-            parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
-            setattr(parent, name.rpartition(".")[2], _copy(module, backend))
-    return model
-
-
-class _Model(nn.Module):
-    """(x, *state) -> (outputs, *state) of a model whose ``forward(x, state=...)`` returns
-    (outputs, state): the language and music models."""
-
-    def __init__(self, model: nn.Module, backend: str) -> None:
-        super().__init__()
-        self.model = with_backend(model, backend)
-        self.lstm = self.model.rnn.config.mode == "LSTM"
-
-    def forward(self, x: Tensor, *state: Tensor):
-        out, new = self.model(x, state=state if self.lstm else state[0])
-        return (out, *(new if isinstance(new, tuple) else (new,)))
-
-
-def model_inputs(model: nn.Module, x: Tensor) -> tuple[Tensor, ...]:
-    """``x`` (B, T[, F]) and zero initial states for it."""
-    return (x, *model.rnn.zero_state(x.shape[0]))
-
-
-def export_model(model: nn.Module, x: Tensor, path: str | Path, mode: str = "sequence") -> Path:
-    """Write a language or music model as ONNX: inputs x (B, T) ids or (B, T, F) frames and
-    the states, outputs the model's per-step outputs and the states. ``sequence``: T and B
-    dynamic, torch's fused op inside (plain cells); ``step``: T = 1, B dynamic, any cell."""
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    rnn = model.rnn
-    if mode == "sequence":
-        _check_sequence(rnn)
-    x = x[:, :1] if mode == "step" else x
-    inputs = model_inputs(model, x)
-    names = _names(rnn)
-    axes = {"x": {0: "batch"}, "y": {0: "batch"}} | {
-        n: {1: "batch"} for s in names for n in (f"{s}0", f"{s}n")
-    }
-    if mode == "sequence":
-        axes["x"][1] = axes["y"][1] = "steps"
-    wrapper = _Model(model, "native" if mode == "sequence" else "reference")
-    return _write(
-        wrapper,
-        inputs,
-        ["x", *(f"{s}0" for s in names)],
-        ["y", *(f"{s}n" for s in names)],
-        axes,
-        path,
-    )
-
-
-def check_model(
-    model: nn.Module, path: str | Path, x: Tensor, mode: str = "sequence", tolerance: float = 1e-4
-) -> float:
-    """The largest |ONNX - PyTorch| on input ``x`` (cut to one step for ``step`` graphs)."""
-    x = x[:, :1] if mode == "step" else x
-    return _compare(_Model(model, "reference"), path, model_inputs(model, x), tolerance)

@@ -21,9 +21,17 @@ even the GEMM floor of ``bench/layers.py`` (torch.mm per step); its GRU and RNN 
 kernel, so there the compiled loop wins except for the largest training batches. Ratios
 within 0.05 of 1 are within this machine's timing noise (torch.nn and the native path, the
 same op, differed by up to 15% in single rows), so the rules below follow the clear
-regions: the compiled LSTM only for training at B >= 32. Where only one path is eligible it
-runs; where none is, the reference loop. The full grid, with T=512 and the layer-norm
-cells, is in ``bench/results/layers.md`` (``bench/layers.py``).
+regions: the compiled LSTM only for training at B >= 32, and for inference one step at a
+time (T = 1, a stream's step), where oneDNN's per-call set-up dominates. Measured
+2026-11-24, 2-layer LSTM, H=256, inference, T=1, native / fused:
+
+    threads   B=1   4    16   32   64
+    2         1.85 3.1  3.6  2.9  1.1
+    1         2.2  5.6  1.3  1.2  .97
+
+(at T=2 the ratio is already 0.5-1.5 and noisy, so the rule stops at T=1). Where only one
+path is eligible it runs; where none is, the reference loop. The full grid, with T=512 and
+the layer-norm cells, is in ``bench/results/layers.md`` (``bench/layers.py``).
 """
 
 from __future__ import annotations
@@ -34,18 +42,21 @@ if TYPE_CHECKING:  # the layers import this module
     from elman.nn.config import RecurrentConfig
 
 
-def prefers_fused(mode: str, batch: int, hidden: int, training: bool) -> bool:
-    """Whether the compiled loop beat torch's op for this configuration (table above)."""
+def prefers_fused(mode: str, batch: int, hidden: int, training: bool, steps: int = 0) -> bool:
+    """Whether the compiled loop beat torch's op for this configuration (tables above);
+    ``steps``: the call's sequence length (0: unknown)."""
     if mode == "LSTM":
-        return training and batch >= 32
+        return batch >= 32 if training else steps == 1
     if not training:
         return True
     return not (batch >= 128 and hidden >= 512)  # GRU, RNN_TANH, RNN_RELU
 
 
-def choose(config: RecurrentConfig, eligible: list[str], batch: int, training: bool) -> str:
+def choose(
+    config: RecurrentConfig, eligible: list[str], batch: int, training: bool, steps: int = 0
+) -> str:
     """The path for a call: one of ``eligible`` ("native", "fused"), else "reference"."""
     if len(eligible) == 2:
-        fused = prefers_fused(config.mode, batch, config.hidden_size, training)
+        fused = prefers_fused(config.mode, batch, config.hidden_size, training, steps)
         return "fused" if fused else "native"
     return eligible[0] if eligible else "reference"

@@ -116,8 +116,9 @@ class Recurrent(nn.Module):
             fused.tensor_blockers(w)
         )
 
-    def path(self, return_all_states: bool = False, batch: int = 1) -> str:
-        """The path a call with these options runs on: "native", "fused" or "reference"."""
+    def path(self, return_all_states: bool = False, batch: int = 1, steps: int = 0) -> str:
+        """The path a call with these options runs on: "native", "fused" or "reference"
+        (``steps``: the call's sequence length, 0 if unknown)."""
         backend = self.config.backend
         if backend in ("native", "fused"):
             blockers = getattr(self, f"{backend}_blockers")(return_all_states)
@@ -134,7 +135,7 @@ class Recurrent(nn.Module):
             if not getattr(self, f"{name}_blockers")(return_all_states)
         ]
         training = self.training and torch.is_grad_enabled()
-        return choose(self.config, eligible, batch, training)
+        return choose(self.config, eligible, batch, training, steps)
 
     def zero_state(self, batch: int = 1) -> State:
         """The initial state of ``batch`` sequences: zeros (D*L, batch, size) per state tensor."""
@@ -167,7 +168,7 @@ class Recurrent(nn.Module):
         w = self.weight_ih_l0
         seq = prepare_input(self.config, input, lengths, w.dtype)
         state = prepare_state(self.config, hx, seq, w, cellmath.state_sizes(self._cells[0]))
-        path = self.path(return_all_states, seq.batch_size)
+        path = self.path(return_all_states, seq.batch_size, seq.steps)
         if path == "native":
             out, state = self._forward_native(seq, state)
             captured = None

@@ -26,6 +26,7 @@ class Sequence:
     packed: PackedSequence | None
     unbatched: bool
     batch_size: int
+    steps: int  # the padded length T (a packed batch: its longest sequence)
 
 
 def prepare_input(
@@ -42,7 +43,8 @@ def prepare_input(
             "input.data", input.data, (2,), "packed data (sum(lengths), input_size)"
         )
         _check_features("input.data", data, cfg, dtype)
-        return Sequence(None, None, input, False, int(input.batch_sizes[0]))
+        steps = input.batch_sizes.numel()
+        return Sequence(None, None, input, False, int(input.batch_sizes[0]), steps)
     layout = "(B, T, input_size)" if cfg.batch_first else "(T, B, input_size)"
     x = check_tensor(
         "input", input, (2, 3), f"a 3-D tensor {layout} or a 2-D unbatched tensor (T, input_size)"
@@ -60,7 +62,7 @@ def prepare_input(
     if steps == 0:
         raise ValueError(f"input: expected at least one timestep, got shape {tuple(x.shape)}")
     lens = None if lengths is None else check_lengths(lengths, batch, steps)
-    return Sequence(x, lens, None, unbatched, batch)
+    return Sequence(x, lens, None, unbatched, batch, steps)
 
 
 def _check_features(name: str, x: Tensor, cfg: RecurrentConfig, dtype: torch.dtype) -> None:

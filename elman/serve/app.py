@@ -23,6 +23,7 @@ from itertools import chain
 
 import torch
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -126,6 +127,21 @@ def create_app(models: list[Served], config: ServeConfig) -> FastAPI:
     async def request_error(request: Request, e: RequestError) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=e.status)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        """422 naming each field, what was expected and (briefly) what came: the input is
+        not echoed whole, since it may be large or not valid JSON at all (NaN)."""
+        errors = [
+            {
+                "loc": err["loc"],
+                "msg": err["msg"],
+                "type": err["type"],
+                "got": _brief(err.get("input")),
+            }
+            for err in e.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     bearer = HTTPBearer(auto_error=False)
     hashes = [owner_of(t) for t in config.tokens]
 
@@ -209,6 +225,11 @@ def session_routes(app: FastAPI, server: Server, client) -> None:
         async with session.lock:
             server.sessions.delete(session)
         return Response(status_code=204)
+
+
+def _brief(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _generated(model: Served, body: s.GenerateRequest, limits) -> dict:

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import torch
 
+from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits
-from elman.serve.served import RequestError, Served, check_steps
+from elman.serve.language import NextStepSessions, top_k_option
+from elman.serve.served import Chunk, RequestError, Served, check_steps
 from elman.tasks import classify, seq2seq, tag
+from elman.tasks.streams import ClassifyStream, DecoderStream, feed_together
 
 
 def check_count(field: str, count: int, limits: Limits) -> None:
@@ -42,6 +45,49 @@ class ClassifyModel(Served):
     def __init__(self, name: str, path: Path, which: str) -> None:
         self.classifier = classify.load(path, which)
         super().__init__(name, path, self.classifier.model, self.classifier.meta)
+        try:
+            ClassifyStream(self.classifier)
+            self.takes = "text" if self.classifier.encoder.kind == "text" else "frames"
+            self.endpoints = ("classify", "sessions")
+            self.why = ""
+        except ValueError as e:  # bidirectional, or the convolutional branch
+            self.why = str(e)
+
+    # ---- sessions: the class probabilities of the sequence so far ------------------------
+    def session_options(self, options: dict) -> dict:
+        if self.takes is None:
+            raise RequestError(f"model {self.name!r} cannot stream: {self.why}", 400)
+        return super().session_options(options)
+
+    def open(self, options: dict) -> ClassifyStream:
+        return ClassifyStream(self.classifier)
+
+    def restore(self, options: dict, data: bytes) -> ClassifyStream:
+        return ClassifyStream.from_bytes(self.classifier, data)
+
+    def parse(self, stream: ClassifyStream, inputs, limits: Limits) -> Chunk:
+        if self.takes == "text":
+            x = torch.tensor(self.classifier.encoder.tokenizer.encode(inputs), dtype=torch.int64)
+        else:
+            try:
+                x = torch.tensor(inputs, dtype=torch.float32)
+            except (TypeError, ValueError) as e:
+                raise RequestError(f"frames: expected rows of numbers ({e})") from None
+        check_steps(self.takes, len(x), limits)
+        try:
+            stream._inputs(x)  # shape and range, checked before the batch runs
+        except ValueError as e:
+            raise RequestError(f"{self.takes}: {e}") from None
+        return Chunk(x, (self.takes, tuple(x.shape)))
+
+    def step(self, streams: list, chunks: list, options: list[dict]) -> list[dict]:
+        names = self.classifier.classes
+        replies = []
+        for probs in feed_together(streams, chunks):
+            p = probs[-1].tolist()
+            label = names[max(range(len(p)), key=p.__getitem__)]
+            replies.append({"label": label, "probabilities": dict(zip(names, p, strict=True))})
+        return replies
 
     def details(self) -> dict:
         return {"classes": list(self.classifier.classes), "input": self.classifier.encoder.kind}
@@ -106,9 +152,14 @@ class TagModel(Served):
         return [{"tags": part} for part in split_back(every, [len(j) for j in jobs])]
 
 
-class Seq2SeqModel(Served):
+class Seq2SeqModel(NextStepSessions):
+    """Transduction, and decoder sessions: opened on a ``source``, fed target tokens, they
+    answer the next target token's top-k."""
+
     task = "seq2seq"
-    endpoints = ("transduce",)
+    endpoints = ("transduce", "sessions")
+    takes = "tokens"
+    hidden_ids = (PAD_ID, UNK_ID)
 
     def __init__(self, name: str, path: Path, which: str) -> None:
         model, self.vocab, self.config, meta = seq2seq.load(path, which)
@@ -116,6 +167,40 @@ class Seq2SeqModel(Served):
 
     def details(self) -> dict:
         return {"max_source": self.config.max_source, "max_target": self.config.max_target}
+
+    def session_options(self, options: dict) -> dict:
+        source = options.get("source")
+        if not isinstance(source, str):
+            raise RequestError(f"options.source: expected the source text, got {source!r}")
+        self._source(source)
+        rest = {k: v for k, v in options.items() if k != "source"}
+        return top_k_option(rest) | {"source": source}
+
+    def _source(self, text: str) -> torch.Tensor:
+        try:
+            return self.vocab.encode_source(text, self.config.max_source, "options.source")
+        except ValueError as e:
+            raise RequestError(str(e)) from None
+
+    def open(self, options: dict) -> DecoderStream:
+        return DecoderStream(self.model, self._source(options["source"]))
+
+    def restore(self, options: dict, data: bytes) -> DecoderStream:
+        return DecoderStream.from_bytes(self.model, data)
+
+    def parse(self, stream: DecoderStream, inputs, limits: Limits) -> Chunk:
+        known = self.vocab.target.tokens
+        unknown = sorted({t for t in inputs if t not in known})
+        if unknown:
+            raise RequestError(f"tokens: not in the target vocabulary: {unknown[:10]}")
+        ids = ([EOS_ID] if stream.steps == 0 else []) + self.vocab.target.ids(inputs)
+        if not inputs and stream.steps:
+            raise RequestError("tokens: expected at least one step, got none")
+        check_steps("tokens", len(ids), limits)
+        return Chunk(torch.tensor(ids, dtype=torch.int64), ("tokens", len(ids)))
+
+    def names(self) -> list[str]:
+        return list(self.vocab.target.tokens)
 
     def parse_request(self, endpoint: str, body, limits: Limits):
         check_count("inputs", len(body.inputs), limits)

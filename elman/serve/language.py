@@ -48,24 +48,11 @@ class NextStepSessions(Served):
     def restore(self, options: dict, data: bytes) -> Stream:
         return Stream.from_bytes(self.model, data)
 
-
-class LanguageModel(NextStepSessions):
-    endpoints = ("generate", "sessions")
-    takes = "text"
     hidden_ids: tuple[int, ...] = ()  # never proposed as the next token
 
     def names(self) -> list[str]:
+        """The output tokens, by id."""
         raise NotImplementedError
-
-    def encode(self, text: str, first: bool) -> list[int]:
-        raise NotImplementedError
-
-    def parse(self, stream: Stream, inputs, limits: Limits) -> Chunk:
-        if not isinstance(inputs, str):
-            raise RequestError(f"text: a {self.task} session reads text, got {inputs!r}")
-        ids = self.encode(inputs, stream.steps == 0)
-        check_steps("text", len(ids), limits)
-        return Chunk(torch.tensor(ids, dtype=torch.int64), ("text", len(ids)))
 
     def step(self, streams: list[Stream], chunks: list, options: list[dict]) -> list[dict]:
         outs = feed_together(streams, chunks)
@@ -79,6 +66,21 @@ class LanguageModel(NextStepSessions):
             nxt = [{"token": names[i], "p": q} for i, q in pairs]
             replies.append({"next": nxt})
         return replies
+
+
+class LanguageModel(NextStepSessions):
+    endpoints = ("generate", "sessions")
+    takes = "text"
+
+    def encode(self, text: str, first: bool) -> list[int]:
+        raise NotImplementedError
+
+    def parse(self, stream: Stream, inputs, limits: Limits) -> Chunk:
+        if not isinstance(inputs, str):
+            raise RequestError(f"text: a {self.task} session reads text, got {inputs!r}")
+        ids = self.encode(inputs, stream.steps == 0)
+        check_steps("text", len(ids), limits)
+        return Chunk(torch.tensor(ids, dtype=torch.int64), ("text", len(ids)))
 
 
 class CharModel(LanguageModel):

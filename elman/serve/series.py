@@ -10,8 +10,11 @@ import numpy as np
 from elman.data.series import Series
 from elman.data.windows import calendar_features
 from elman.serve.config import Limits
-from elman.serve.served import RequestError, Served, check_steps
+from elman.serve.served import Chunk, RequestError, Served, check_steps
 from elman.tasks import forecast_runs
+from elman.tasks.anomaly import Detector
+from elman.tasks.streams import ForecastStream, feed_together
+from elman.tasks.streams_forecast import check_streamable
 
 
 class ForecastModel(Served):
@@ -22,6 +25,11 @@ class ForecastModel(Served):
         self.trained = forecast_runs.load(path, which)
         super().__init__(name, path, self.trained.model, {"step": None})
         self.calendar = self.trained.model.future - len(self.trained.future_names)
+        try:
+            check_streamable(self.trained, Detector())
+            self.takes, self.endpoints, self.why = "values", ("forecast", "sessions"), ""
+        except ValueError as e:  # direct mode, per-window normalization, covariates
+            self.why = str(e)
 
     def details(self) -> dict:
         c = self.trained.config
@@ -78,6 +86,51 @@ class ForecastModel(Served):
             )
         return time
 
+    # ---- sessions: one value at a time -> the next value's forecast, this one's score ------
+    def session_options(self, options: dict) -> dict:
+        if self.takes is None:
+            raise RequestError(f"model {self.name!r} cannot stream: {self.why}", 400)
+        unknown = set(options) - {"series", "threshold"}
+        if unknown:
+            raise RequestError(f"options: unknown {sorted(unknown)}; expected series, threshold")
+        series, threshold = options.get("series"), options.get("threshold")
+        if series is not None and not isinstance(series, str):
+            raise RequestError(f"options.series: expected a series name, got {series!r}")
+        number = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+        if threshold is not None and not number:
+            raise RequestError(f"options.threshold: expected a number, got {threshold!r}")
+        options = {"series": series, "threshold": threshold}
+        self.open(options)  # a series the model does not know fails here
+        return options
+
+    def open(self, options: dict) -> ForecastStream:
+        detector = Detector(threshold=options["threshold"])
+        try:
+            return ForecastStream(self.trained, options["series"], detector)
+        except ValueError as e:
+            raise RequestError(str(e)) from None
+
+    def restore(self, options: dict, data: bytes) -> ForecastStream:
+        return ForecastStream.from_bytes(self.trained, data)
+
+    def parse(self, stream: ForecastStream, inputs, limits: Limits) -> Chunk:
+        check_steps("values", len(inputs), limits)
+        return Chunk([float(v) for v in inputs], ("values", len(inputs)))
+
+    def step(self, streams: list, chunks: list, options: list[dict]) -> list[dict]:
+        levels = [f"{q:g}" for q in self.trained.config.levels]
+        replies = []
+        for out in feed_together(streams, chunks):
+            rows = []
+            for t, point in enumerate(out.point.tolist()):
+                quant = dict(zip(levels, out.quantiles[t].tolist(), strict=True))
+                nxt = None if np.isnan(point) else {"point": point, "quantiles": quant}
+                score, flagged = float(out.score[t]), bool(out.flagged[t])
+                rows.append({"score": score, "flagged": flagged, "next": nxt})
+            replies.append({"outputs": rows})
+        return replies
+
+    # ---- stateless ----------------------------------------------------------------------
     def parse_request(self, endpoint: str, body, limits: Limits) -> Series:
         return self.series(body, limits)
 

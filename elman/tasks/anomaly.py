@@ -57,6 +57,7 @@ from torch import Tensor
 from elman.data.series import Series
 from elman.tasks.forecast import Prepared, modelled
 from elman.tasks.forecast_runs import Trained
+from elman.tasks.streams_common import as_model_state, as_tuple, row, stack
 
 SCORES = ("residual", "nll")
 CLIP = 3.0  # running standard deviations an outlier may add to the running scale
@@ -212,17 +213,51 @@ def threshold_of(
 
 
 class Reader:
-    """The step-by-step scorer behind ``Stream`` and sequential batch scoring: one series,
-    scaled values z_t with their known-future covariates f_t."""
+    """The step-by-step scorer behind ``Stream``, sequential batch scoring and the forecast
+    stream (``elman.tasks.streams_forecast``): one series, scaled values z_t with their
+    known-future covariates f_t.
+
+    A step has two halves: advancing feeds the last modelled value (and f_t) to the network
+    and keeps θ_t, the parameters of the next value; ``observe`` scores z_t against them.
+    ``step`` does both; a forecast stream advances right after observing, so θ is ready (and
+    reported) before the next value arrives, and ``step`` then uses it instead of advancing
+    twice. ``advance_together`` advances many readers of one model as one batch."""
 
     def __init__(self, trained: Trained, index: int, detector: Detector) -> None:
         self.trained, self.detector = trained, detector
         self.ids = torch.tensor([index])
         self.state, self.last, self.previous, self.scale = None, None, None, 1.0
         self.replaced, self.level = False, None
+        self.theta: Tensor | None = None  # (P,) parameters of the next value, once advanced
+
+    @property
+    def ready(self) -> bool:
+        """Whether the network has a value to read (and so can give θ for the next one)."""
+        return self.previous is not None
 
     def step(self, z: Tensor, future: Tensor) -> tuple[float, bool]:
         """Score of scaled ``z`` () given f_t ``future`` (F,), and whether it is flagged."""
+        if self.ready and self.theta is None:
+            Reader.advance_together([self], [future])
+        return self.observe(z)
+
+    @staticmethod
+    def advance_together(readers: list[Reader], futures: list[Tensor]) -> None:
+        """Advance every reader (all ``ready``, of one model) in one batched network step:
+        each feeds its last modelled value with the next value's f (F,) and keeps θ (P,)."""
+        model = readers[0].trained.model.eval()
+        rnn = model.rnn
+        zero = rnn.zero_state(1)
+        batch = stack([zero if r.state is None else as_tuple(r.state) for r in readers])
+        lagged = torch.stack([r.previous.reshape(1) for r in readers])  # (B, 1)
+        future = torch.stack([f.reshape(1, -1) for f in futures])  # (B, 1, F)
+        ids = torch.cat([r.ids for r in readers])
+        theta, new = model.step_parameters(lagged, future, ids, as_model_state(rnn, batch))
+        for i, r in enumerate(readers):
+            r.state, r.theta = as_model_state(rnn, row(as_tuple(new), i)), theta[i, 0]
+
+    def observe(self, z: Tensor) -> tuple[float, bool]:
+        """Score scaled ``z`` () against θ from ``advance`` (absent before the first values)."""
         u, last = z, self.last
         if self.trained.config.difference:
             self.last = z
@@ -232,11 +267,10 @@ class Reader:
         if self.previous is None:
             self.previous = u
             return 0.0, False
-        d, model = self.detector, self.trained.model.eval()
-        theta, self.state = model.step_parameters(
-            self.previous.view(1, 1), future.view(1, 1, future.shape[-1]), self.ids, self.state
-        )
-        r = float(surprise(self.trained, theta[0, 0], u, d.score))
+        d, model = self.detector, self.trained.model
+        theta, self.theta = self.theta, None
+        assert theta is not None, "advance_together() before observe()"
+        r = float(surprise(self.trained, theta, u, d.score))
         s = r / math.sqrt(self.scale) if d.adapt else r
         if d.smooth > 1:
             s = self.level = smoothed(d.smooth, self.level, s)
@@ -244,7 +278,7 @@ class Reader:
         replace_it = flagged and d.replace and not self.replaced
         self.replaced = replace_it  # the second flag in a row is taken as a new level
         if replace_it:
-            u = model.head.point(theta[0, 0])
+            u = model.head.point(theta)
             if self.trained.config.difference:
                 self.last = last + u  # the level the forecast implies, for the next step
         if d.adapt:  # clipped, so one outlier cannot inflate the scale (a Huber-style update)
@@ -264,6 +298,8 @@ class Reader:
         out["replaced"] = torch.tensor(self.replaced)
         if self.level is not None:
             out["level"] = torch.tensor(self.level, dtype=torch.float64)
+        if self.theta is not None:
+            out["theta"] = self.theta.contiguous()
         return out
 
     def load_state_dict(self, tensors: dict[str, Tensor]) -> None:
@@ -273,6 +309,7 @@ class Reader:
         self.last, self.previous = tensors.get("last"), tensors.get("previous")
         self.scale, self.replaced = float(tensors["scale"]), bool(tensors["replaced"])
         self.level = float(tensors["level"]) if "level" in tensors else None
+        self.theta = tensors.get("theta")
 
 
 class Stream:

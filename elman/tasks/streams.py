@@ -1,46 +1,62 @@
 """Stateful streams over trained recurrent models: feed one step or a chunk at a time, keep
 the state between calls, and get exactly what the whole-sequence run gives at those steps.
 
-A ``Stream`` wraps a model whose ``forward(x, state=...)`` takes a batch-first chunk and
-returns (outputs, state): the language models (token ids in, next-token log-probabilities
-out) and the music models (frames or note tokens in, next-step log-probabilities out).
-State leaves as bytes (safetensors) and comes back the same way, so a stream survives a
-restart; ``feed_together`` steps many streams as one batch.
+Every kind of stream has one interface, so a server can treat them alike:
+
+    stream = open_stream(model_or_run_dir, **options)     # or the class itself
+    result = stream.feed(chunk)                           # one result row per step fed
+    data = stream.to_bytes()                              # safetensors bytes
+    stream = restore_stream(model_or_run_dir, data)       # or Cls.from_bytes(model, data)
+    results = feed_together(streams, chunks)              # one batched pass, same results
+    stream.steps, stream.model                            # steps read so far, the network
+
+Kinds (class: model it takes; chunk fed -> result, one row per step):
+
+- ``Stream``: a language model (``RecurrentLM``) or a music model (``MusicModel``);
+  (T,) token ids or (T, P) frames -> (T, V) log-probabilities of the next step (per-pitch
+  log-sigmoids for piano rolls).
+- ``ForecastStream``: a loaded forecaster (``forecast_runs.Trained``) and a series name;
+  (T,) observed values -> ``NextSteps``: the next value's point (T,) and quantiles (T, L)
+  in the series' units, each observed value's anomaly score (T,) and flag (T,).
+- ``ClassifyStream``: a ``Classifier`` or ``SequenceClassifier``; (T,) token ids or (T, C)
+  values -> (T, K) class probabilities of the sequence so far.
+- ``DecoderStream``: a ``Seq2Seq`` opened on a source; (T,) target token ids (the start
+  token first) -> (T, V) log-probabilities of the next target token.
+
+``feed_together`` takes streams of one kind and one model with chunks of one length (any
+histories, any series, any sources). Results equal the whole-sequence run: the language
+model's forward, ``Forecaster.step_parameters`` over the series, ``predict`` on each
+prefix, the teacher-forced decoder. What reads the future cannot stream and is refused
+with a ValueError saying why: bidirectional layers (every tagger, bidirectional
+classifiers), the classifier's convolutional branch, direct-mode forecasters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load as load_bytes
-from safetensors.torch import save as save_bytes
 from torch import Tensor, nn
 
-from elman.nn.recurrent import Recurrent
-
-State = tuple[Tensor, ...]  # (h,) or (h, c), each (L * D, B, size)
-
-
-def _layer(model: nn.Module) -> Recurrent:
-    rnn = getattr(model, "rnn", None)
-    if not isinstance(rnn, Recurrent):
-        raise TypeError(
-            f"model: expected a model with a recurrent layer .rnn, got {type(model).__name__}"
-        )
-    if rnn.config.bidirectional:
-        raise ValueError("model: a bidirectional layer reads the future; it cannot stream")
-    return rnn
-
-
-def _as_tuple(state: Tensor | State) -> State:
-    return state if isinstance(state, tuple) else (state,)
-
-
-def _as_model_state(rnn: Recurrent, state: State) -> Tensor | State:
-    """What the layer takes: (h, c) for LSTMs, h alone for the rest."""
-    return state if rnn.config.mode == "LSTM" else state[0]
+from elman.tasks.streams_classify import ClassifyStream
+from elman.tasks.streams_common import (
+    State,
+    as_model_state,
+    as_tuple,
+    check_together,
+    pack,
+    recurrent_layer,
+    recurrent_state,
+    row,
+    stack,
+    take,
+    unpack,
+)
+from elman.tasks.streams_forecast import ForecastStream, NextSteps
+from elman.tasks.streams_seq2seq import DecoderStream
 
 
 def _log_probs(model: nn.Module, out: Tensor) -> Tensor:
@@ -52,10 +68,12 @@ def _log_probs(model: nn.Module, out: Tensor) -> Tensor:
 
 
 class Stream:
-    """One sequence fed piece by piece through ``model`` (eval mode, no gradients)."""
+    """One sequence fed piece by piece through a language or music ``model`` (eval mode, no
+    gradients): a model whose ``forward(x, state=...)`` takes a batch-first chunk and
+    returns (outputs, state)."""
 
     def __init__(self, model: nn.Module, state: State | None = None) -> None:
-        self.model, self.rnn = model, _layer(model)
+        self.model, self.rnn = model, recurrent_layer(model)
         self.state: State | None = state
         self.steps = 0
 
@@ -66,16 +84,32 @@ class Stream:
     def feed(self, chunk: Tensor | Sequence[int]) -> Tensor:
         """Feed steps (T,) token ids or (T, F) frames; returns (T, V) log-probabilities of the
         next step after each one."""
-        x = torch.as_tensor(chunk)
-        if x.dim() not in (1, 2) or x.shape[0] == 0:
+        return Stream.feed_together([self], [chunk])[0]
+
+    @classmethod
+    @torch.no_grad()
+    def feed_together(
+        cls, streams: Sequence[Stream], chunks: Sequence[Tensor | Sequence[int]]
+    ) -> list[Tensor]:
+        """Feed one chunk to each stream, all through one batched forward pass (chunks of one
+        shape, streams of one model). Each stream's state and result are as if fed alone."""
+        check_together(streams, chunks)
+        xs = [torch.as_tensor(x) for x in chunks]
+        for x in xs:
+            if x.dim() not in (1, 2) or x.shape[0] == 0:
+                raise ValueError(
+                    f"chunk: expected (steps,) ids or (steps, features), got shape {tuple(x.shape)}"
+                )
+        if len({x.shape for x in xs}) != 1:
             raise ValueError(
-                f"chunk: expected (steps,) ids or (steps, features), got shape {tuple(x.shape)}"
+                f"chunks: must share one shape, got {sorted({tuple(x.shape) for x in xs})}"
             )
-        self.model.eval()
-        state = None if self.state is None else _as_model_state(self.rnn, self.state)
-        out, new = self.model(x[None], state=state)
-        self.state, self.steps = _as_tuple(new), self.steps + x.shape[0]
-        return _log_probs(self.model, out[0])
+        model, rnn = streams[0].model.eval(), streams[0].rnn
+        states = stack([s.state if s.state is not None else s.zero_state() for s in streams])
+        out, new = model(torch.stack(xs), state=as_model_state(rnn, states))
+        for i, s in enumerate(streams):
+            s.state, s.steps = row(as_tuple(new), i), s.steps + xs[i].shape[0]
+        return [_log_probs(model, o) for o in out.unbind(0)]
 
     def state_dict(self) -> dict[str, Tensor]:
         state = self.state if self.state is not None else self.zero_state()
@@ -84,49 +118,145 @@ class Stream:
 
     def to_bytes(self) -> bytes:
         """The state as safetensors bytes (restored by ``from_bytes``)."""
-        return save_bytes(self.state_dict())
+        return pack(self.state_dict())
 
     @classmethod
     def from_bytes(cls, model: nn.Module, data: bytes) -> Stream:
         """A stream of ``model`` that continues where ``to_bytes`` left one."""
-        tensors = load_bytes(data)
+        tensors = unpack(data, "language or music stream")
         stream = cls(model)
-        want = stream.zero_state()
-        state = tuple(tensors.get(f"state.{i}") for i in range(len(want)))
-        for i, (got, ref) in enumerate(zip(state, want, strict=True)):
-            if got is None or got.shape != ref.shape:
-                shape = None if got is None else tuple(got.shape)
-                raise ValueError(f"state.{i}: expected shape {tuple(ref.shape)}, got {shape}")
-        stream.state, stream.steps = state, int(tensors["steps"])  # type: ignore[assignment]
+        stream.state = recurrent_state(tensors, stream.rnn)
+        stream.steps = int(take(tensors, "steps", ()))
         return stream
 
 
-@torch.no_grad()
-def feed_together(
-    streams: Sequence[Stream], steps: Sequence[Tensor | Sequence[int]]
-) -> list[Tensor]:
-    """Feed one chunk to each stream, all through one batched forward pass (chunks of equal
-    length, streams of one model). Each stream's state and result are as if fed alone."""
-    if not streams or len(streams) != len(steps):
+AnyStream = Stream | ForecastStream | ClassifyStream | DecoderStream
+
+
+def feed_together(streams: Sequence[AnyStream], chunks: Sequence) -> list:
+    """Feed one chunk to each of ``streams`` (one kind, one model, chunks of one length) in
+    one batched pass; each result and state is as if the stream were fed alone."""
+    check_together(streams, chunks)
+    return type(streams[0]).feed_together(streams, chunks)  # type: ignore[arg-type]
+
+
+# ---- one entry point for every task ------------------------------------------------------
+def load_run(out: str | Path, which: str = "best") -> Any:
+    """What ``open_stream`` takes, loaded from a run directory by its checkpoint's task."""
+    from elman.train.checkpoint import read_meta
+
+    task = read_meta(Path(out) / f"{which}.safetensors").get("task")
+    if task in ("charlm", "wordlm", "music", "tag"):
+        from elman.tasks import charlm, music, tag, wordlm
+
+        loader = {"charlm": charlm, "wordlm": wordlm, "music": music, "tag": tag}[task]
+        return loader.load(out, which)[0]
+    if task == "forecast":
+        from elman.tasks import forecast_runs
+
+        return forecast_runs.load(out, which)
+    if task == "classify":
+        from elman.tasks import classify
+
+        return classify.load(out, which)
+    if task == "seq2seq":
+        from elman.tasks import seq2seq
+
+        return seq2seq.load(out, which)[:3]  # (model, vocabularies, config)
+    raise ValueError(f"{out}: a run of task {task!r}, which has no stream")
+
+
+def open_stream(model: Any, which: str = "best", **options: Any) -> AnyStream:
+    """A new stream of ``model``: a run directory, or a loaded model (see the module
+    docstring). Options: forecast ``name`` (the series) and ``detector``; seq2seq ``source``
+    (ids, or text when the vocabularies are known: a run directory or ``(model, vocab,
+    config)``)."""
+    if isinstance(model, str | Path):
+        model = load_run(model, which)
+    if isinstance(model, tuple):
+        return _open_decoder(model, **options)
+    kind = _kind(model)
+    _no_options(kind, options, {"forecast": {"name", "detector"}, "seq2seq": {"source"}})
+    if kind == "forecast":
+        return ForecastStream(model, **options)
+    if kind == "classify":
+        return ClassifyStream(model)
+    if kind == "seq2seq":
+        if "source" not in options:
+            raise ValueError("source: a decoder stream is opened on a source; give source=")
+        return DecoderStream(model, options["source"])
+    return Stream(model)
+
+
+def restore_stream(model: Any, data: bytes, which: str = "best") -> AnyStream:
+    """The stream of ``model`` (as ``open_stream`` takes it) that ``to_bytes`` saved."""
+    if isinstance(model, str | Path):
+        model = load_run(model, which)
+    if isinstance(model, tuple):
+        model = model[0]
+    kinds = {
+        "forecast": ForecastStream,
+        "classify": ClassifyStream,
+        "seq2seq": DecoderStream,
+        "language": Stream,
+    }
+    return kinds[_kind(model)].from_bytes(model, data)
+
+
+def _kind(model: Any) -> str:
+    """Which stream ``model`` takes; refuses the models that read the future."""
+    from elman.nn.seq2seq import Seq2Seq
+    from elman.tasks.classifier import SequenceClassifier
+    from elman.tasks.forecast_runs import Trained
+    from elman.tasks.tagger import Tagger
+
+    if isinstance(model, Tagger):
         raise ValueError(
-            f"streams, steps: expected one chunk per stream, got {len(streams)} and {len(steps)}"
+            "model: a tagger cannot stream: its recurrent layer is always bidirectional, so "
+            "every tag depends on the words after it (and a CRF's best path on the whole "
+            "sentence); tag whole sentences with elman.tasks.tag.tag"
         )
-    model = streams[0].model
-    if any(s.model is not model for s in streams):
-        raise ValueError("streams: every stream must run the same model to share a batch")
-    xs = [torch.as_tensor(x) for x in steps]
-    if len({x.shape for x in xs}) != 1:
+    if isinstance(model, Trained):
+        return "forecast"
+    if isinstance(getattr(model, "model", model), SequenceClassifier):
+        return "classify"
+    if isinstance(model, Seq2Seq):
+        return "seq2seq"
+    if isinstance(model, nn.Module):
+        return "language"
+    raise TypeError(f"model: expected a trained model or a run directory, got {type(model)}")
+
+
+def _no_options(kind: str, options: dict, allowed: dict[str, set[str]]) -> None:
+    extra = set(options) - allowed.get(kind, set())
+    if extra:
         raise ValueError(
-            f"steps: chunks must share one shape, got {sorted({tuple(x.shape) for x in xs})}"
+            f"options: a {kind} stream takes {sorted(allowed.get(kind, set())) or 'none'}, "
+            f"got {sorted(extra)}"
         )
-    states = [s.state if s.state is not None else s.zero_state() for s in streams]
-    batch = tuple(torch.cat(parts, dim=1) for parts in zip(*states, strict=True))
-    model.eval()
-    out, new = model(torch.stack(xs), state=_as_model_state(streams[0].rnn, batch))
-    new = _as_tuple(new)
-    results = []
-    for i, s in enumerate(streams):
-        s.state = tuple(part[:, i : i + 1].contiguous() for part in new)
-        s.steps += xs[i].shape[0]
-        results.append(_log_probs(model, out[i]))
-    return results
+
+
+def _open_decoder(loaded: tuple, source: Any = None, **options: Any) -> DecoderStream:
+    """A decoder stream of ``(model, vocabularies, config)`` on ``source`` (text or ids)."""
+    _no_options("seq2seq", options, {})
+    if len(loaded) < 3:
+        raise ValueError("model: expected (Seq2Seq, vocabularies, config) as seq2seq.load gives")
+    model, vocab, config = loaded[:3]
+    if source is None:
+        raise ValueError("source: a decoder stream is opened on a source; give source=")
+    if isinstance(source, str):
+        source = vocab.encode_source(source, config.max_source, "source")
+    return DecoderStream(model, source)
+
+
+__all__ = [
+    "ClassifyStream",
+    "DecoderStream",
+    "ForecastStream",
+    "NextSteps",
+    "Stream",
+    "feed_together",
+    "load_run",
+    "open_stream",
+    "restore_stream",
+]

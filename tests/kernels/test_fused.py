@@ -113,11 +113,14 @@ def test_without_the_extension_everything_runs_on_the_other_paths(monkeypatch):
 
 @pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_compiled_single_step_equals_torchs_cell_op(mode, bias):
+@pytest.mark.parametrize("strided", [False, True])
+def test_compiled_single_step_equals_torchs_cell_op(mode, bias, strided):
     torch.manual_seed(0)
     layer = LAYERS[mode](5, 7, 2, bias=bias).eval()
     x = torch.randn(3, 5)
     state = tuple(torch.randn(2, 3, 7) for _ in range(2 if mode == "LSTM" else 1))
+    if strided:  # states as (B, L, H) storage viewed as (L, B, H): rows are not contiguous
+        state = tuple(s.transpose(0, 1).contiguous().transpose(0, 1) for s in state)
     with torch.no_grad():
         out, new = layer.step(x, state)  # the compiled step
     with torch.enable_grad():

@@ -18,6 +18,7 @@ def test_auto_picks_the_measured_fastest_eligible_path():
         assert enn.GRU(3, 512).path(batch=128) == "native"  # torch's op wins there
         assert enn.LSTM(3, 4).path(batch=32) == "fused"  # training at B >= 32
         assert enn.LSTM(3, 4).eval().path(batch=32) == "native"
+        assert enn.LSTM(3, 4).eval().path(batch=32, steps=1) == "fused"  # a stream's step
         assert enn.LSTM(3, 4, 2, residual=True).path() == "fused"  # native cannot add skips
         assert enn.LayerNormGRU(3, 4).path() == "fused"  # torch has no layer-norm op
     assert not enn.LayerNormLSTM(3, 4).uses_native()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import threading
 import time
@@ -60,6 +61,10 @@ def _train(root: Path) -> dict[str, Path]:
         "g2p": ["--batch-size", "4"],
         "sales": ["--no-normalize", "--context", "12", "--horizon", "4", "--layers", "1"],
     }
+    if importlib.util.find_spec("music21") and importlib.util.find_spec("mido"):
+        cache = ["--cache", str(root / "chorales.safetensors")]
+        commands["chorales"] = ["music", "--chorales", "--limit", "5", *cache]
+        extra["chorales"] = ["--batch-size", "2"]
     runs = {}
     for name, args in commands.items():
         out = root / name

@@ -5,17 +5,21 @@ restart), auth, limits and bad input."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 import httpx
 import pytest
 import torch
 
+from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits, ServeConfig
 from elman.tasks import charlm, classify, forecast_runs, seq2seq, tag
-from elman.tasks.streams import Stream
+from elman.tasks.anomaly import Detector
+from elman.tasks.streams import DecoderStream, ForecastStream, Stream
 from tests.serve.conftest import serving
 
+JSON = {"content-type": "application/json"}
 TOKENS = ("client-one-token-abcdef", "client-two-token-ghijkl")
 
 
@@ -164,9 +168,12 @@ def test_bad_input_gets_a_json_4xx_and_the_server_keeps_serving(server):
         (f"/sessions/{sid}/step", {"json": {"text": "x" * 51}}, 422),
         (f"/sessions/{sid}/step", {"json": {"values": [1.0]}}, 422),
         (f"/sessions/{sid}/step", {"json": {"text": 5}}, 422),
+        ("/models/sales/forecast", {"content": b'{"values": [NaN, 1]}', "headers": JSON}, 422),
+        ("/models/sales/forecast", {"content": b'{"values": [Infinity]}', "headers": JSON}, 422),
         ("/sessions/unknown-id/step", {"json": {"text": "a"}}, 404),
         ("/sessions", {"json": {"model": "char", "options": {"top_k": 0}}}, 422),
-        ("/sessions", {"json": {"model": "g2p"}}, 400),
+        ("/sessions", {"json": {"model": "g2p"}}, 422),
+        ("/sessions", {"json": {"model": "tagger"}}, 400),
         ("/sessions", {"json": {"model": "missing"}}, 404),
     ]
     for path, kwargs, status in cases:
@@ -243,3 +250,72 @@ def test_sessions_survive_a_restart(runs, tmp_path, persist):
     top = logp.exp().topk(5)
     assert [d["p"] for d in reply["next"]] == pytest.approx(top.values.tolist(), abs=1e-6)
     assert torch.isfinite(logp).all()
+
+
+def _open(client, model: str, **options) -> str:
+    r = client.post("/sessions", json={"model": model, "options": options})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_forecast_session_gives_next_step_forecasts_and_scores(server, runs):
+    client, _ = server
+    sid = _open(client, "sales", threshold=3.0)
+    values = [0.1 * k for k in range(8)]
+    first = client.post(f"/sessions/{sid}/step", json={"values": values[:5]}).json()
+    second = client.post(f"/sessions/{sid}/step", json={"values": values[5:]}).json()
+    rows = first["outputs"] + second["outputs"]
+    want = ForecastStream(forecast_runs.load(runs["sales"]), None, Detector(threshold=3.0))
+    out = want.feed(values)
+    assert len(rows) == 8
+    for t, row in enumerate(rows):
+        assert row["next"]["point"] == pytest.approx(float(out.point[t]), rel=1e-5, abs=1e-6)
+        assert row["score"] == pytest.approx(float(out.score[t]), rel=1e-5, abs=1e-6)
+        assert row["next"]["quantiles"]["0.9"] >= row["next"]["quantiles"]["0.1"]
+    assert second["steps"] == 8
+
+
+def test_classify_session_tracks_the_prefix(server, runs):
+    client, _ = server
+    sid = _open(client, "classes")
+    client.post(f"/sessions/{sid}/step", json={"text": "great"})
+    reply = client.post(f"/sessions/{sid}/step", json={"text": "film"}).json()
+    want = classify.load(runs["classes"]).predict(["great film"])[0]
+    assert reply["label"] == want["label"]
+    assert reply["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
+
+
+def test_seq2seq_session_equals_the_decoder_stream(server, runs):
+    client, _ = server
+    sid = _open(client, "g2p", source="cat", top_k=3)
+    reply = client.post(f"/sessions/{sid}/step", json={"tokens": ["K"]}).json()
+    model, vocab, config, _ = seq2seq.load(runs["g2p"])
+    stream = DecoderStream(model, vocab.encode_source("cat", config.max_source, "s"))
+    p = stream.feed(torch.tensor([EOS_ID, *vocab.target.ids(["K"])]))[-1].exp()
+    p[[PAD_ID, UNK_ID]] = 0
+    top = p.topk(3)
+    assert [d["token"] for d in reply["next"]] == [vocab.target.tokens[i] for i in top.indices]
+    assert client.post(f"/sessions/{sid}/step", json={"tokens": ["QQ"]}).status_code == 422
+    assert client.post("/sessions", json={"model": "g2p", "options": {}}).status_code == 422
+
+
+def test_models_that_read_the_future_refuse_sessions(server):
+    client, _ = server
+    assert client.get("/models/tagger").json()["sessions"] is False
+    r = client.post("/sessions", json={"model": "tagger"})
+    assert r.status_code == 400 and "tag" in r.json()["detail"]
+
+
+def test_music_generate_and_session(server, runs):
+    if "chorales" not in runs:
+        pytest.skip("music21 and mido are not installed")
+    client, _ = server
+    out = client.post("/models/chorales/generate", json={"length": 4, "seed": 1}).json()
+    assert len(out["frames"]) == 4 and base64.b64decode(out["midi_base64"])[:4] == b"MThd"
+    primer = {"length": 2, "seed": 1, "frames": [[60, 64, 67]]}
+    assert len(client.post("/models/chorales/generate", json=primer).json()["frames"]) == 3
+    sid = _open(client, "chorales")
+    reply = client.post(f"/sessions/{sid}/step", json={"frames": [[60, 64, 67], [62]]}).json()
+    assert all(0 <= d["p"] <= 1 for d in reply["next"]) and reply["steps"] == 3
+    bad = client.post(f"/sessions/{sid}/step", json={"frames": [[200]]})
+    assert bad.status_code == 422 and "pitch 200" in bad.json()["detail"]

@@ -832,6 +832,7 @@ std::vector<Tensor> cell_step(const std::string& mode, const Tensor& x, const Te
   const int64_t batch = x.size(0), inputs = x.size(1), hidden = h.size(1);
   const int64_t G = w_ih.size(0);
   Tensor xc = x.contiguous(), hc = h.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous();
+  Tensor cc = mode == "LSTM" ? c.contiguous() : c;  // a state may come as a strided view
   Tensor zeros = at::zeros({G}, x.options());
   Tensor bi = b_ih.numel() ? b_ih.contiguous() : zeros, bh = b_hh.numel() ? b_hh.contiguous() : zeros;
   Tensor gx = at::empty({batch, G}, x.options()), gh = at::empty({batch, G}, x.options());
@@ -857,7 +858,7 @@ std::vector<Tensor> cell_step(const std::string& mode, const Tensor& x, const Te
     for (int64_t b = 0; b < batch; ++b) {
       const int64_t s = b * hidden;
       if (mode == "LSTM") {
-        lstm_row(gxp + b * G, bhp, c.data_ptr<scalar_t>() + s, a, c_new.data_ptr<scalar_t>() + s,
+        lstm_row(gxp + b * G, bhp, cc.data_ptr<scalar_t>() + s, a, c_new.data_ptr<scalar_t>() + s,
                  hn + s, hidden);
       } else {
         rnn_act(gxp + b * G, bhp, hn + s, hidden, mode == "RNN_RELU");
