@@ -118,6 +118,8 @@ def create_app(models: list[Served], config: ServeConfig) -> FastAPI:
         title="Elman",
         summary="Recurrent sequence models: generation, labels, forecasts, streaming sessions",
         lifespan=lifespan,
+        docs_url=None,  # its pages load scripts from a CDN; /openapi.json is the schema
+        redoc_url=None,
         responses={400: {"model": s.ErrorBody}, 401: {"model": s.ErrorBody}},
     )
     app.state.server = server

@@ -1,0 +1,88 @@
+"""``elman serve`` as users run it: its own process, killed without warning and restarted
+on its SQLite file with every session intact; refusals at start-up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from elman.cli import main
+from elman.tasks import charlm
+from elman.tasks.streams import Stream
+from tests.serve.conftest import free_port
+
+
+def _start(run, state, *extra) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "elman.cli", "serve", str(run), "--port", str(port)]
+    cmd += ["--state", str(state), "--log-level", "error", *extra]
+    proc = subprocess.Popen(cmd, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        assert proc.poll() is None, "the server exited"
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the server did not start")
+
+
+def test_a_killed_server_resumes_every_session(runs, tmp_path):
+    state = tmp_path / "sessions.sqlite"
+    proc, url = _start(runs["char"], state)
+    try:
+        ids = [httpx.post(f"{url}/sessions", json={"model": "char"}).json()["id"] for _ in range(3)]
+        for sid, text in zip(ids, ("KING", "lord", "sweet"), strict=True):
+            assert httpx.post(f"{url}/sessions/{sid}/step", json={"text": text}).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no shutdown hook runs: only per-step saves count
+        proc.wait()
+    proc, url = _start(runs["char"], state)
+    try:
+        model, vocab, _ = charlm.load(runs["char"])
+        for sid, text in zip(ids, ("KING", "lord", "sweet"), strict=True):
+            assert httpx.get(f"{url}/sessions/{sid}").json()["steps"] == len(text)
+            reply = httpx.post(f"{url}/sessions/{sid}/step", json={"text": "s"}).json()
+            top = Stream(model).feed(vocab.encode(text + "s"))[-1].exp().topk(5)
+            assert [d["token"] for d in reply["next"]] == [vocab.chars[i] for i in top.indices]
+    finally:
+        proc.terminate()
+        assert proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it caught
+
+
+def test_persist_at_shutdown_saves_on_sigterm(runs, tmp_path):
+    state = tmp_path / "sessions.sqlite"
+    proc, url = _start(runs["char"], state, "--persist", "shutdown")
+    sid = httpx.post(f"{url}/sessions", json={"model": "char"}).json()["id"]
+    httpx.post(f"{url}/sessions/{sid}/step", json={"text": "KING"})
+    proc.terminate()  # a clean stop: the lifespan hook writes every state
+    proc.wait(30)
+    proc, url = _start(runs["char"], state, "--persist", "shutdown")
+    try:
+        assert httpx.get(f"{url}/sessions/{sid}").json()["steps"] == 4
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_start_up_refusals(runs, tmp_path, capsys):
+    pytest.importorskip("uvicorn")
+    assert main(["serve", str(runs["char"]), "--host", "0.0.0.0"]) == 2
+    assert "API token is required" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "holds no checkpoint" in capsys.readouterr().err
+    both = [str(runs["char"]), str(runs["char"])]
+    assert main(["serve", *both, "--state", str(tmp_path / "s.sqlite")]) == 2
+    assert "share the name" in capsys.readouterr().err
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database" * 100)
+    assert main(["serve", str(runs["char"]), "--state", str(tmp_path / "junk.sqlite")]) == 2
+    assert "not a usable SQLite file" in capsys.readouterr().err
