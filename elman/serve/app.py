@@ -147,8 +147,9 @@ def create_app(models: list[Served], config: ServeConfig) -> FastAPI:
     bearer = HTTPBearer(auto_error=False)
     hashes = [owner_of(t) for t in config.tokens]
 
-    def client(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:  # noqa: B008
-        """The caller's owner id; 401 when tokens are required and this one is not known."""
+    async def client(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:  # noqa: B008
+        """The caller's owner id; 401 when tokens are required and this one is not known.
+        (async: FastAPI would run a plain function on a thread pool, a hop per request)"""
         if not config.tokens:
             return ""
         given = owner_of(cred.credentials) if cred is not None else ""
@@ -218,8 +219,9 @@ def session_routes(app: FastAPI, server: Server, client) -> None:
         return server.sessions.get(session_id, owner).info()
 
     @app.post("/sessions/{session_id}/step", response_model=s.StepResponse)
-    async def step(session_id: str, body: s.StepRequest, owner: str = Depends(client)) -> dict:
-        return await server.step(server.sessions.get(session_id, owner), body)
+    async def step(session_id: str, body: s.StepRequest, owner: str = Depends(client)):
+        reply = await server.step(server.sessions.get(session_id, owner), body)
+        return JSONResponse(reply)  # the hot path: built by us, not re-validated by FastAPI
 
     @app.delete("/sessions/{session_id}", status_code=204)
     async def delete(session_id: str, owner: str = Depends(client)) -> Response:

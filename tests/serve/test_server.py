@@ -285,6 +285,21 @@ def test_classify_session_tracks_the_prefix(server, runs):
     assert reply["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
 
 
+def test_series_classify_session_checks_the_feature_count(server, runs):
+    client, _ = server
+    assert client.get("/models/motion").json()["session_input"] == "frames"
+    sid = _open(client, "motion")
+    rows = [[1.0, -1.0], [2.0, 1.0], [0.5, 0.0]]
+    reply = client.post(f"/sessions/{sid}/step", json={"frames": rows}).json()
+    want = classify.load(runs["motion"]).predict([rows])[0]
+    assert reply["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
+    bad = client.post(f"/sessions/{sid}/step", json={"frames": [[1.0, 2.0, 3.0]]})
+    assert bad.status_code == 422 and "(steps, 2)" in bad.json()["detail"]
+    assert client.get(f"/sessions/{sid}").json()["steps"] == 3
+    got = client.post("/models/motion/classify", json={"series": [rows]}).json()
+    assert got["predictions"][0]["label"] == want["label"]
+
+
 def test_seq2seq_session_equals_the_decoder_stream(server, runs):
     client, _ = server
     sid = _open(client, "g2p", source="cat", top_k=3)
