@@ -262,7 +262,7 @@ def main() -> None:
         print(" | ".join(table[-1]), flush=True)
         base = {"case": name, "throughput": result["throughput"], "p50_ms": result["p50"]}
         rows.append(base | {"name": f"{name}: p99 ms", "value": result["p99"]})
-        if n == 16:
+        if n == 16 and max_batch > 1:  # the target, on the default configuration
             rows[-1] |= {"target": 20.0, "better": "lower", "met": result["p99"] < 20}
         if n == 64:
             bad = result["errors"] + missing + (restarted or 0)
