@@ -1,5 +1,6 @@
 """onnxruntime vs PyTorch on the CPU: one step at B=1 (state in, state out) and whole
-sequences, for a 2-layer 256-wide LSTM and GRU exported by ``elman.export.onnx`` (issue 9's
+sequences, for a 2-layer 256-wide LSTM, GRU and layer-norm LSTM exported by
+``elman.export.onnx`` (issue 9's
 export benchmark). Measured side by side in one process, interleaved rounds, medians.
 
 - step: ours = ``layer.step(x, state)`` (Elman's compiled step); torch.nn = the same-weight
@@ -8,6 +9,7 @@ export benchmark). Measured side by side in one process, interleaved rounds, med
   gives microseconds per step.
 - sequence: ours = ``layer(x, state)`` on the path ``backend="auto"`` picks; torch.nn = the
   same-weight ``torch.nn.LSTM/GRU``; onnx = the sequence graph (ONNX's LSTM/GRU operators).
+- ln-lstm: torch.nn has none; its sequence graph is an ONNX ``Scan`` over the reference step.
 
     python bench/export.py                  # ~1 minute
 """
@@ -27,13 +29,16 @@ from elman.export import onnx as ox
 
 HERE = Path(__file__).parent
 REPEAT = 50  # steps per timed call in the step cases
+LAYERS = {"lstm": enn.LSTM, "gru": enn.GRU, "ln-lstm": enn.LayerNormLSTM}
 
 
 def sides(cell: str, kind: str, batch: int, steps: int, folder: Path) -> dict:
     torch.manual_seed(0)
-    ref = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](256, 256, 2).eval()
-    ours = {"lstm": enn.LSTM, "gru": enn.GRU}[cell](256, 256, 2).eval()
-    ours.load_state_dict(ref.state_dict())
+    ours = LAYERS[cell](256, 256, 2).eval()
+    ref = None  # torch.nn has no layer-norm LSTM
+    if cell in ("lstm", "gru"):
+        ref = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](256, 256, 2).eval()
+        ours.load_state_dict(ref.state_dict())
     import onnxruntime
 
     mode = "step" if kind == "step" else "sequence"
@@ -48,7 +53,7 @@ def sides(cell: str, kind: str, batch: int, steps: int, folder: Path) -> dict:
     names = [i.name for i in session.get_inputs()]
     feed = {n: t.numpy() for n, t in zip(names, inputs, strict=True)}
     x, state = inputs[0], inputs[1:]
-    hx = state if cell == "lstm" else state[0]
+    hx = state if len(state) == 2 else state[0]
 
     calls = REPEAT if kind == "step" else 1
 
@@ -69,7 +74,8 @@ def sides(cell: str, kind: str, batch: int, steps: int, folder: Path) -> dict:
         for _ in range(calls):
             session.run(None, feed)
 
-    return {"ours": run_ours, "torch.nn": run_torch, "onnx": run_onnx}
+    both = {"ours": run_ours, "onnx": run_onnx}
+    return both if ref is None else both | {"torch.nn": run_torch}
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
@@ -79,8 +85,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     p.add_argument("--name", default="export")
     a = p.parse_args(argv)
     timing = Timing(a.budget, 0.2, 5, 2000)
-    cases = [(c, "step", 1, 1) for c in ("lstm", "gru")]
-    cases += [(c, "sequence", b, 128) for c in ("lstm", "gru") for b in (1, 16)]
+    cases = [(c, "step", 1, 1) for c in ("lstm", "gru", "ln-lstm")]
+    cases += [(c, "sequence", b, 128) for c in ("lstm", "gru", "ln-lstm") for b in (1, 16)]
     meta = metadata("export", timing.describe(torch.get_num_threads()), "random normal inputs")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,7 +104,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
     body = [
         [
             str(r["name"]),
-            *(f"{r['microseconds'][k]:.0f}" for k in ("ours", "torch.nn", "onnx")),
+            *(
+                f"{r['microseconds'][k]:.0f}" if k in r["microseconds"] else "-"
+                for k in ("ours", "torch.nn", "onnx")
+            ),
             f"{r['microseconds']['ours'] / r['microseconds']['onnx']:.2f}",
         ]
         for r in rows
