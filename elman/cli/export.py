@@ -36,4 +36,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def export(a: argparse.Namespace, task: str) -> dict:
     if not a.tolerance > 0:
         raise ValueError(f"--tolerance: expected a value > 0, got {a.tolerance}")
-    return export_run(a.dir, a.out, a.mode, a.tolerance, a.checkpoint, task)
+    try:
+        return export_run(a.dir, a.out, a.mode, a.tolerance, a.checkpoint, task)
+    except ModuleNotFoundError as e:
+        if e.name not in ("onnx", "onnxruntime", "onnxscript"):
+            raise
+        raise ImportError(f"ONNX export needs {e.name}: pip install elman[export]") from e

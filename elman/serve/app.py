@@ -181,9 +181,9 @@ def routes(app: FastAPI, server: Server, client) -> None:
         model = server.model(name, "generate")
         if not body.stream:
             return await server.batcher.call(_generated, model, body, server.limits)
-        tokens = model.generate(body, server.limits)
-        if not isinstance(tokens, Iterator):
+        if not model.streams_tokens:
             raise RequestError(f"stream: a {model.task} model's output does not stream; omit it")
+        tokens = model.generate(body, server.limits)
         first = await server.batcher.call(next, tokens, None)  # errors before the 200
         return StreamingResponse(_events(first, tokens), media_type="text/event-stream")
 

@@ -71,6 +71,7 @@ class NextStepSessions(Served):
 class LanguageModel(NextStepSessions):
     endpoints = ("generate", "sessions")
     takes = "text"
+    streams_tokens = True
 
     def encode(self, text: str, first: bool) -> list[int]:
         raise NotImplementedError

@@ -69,6 +69,7 @@ class Served:
     task = ""
     endpoints: tuple[str, ...] = ()
     takes: str | None = None
+    streams_tokens = False  # whether ``generate`` yields tokens one by one (SSE)
 
     def __init__(self, name: str, path: Path, model: nn.Module, meta: dict) -> None:
         self.name, self.path, self.model, self.meta = name, path, model, meta
@@ -124,7 +125,8 @@ class Served:
         """Answers to parsed requests, in order (one forward pass where the model allows)."""
         raise NotImplementedError
 
-    def generate(self, request: Any, limits: Limits) -> Iterator[str]:
+    def generate(self, request: Any, limits: Limits) -> Iterator[str] | dict:
+        """Tokens one at a time (``streams_tokens``), or the whole reply."""
         raise RequestError(f"model {self.name!r} ({self.task}) does not generate", 400)
 
 

@@ -329,6 +329,8 @@ def test_music_generate_and_session(server, runs):
     assert len(out["frames"]) == 4 and base64.b64decode(out["midi_base64"])[:4] == b"MThd"
     primer = {"length": 2, "seed": 1, "frames": [[60, 64, 67]]}
     assert len(client.post("/models/chorales/generate", json=primer).json()["frames"]) == 3
+    streamed = client.post("/models/chorales/generate", json=primer | {"stream": True})
+    assert streamed.status_code == 422 and "does not stream" in streamed.json()["detail"]
     sid = _open(client, "chorales")
     reply = client.post(f"/sessions/{sid}/step", json={"frames": [[60, 64, 67], [62]]}).json()
     assert all(0 <= d["p"] <= 1 for d in reply["next"]) and reply["steps"] == 3
