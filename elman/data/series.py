@@ -180,7 +180,7 @@ def _regular(part, freq: str | None, name: str):
     if len(index) < 3 and freq is None:
         raise ValueError(f"series {name!r}: too short to infer a frequency; pass freq")
     if freq is None:
-        freq = pd.infer_freq(index) or _common_freq(index, name)
+        freq = infer_freq(index) or _common_freq(index, name)
     grid = pd.date_range(index[0], index[-1], freq=freq)
     if len(grid) == len(index) and (grid == index).all():
         return part, freq, None
@@ -193,10 +193,21 @@ def _regular(part, freq: str | None, name: str):
     return part.reindex(grid), freq, f"{added} missing step(s) inserted on the {freq} grid"
 
 
+def infer_freq(index) -> str | None:
+    """``pd.infer_freq`` as a string: pandas 3.1 starts moving it to an offset object (and
+    warns unless asked for the new behaviour); older versions have no such option."""
+    pd = _pandas()
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            found = pd.infer_freq(index)
+    except (KeyError, AttributeError):  # pandas' OptionError: no such option here
+        found = pd.infer_freq(index)
+    return getattr(found, "freqstr", found)
+
+
 def _common_freq(index, name: str) -> str:
     """With gaps, the frequency most runs of three consecutive timestamps agree on."""
-    pd = _pandas()
-    found = Counter(pd.infer_freq(index[i : i + 3]) for i in range(min(len(index) - 2, 500)))
+    found = Counter(infer_freq(index[i : i + 3]) for i in range(min(len(index) - 2, 500)))
     found.pop(None, None)
     if not found:
         raise ValueError(f"series {name!r}: cannot infer a frequency; pass freq")

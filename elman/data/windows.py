@@ -12,6 +12,7 @@ import numpy as np
 
 CALENDAR = ("hour", "dayofweek", "dayofmonth", "month")
 PERIODS = {"hour": 24, "dayofweek": 7, "dayofmonth": 31, "month": 12}
+FIELDS = {"hour": "hour", "dayofweek": "day_of_week", "dayofmonth": "day", "month": "month"}
 
 
 def window_origins(
@@ -56,12 +57,7 @@ def calendar_features(time: np.ndarray, freq: str | None, which=None) -> np.ndar
     for name in which:
         if name not in CALENDAR:
             raise ValueError(f"calendar field must be one of {', '.join(CALENDAR)}; got {name!r}")
-        angle = (
-            2
-            * np.pi
-            * np.asarray(getattr(index, name.replace("dayofmonth", "day")))
-            / PERIODS[name]
-        )
+        angle = 2 * np.pi * np.asarray(getattr(index, FIELDS[name])) / PERIODS[name]
         cols += [np.sin(angle), np.cos(angle)]
     return np.stack(cols, 1) if cols else np.zeros((len(time), 0))
 
