@@ -11,10 +11,12 @@ from elman.data.series import Series
 from elman.data.windows import calendar_features
 from elman.serve.config import Limits
 from elman.serve.served import Chunk, RequestError, Served, check_steps
-from elman.tasks import forecast_runs
+from elman.tasks import anomaly, forecast_runs
 from elman.tasks.anomaly import Detector
 from elman.tasks.streams import ForecastStream, feed_together
 from elman.tasks.streams_forecast import check_streamable
+
+FIT_QUANTILE = 0.99  # of the training data's scores: a session's threshold "fit"
 
 
 class ForecastModel(Served):
@@ -25,6 +27,7 @@ class ForecastModel(Served):
         self.trained = forecast_runs.load(path, which)
         super().__init__(name, path, self.trained.model, {"step": None})
         self.calendar = self.trained.model.future - len(self.trained.future_names)
+        self.fitted: float | None = None
         try:
             check_streamable(self.trained, Detector())
             self.takes, self.endpoints, self.why = "values", ("forecast", "sessions"), ""
@@ -96,12 +99,30 @@ class ForecastModel(Served):
         series, threshold = options.get("series"), options.get("threshold")
         if series is not None and not isinstance(series, str):
             raise RequestError(f"options.series: expected a series name, got {series!r}")
+        if threshold == "fit":
+            threshold = self.fitted_threshold()
         number = isinstance(threshold, int | float) and not isinstance(threshold, bool)
         if threshold is not None and not number:
-            raise RequestError(f"options.threshold: expected a number, got {threshold!r}")
+            raise RequestError(f"options.threshold: expected a number or 'fit', got {threshold!r}")
         options = {"series": series, "threshold": threshold}
         self.open(options)  # a series the model does not know fails here
         return options
+
+    def fitted_threshold(self) -> float:
+        """The 0.99 quantile of the scores of the run's own training data (as ``elman detect``
+        fits it), computed once; sessions store the number, so a restart need not refit."""
+        if self.fitted is None:
+            info = self.trained.info
+            try:
+                series = forecast_runs.load_source(info["source"])
+            except (OSError, ValueError) as e:
+                raise RequestError(
+                    f"options.threshold: 'fit' scores the run's training data, which could not "
+                    f"be read ({e}); give the threshold as a number"
+                ) from None
+            training = [x.head(len(x) - info["valid_steps"]) for x in series]
+            self.fitted = anomaly.fit_threshold(self.trained, training, FIT_QUANTILE)
+        return self.fitted
 
     def open(self, options: dict) -> ForecastStream:
         detector = Detector(threshold=options["threshold"])

@@ -9,12 +9,13 @@ import base64
 import json
 
 import httpx
+import numpy as np
 import pytest
 import torch
 
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits, ServeConfig
-from elman.tasks import charlm, classify, forecast_runs, seq2seq, tag
+from elman.tasks import anomaly, charlm, classify, forecast_runs, seq2seq, tag
 from elman.tasks.anomaly import Detector
 from elman.tasks.streams import DecoderStream, ForecastStream, Stream
 from tests.serve.conftest import serving
@@ -273,6 +274,23 @@ def test_forecast_session_gives_next_step_forecasts_and_scores(server, runs):
         assert row["score"] == pytest.approx(float(out.score[t]), rel=1e-5, abs=1e-6)
         assert row["next"]["quantiles"]["0.9"] >= row["next"]["quantiles"]["0.1"]
     assert second["steps"] == 8
+
+
+def test_forecast_session_threshold_fitted_on_the_training_data(server, runs):
+    client, _ = server
+    r = client.post("/sessions", json={"model": "sales", "options": {"threshold": "fit"}})
+    assert r.status_code == 201
+    trained = forecast_runs.load(runs["sales"])
+    series = forecast_runs.load_source(trained.info["source"])
+    training = [x.head(len(x) - trained.info["valid_steps"]) for x in series]
+    want = anomaly.fit_threshold(trained, training, 0.99)
+    sid = r.json()["id"]
+    calm = [float(v) for v in np.sin(np.arange(30) / 3)]
+    client.post(f"/sessions/{sid}/step", json={"values": calm})
+    spike = client.post(f"/sessions/{sid}/step", json={"values": [9.0]}).json()["outputs"][0]
+    assert spike["flagged"] and spike["score"] > want
+    bad = client.post("/sessions", json={"model": "sales", "options": {"threshold": "high"}})
+    assert bad.status_code == 422 and "'fit'" in bad.json()["detail"]
 
 
 def test_classify_session_tracks_the_prefix(server, runs):
