@@ -91,8 +91,6 @@ class Server:
 
 def _step_input(body: s.StepRequest, model: Served):
     given = [f for f in STEP_FIELDS if getattr(body, f) is not None]
-    if model.takes is None:
-        raise RequestError(f"model {model.name!r} has no sessions", 400)
     if given != [model.takes]:
         raise RequestError(
             f"a {model.task} session reads `{model.takes}`; the step gave {given or 'nothing'}"

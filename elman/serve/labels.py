@@ -49,16 +49,10 @@ class ClassifyModel(Served):
             ClassifyStream(self.classifier)
             self.takes = "text" if self.classifier.encoder.kind == "text" else "frames"
             self.endpoints = ("classify", "sessions")
-            self.why = ""
         except ValueError as e:  # bidirectional, or the convolutional branch
             self.why = str(e)
 
     # ---- sessions: the class probabilities of the sequence so far ------------------------
-    def session_options(self, options: dict) -> dict:
-        if self.takes is None:
-            raise RequestError(f"model {self.name!r} cannot stream: {self.why}", 400)
-        return super().session_options(options)
-
     def open(self, options: dict) -> ClassifyStream:
         return ClassifyStream(self.classifier)
 
@@ -75,19 +69,19 @@ class ClassifyModel(Served):
                 raise RequestError(f"frames: expected rows of numbers ({e})") from None
         check_steps(self.takes, len(x), limits)
         try:
-            stream._inputs(x)  # shape and range, checked before the batch runs
+            stream.inputs(x)  # shape and range, checked before the batch runs
         except ValueError as e:
             raise RequestError(f"{self.takes}: {e}") from None
         return Chunk(x, (self.takes, tuple(x.shape)))
 
     def step(self, streams: list, chunks: list, options: list[dict]) -> list[dict]:
+        return [self.labelled(probs[-1].tolist()) for probs in feed_together(streams, chunks)]
+
+    def labelled(self, p: list[float]) -> dict:
+        """The likeliest class and every class's probability."""
         names = self.classifier.classes
-        replies = []
-        for probs in feed_together(streams, chunks):
-            p = probs[-1].tolist()
-            label = names[max(range(len(p)), key=p.__getitem__)]
-            replies.append({"label": label, "probabilities": dict(zip(names, p, strict=True))})
-        return replies
+        label = names[max(range(len(p)), key=p.__getitem__)]
+        return {"label": label, "probabilities": dict(zip(names, p, strict=True))}
 
     def details(self) -> dict:
         return {"classes": list(self.classifier.classes), "input": self.classifier.encoder.kind}
@@ -109,14 +103,7 @@ class ClassifyModel(Served):
     def run(self, endpoint: str, jobs: list[list[torch.Tensor]]) -> list[dict]:
         every = [x for job in jobs for x in job]
         probs = classify.predict_logits(self.model, every).softmax(-1).tolist()
-        names = self.classifier.classes
-        rows = [
-            {
-                "label": names[max(range(len(p)), key=p.__getitem__)],
-                "probabilities": dict(zip(names, p, strict=True)),
-            }
-            for p in probs
-        ]
+        rows = [self.labelled(p) for p in probs]
         return [{"predictions": part} for part in split_back(rows, [len(j) for j in jobs])]
 
 

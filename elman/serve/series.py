@@ -30,7 +30,7 @@ class ForecastModel(Served):
         self.fitted: float | None = None
         try:
             check_streamable(self.trained, Detector())
-            self.takes, self.endpoints, self.why = "values", ("forecast", "sessions"), ""
+            self.takes, self.endpoints = "values", ("forecast", "sessions")
         except ValueError as e:  # direct mode, per-window normalization, covariates
             self.why = str(e)
 
@@ -91,8 +91,7 @@ class ForecastModel(Served):
 
     # ---- sessions: one value at a time -> the next value's forecast, this one's score ------
     def session_options(self, options: dict) -> dict:
-        if self.takes is None:
-            raise RequestError(f"model {self.name!r} cannot stream: {self.why}", 400)
+        self.check_streams()
         unknown = set(options) - {"series", "threshold"}
         if unknown:
             raise RequestError(f"options: unknown {sorted(unknown)}; expected series, threshold")

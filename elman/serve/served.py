@@ -70,6 +70,7 @@ class Served:
     endpoints: tuple[str, ...] = ()
     takes: str | None = None
     streams_tokens = False  # whether ``generate`` yields tokens one by one (SSE)
+    why = ""  # why a model of a task with sessions cannot stream, when it cannot
 
     def __init__(self, name: str, path: Path, model: nn.Module, meta: dict) -> None:
         self.name, self.path, self.model, self.meta = name, path, model, meta
@@ -92,10 +93,14 @@ class Served:
         return {}
 
     # ---- sessions -------------------------------------------------------------------------
+    def check_streams(self) -> None:
+        if self.takes is None:
+            because = f": {self.why}" if self.why else ""
+            raise RequestError(f"model {self.name!r} ({self.task}) cannot stream{because}", 400)
+
     def session_options(self, options: dict) -> dict:
         """A session's options, validated (raises ``RequestError``), as they will be stored."""
-        if self.takes is None:
-            raise RequestError(f"model {self.name!r} ({self.task}) has no streaming sessions", 400)
+        self.check_streams()
         if options:
             raise RequestError(f"options: a {self.task} session takes none, got {sorted(options)}")
         return {}
@@ -105,7 +110,9 @@ class Served:
         raise NotImplementedError
 
     def restore(self, options: dict, data: bytes) -> Any:
-        """The stream a session saved as ``data``."""
+        """The stream a session saved as ``data`` (a model that cannot stream raises
+        ``RequestError``: its directory now holds another model than the session's)."""
+        self.check_streams()
         raise NotImplementedError
 
     def parse(self, stream: Any, inputs: Any, limits: Limits) -> Chunk:

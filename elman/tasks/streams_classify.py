@@ -134,7 +134,7 @@ class ClassifyStream:
         self.pooled = _empty_pool(self.model.pool.kind, size, self.model.head.weight)
         self.steps = 0
 
-    def _inputs(self, chunk) -> Tensor:
+    def inputs(self, chunk) -> Tensor:
         """A chunk as (T,) ids or (T, C) values, checked against the model."""
         if self.model.embed is not None:
             x = torch.as_tensor(chunk)
@@ -170,7 +170,7 @@ class ClassifyStream:
         """Feed one chunk to each stream (chunks of one length, streams of one model) through
         one batched pass; each stream's result and state are as if fed alone."""
         check_together(streams, chunks)
-        xs = [s._inputs(c) for s, c in zip(streams, chunks, strict=True)]
+        xs = [s.inputs(c) for s, c in zip(streams, chunks, strict=True)]
         check_lengths(xs)
         model, rnn = streams[0].model.eval(), streams[0].rnn
         states = [s.state if s.state is not None else rnn.zero_state(1) for s in streams]

@@ -15,6 +15,7 @@ import torch
 
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits, ServeConfig
+from elman.serve.store import Row, Store
 from elman.tasks import anomaly, charlm, classify, forecast_runs, seq2seq, tag
 from elman.tasks.anomaly import Detector
 from elman.tasks.streams import DecoderStream, ForecastStream, Stream
@@ -354,3 +355,19 @@ def test_music_generate_and_session(server, runs):
     assert all(0 <= d["p"] <= 1 for d in reply["next"]) and reply["steps"] == 3
     bad = client.post(f"/sessions/{sid}/step", json={"frames": [[200]]})
     assert bad.status_code == 422 and "pitch 200" in bad.json()["detail"]
+
+
+def test_stored_sessions_that_no_longer_fit_are_skipped(runs, tmp_path):
+    state = tmp_path / "s.sqlite"
+    store = Store(state)
+    rows = [Row("a" * 32, "", "tagger", {}, b"junk", 1, 0.0)]  # its dir now holds a tagger
+    rows.append(Row("b" * 32, "", "char", {"top_k": 5}, b"junk", 1, 0.0))  # unreadable state
+    rows.append(Row("c" * 32, "", "gone", {}, b"junk", 1, 0.0))  # a model not served now
+    store.save(rows)
+    store.close()
+    with serving([runs["char"], runs["tagger"]], state) as (url, _):
+        assert httpx.get(f"{url}/health").json()["sessions"] == 0
+        assert httpx.get(f"{url}/sessions/{'b' * 32}").status_code == 404
+    store = Store(state)
+    assert {r.id for r in store.load()} == {"a" * 32, "b" * 32, "c" * 32}  # kept, not lost
+    store.close()
