@@ -32,6 +32,7 @@ from elman.cli import series as ts
 from elman.cli import serve as serve_cli
 from elman.decode import Sampling
 from elman.tasks import charlm, classify, forecast_runs, music, seq2seq, tag, wordlm
+from elman.tasks.runs import task_of
 from elman.train import CheckpointError, NonFiniteError
 from elman.train.checkpoint import read_meta
 from elman.train.distributed import init_from_env, shutdown
@@ -98,15 +99,6 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("dir", help="model directory")
     r.add_argument("--steps", type=int, default=None, help="new total step count")
     return p
-
-
-def task_of(out: str | Path) -> str:
-    """The task whose run ``out`` holds (from its checkpoint header)."""
-    out = Path(out)
-    if not out.is_dir():
-        raise CheckpointError(f"model directory {str(out)!r} does not exist")
-    path = out / "best.safetensors"
-    return read_meta(path if path.exists() else out / "last.safetensors")["task"]
 
 
 def _require(out: str, task: str, command: str) -> None:

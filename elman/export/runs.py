@@ -24,17 +24,11 @@ from elman.export import onnx as ox
 from elman.export import seq2seq as s2s
 from elman.export import tasks as graphs
 from elman.export.graph import Graph, export_checked
-from elman.train.checkpoint import read_meta
+from elman.tasks.runs import task_of
 
 TASKS = ("charlm", "wordlm", "music", "classify", "tag", "seq2seq", "forecast")
 REAL_ROWS = 8  # held-out examples per real check
 Real = dict[str, tuple[Tensor, ...]]  # graph name -> inputs
-
-
-def task_of(run: str | Path) -> str:
-    """The task of the run in ``run`` (from its checkpoint header)."""
-    best = Path(run) / "best.safetensors"
-    return read_meta(best if best.exists() else Path(run) / "last.safetensors")["task"]
 
 
 def export_run(

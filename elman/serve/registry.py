@@ -9,7 +9,8 @@ from elman.serve.language import CharModel, WordModel
 from elman.serve.music import MusicModel
 from elman.serve.series import ForecastModel
 from elman.serve.served import Served
-from elman.train.checkpoint import CheckpointError, read_meta
+from elman.tasks.runs import checkpoint_of
+from elman.train.checkpoint import read_meta
 
 FAMILIES: dict[str, type[Served]] = {
     "charlm": CharModel,
@@ -24,11 +25,7 @@ FAMILIES: dict[str, type[Served]] = {
 
 def load_one(path: str | Path, name: str | None = None) -> Served:
     path = Path(path)
-    checkpoint = path / "best.safetensors"
-    if not checkpoint.exists():
-        checkpoint = path / "last.safetensors"
-    if not checkpoint.exists():
-        raise CheckpointError(f"model directory {str(path)!r} holds no checkpoint to serve")
+    checkpoint = checkpoint_of(path)
     meta = read_meta(checkpoint)
     cls = FAMILIES.get(meta["task"])
     if cls is None:

@@ -79,6 +79,9 @@ def test_start_up_refusals(runs, tmp_path, capsys):
     assert main(["serve", str(runs["char"]), "--host", "0.0.0.0"]) == 2
     assert "API token is required" in capsys.readouterr().err
     assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["serve", str(tmp_path / "empty")]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
     both = [str(runs["char"]), str(runs["char"])]
     assert main(["serve", *both, "--state", str(tmp_path / "s.sqlite")]) == 2
