@@ -137,18 +137,10 @@ def _batch(states: Sequence[DecodeState]) -> DecodeState:
     return DecodeState(
         _padded([s.memory for s in states], width, 0.0),
         _padded([s.mask for s in states], width, False),
-        _layer_major([s.hidden for s in states]),
-        None if cells[0] is None else _layer_major(cells),  # type: ignore[arg-type]
+        torch.cat([s.hidden for s in states]),
+        None if cells[0] is None else torch.cat(cells),  # type: ignore[arg-type]
         torch.cat([s.feed for s in states]),
     )
-
-
-def _layer_major(rows: list[Tensor]) -> Tensor:
-    """Rows (1, L, E) as (N, L, E) laid out layer-major, so the (L, N, E) view the decoder
-    step takes is contiguous. Why: the compiled LSTM step reads c_{t-1} as if contiguous
-    (elman/kernels/csrc/recurrent.cpp ``cell_step``): from a batch-major state, every row
-    but the first of a stacked decoder would read another row's cell."""
-    return torch.cat([r.transpose(0, 1) for r in rows], dim=1).transpose(0, 1)
 
 
 __all__ = ["DecoderStream"]
