@@ -25,7 +25,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve trained models over HTTP, with streaming sessions")
     p.add_argument("dirs", nargs="+", help="model directories (each served under its name)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument(
         "--token",
         action="append",
@@ -47,8 +47,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     limits = Limits()
     for flag, name, what in FLAGS:
-        p.add_argument(flag, type=int, default=getattr(limits, name), help=f"limit: {what}")
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+        help = f"limit: {what}; default {getattr(limits, name)} (limits.{name})"
+        p.add_argument(flag, type=int, default=getattr(limits, name), help=help)
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="uvicorn's log level (info: one line per request)",
+    )
 
 
 def config_from(a: argparse.Namespace) -> ServeConfig:
