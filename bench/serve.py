@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,7 @@ import torch
 from harness import Row, markdown_table, metadata, summary, write_results
 
 from elman.data.text import bundled_corpus_path, read_text
+from elman.serve.launch import launch
 from elman.tasks import charlm
 from elman.tasks.streams import Stream, feed_together
 
@@ -54,27 +53,10 @@ def train(folder: Path) -> Path:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(run: Path, state: Path, max_batch: int, persist: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [ELMAN, "serve", str(run), "--port", str(port), "--state", str(state)]
-    cmd += ["--max-batch", str(max_batch), "--persist", persist, "--threads", "1"]
-    cmd += ["--log-level", "warning", "--max-sessions-per-client", "10000"]
-    proc = subprocess.Popen(cmd, env=os.environ | {"OMP_NUM_THREADS": "1"})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
+    options = ["--state", str(state), "--max-batch", str(max_batch), "--persist", persist]
+    options += ["--log-level", "warning", "--max-sessions-per-client", "10000"]
+    return launch([run], *options, threads=1)
 
 
 def rss_kib(pid: int) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from elman.cli import main  # noqa: E402
 from elman.data.text import bundled_corpus_path, read_text  # noqa: E402
 from elman.serve.app import create_app  # noqa: E402
 from elman.serve.config import Limits, ServeConfig  # noqa: E402
+from elman.serve.launch import free_port  # noqa: E402
 from elman.serve.registry import load_models  # noqa: E402
 
 RUN = ["--steps", "3", "--eval-every", "3", "--no-progress"]
@@ -81,12 +81,6 @@ def _train(root: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory) -> dict[str, Path]:
     return _train(tmp_path_factory.mktemp("serve-runs"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -3,37 +3,20 @@ on its SQLite file with every session intact; refusals at start-up."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
 from elman.cli import main
+from elman.serve.launch import launch
 from elman.tasks import charlm
 from elman.tasks.streams import Stream
-from tests.serve.conftest import free_port
 
 
 def _start(run, state, *extra) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "elman.cli", "serve", str(run), "--port", str(port)]
-    cmd += ["--state", str(state), "--log-level", "error", *extra]
-    proc = subprocess.Popen(cmd, env=os.environ | {"OMP_NUM_THREADS": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        assert proc.poll() is None, "the server exited"
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not start")
+    return launch([run], "--state", str(state), "--log-level", "error", *extra)
 
 
 def test_a_killed_server_resumes_every_session(runs, tmp_path):
