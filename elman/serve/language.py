@@ -73,7 +73,11 @@ class LanguageModel(NextStepSessions):
     takes = "text"
     streams_tokens = True
 
-    def encode(self, text: str, first: bool) -> list[int]:
+    def details(self) -> dict:
+        return {"vocabulary": len(self.names())}
+
+    def encode(self, text: str, first: bool, field: str = "text") -> list[int]:
+        """Ids of ``text`` (``first``: the session's first step); errors name ``field``."""
         raise NotImplementedError
 
     def parse(self, stream: Stream, inputs, limits: Limits) -> Chunk:
@@ -91,17 +95,14 @@ class CharModel(LanguageModel):
         model, self.vocab, meta = charlm.load(path, which)
         super().__init__(name, path, model, meta)
 
-    def details(self) -> dict:
-        return {"vocabulary": len(self.vocab)}
-
     def names(self) -> list[str]:
         return list(self.vocab.chars)
 
-    def encode(self, text: str, first: bool) -> list[int]:
+    def encode(self, text: str, first: bool, field: str = "text") -> list[int]:
         try:
             return self.vocab.encode(text).tolist()
         except ValueError as e:
-            raise RequestError(f"text: {e}") from None
+            raise RequestError(f"{field}: {e}") from None
 
     def generate(self, request, limits: Limits) -> Iterator[str]:
         _check_length(request.length, limits)
@@ -109,11 +110,7 @@ class CharModel(LanguageModel):
             raise RequestError(
                 f"prompt: expected 1 to {limits.steps} characters, got {len(request.prompt)}"
             )
-        try:
-            ids = self.vocab.encode(request.prompt)
-        except ValueError as e:
-            raise RequestError(f"prompt: {e}") from None
-        del ids  # checked here, so errors come before the first streamed token
+        self.encode(request.prompt, True, "prompt")  # so errors come before the first token
         return charlm.generate(
             self.model, self.vocab, request.prompt, request.length, sampling_of(request)
         )
@@ -127,13 +124,10 @@ class WordModel(LanguageModel):
         model, self.tokenizer, meta = wordlm.load(path, which)
         super().__init__(name, path, model, meta)
 
-    def details(self) -> dict:
-        return {"vocabulary": len(self.tokenizer)}
-
     def names(self) -> list[str]:
         return list(self.tokenizer.tokens)
 
-    def encode(self, text: str, first: bool) -> list[int]:
+    def encode(self, text: str, first: bool, field: str = "text") -> list[int]:
         ids = self.tokenizer.encode(text)
         return [EOS_ID, *ids] if first else ids  # a stream starts as a sentence does
 
