@@ -9,22 +9,26 @@ RUN ?= runs/shakespeare
 
 .PHONY: demo test lint format bench clean
 
-$(CORE): pyproject.toml
+# pip install of this package: the fused recurrent kernels (C++) compile here, against the
+# torch already in the environment (--no-build-isolation; an isolated build would fetch a
+# CUDA build of torch), so that nothing compiles at run time. ninja from the venv's PATH.
+INSTALL := PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --no-build-isolation -e
+
+$(CORE): pyproject.toml setup.py elman/kernels/csrc/recurrent.cpp
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# The CPU build of torch first: pip would otherwise pick a multi-GB CUDA build.
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[plot]'
-	# Compile the fused recurrent kernels now (cached by torch); without a compiler this
-	# prints why, and the layers use the other paths.
+	$(PY) -m pip install --quiet torch==2.13.0 'setuptools>=77' wheel ninja
+	$(INSTALL) '.[plot]'
+	# Says whether the kernels were built (without a compiler the layers use the other paths).
 	$(PY) -m elman.kernels.fused
 	touch $(CORE)
 
 $(DEV): $(CORE)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(INSTALL) '.[dev]'
 	touch $(DEV)
 
 $(BENCHDEPS): $(DEV)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(INSTALL) '.[dev,bench]'
 	touch $(BENCHDEPS)
 
 # The main job: a character model on the bundled Shakespeare, then a sample from it.

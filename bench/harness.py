@@ -49,7 +49,7 @@ class Timing:
                 f"need 1 <= min_reps <= max_reps, got {self.min_reps}, {self.max_reps}"
             )
 
-    def describe(self, threads: int) -> str:
+    def describe(self, threads: int | str) -> str:
         return (
             f"interleaved rounds until rounds x the slowest side's median reach ~{self.budget:g} s "
             f"({self.min_reps}-{self.max_reps} rounds) after ~{self.warmup:g} s warm-up, "

@@ -1,8 +1,11 @@
 """Throughput of Elman's recurrent layers beside torch.nn, a per-step autograd loop and the
 GEMM floor, measured side by side in one process (issue 7's benchmark).
 
-One layer, input size = hidden size = H, float32, time-major input (T, B, H) of random
-normals, zero initial state; tokens = B*T per call.
+One layer, input size = hidden size = H, float32, random normal inputs, zero initial state;
+tokens = B*T per call. Two settings: ``time-major`` (input (T, B, H), no input gradient) and
+``batch-first+dx`` (``batch_first=True``, input (B, T, H) that requires a gradient, as a layer
+inside a model gets it: what users run). ``--threads 1 2`` times every case at each thread
+count in turn (users run both: one thread per data-parallel rank or worker is common).
 
 - ``train``: drop the gradients, forward, ``out.sum().backward()``; ``infer``: one forward in
   eval mode under ``torch.no_grad()``.
@@ -17,7 +20,8 @@ normals, zero initial state; tokens = B*T per call.
   - train, rnn/lstm/gru, B >= 8, H >= 256: ours >= 0.8 x floor;
   - train, gru/rnn: ours >= 2 x torch.nn at B <= 8 and H <= 256, >= 1.5 x at B = 32;
     lstm: >= 1.3 x at B = 1 and H >= 256;
-  - rnn/lstm/gru, every row: ours >= 0.95 x torch.nn ("never slower", within timing noise);
+  - rnn/lstm/gru, every row: ours >= 0.97 x torch.nn ("never slower", within timing noise;
+    issue 21), in every setting and at every thread count;
   - train, lnlstm/lngru: ours >= 1/1.5 x the plain layer everywhere, >= 3 x loop at B <= 8;
   - ``step``: one LSTM step at B=1, H=256 from Python (state in, state out): ours
     (``Recurrent.step``) at least as fast as ``torch.nn.LSTMCell``; microseconds reported.
@@ -26,7 +30,7 @@ Timing: warm-up, then interleaved rounds in a fresh random order each until roun
 side's median reach ``--budget`` (``harness.measure``); medians. ``--threads`` sets torch's
 thread count (default: torch's, 2 here).
 
-    python bench/layers.py                    # the full grid (about 20 minutes)
+    python bench/layers.py                    # the full grid, both settings, 1 and 2 threads
     python bench/layers.py --quick            # B 1,32; T 128; H 128,256
     python bench/layers.py --modes gru lngru --batch 8 --steps 128 --hidden 256
 """
@@ -52,32 +56,35 @@ KINDS = ("train", "infer")
 GRID = {"batch": [1, 8, 32, 128], "steps": [128, 512], "hidden": [128, 256, 512]}
 QUICK_GRID = {"batch": [1, 32], "steps": [128], "hidden": [128, 256]}
 LOOP_MAX_BATCH = 8
-NOISE = 0.95  # "never slower than torch.nn", allowing for timing noise
-DATA = "random normal inputs (T, B, H), float32, zero initial state"
+NOISE = 0.97  # "never slower than torch.nn", allowing for timing noise
+SETTINGS = ("time-major", "batch-first+dx")
+DATA = "random normal inputs, float32, zero initial state; settings " + ", ".join(SETTINGS)
 
 
-def layers_for(mode: str, h: int) -> dict[str, nn.Module]:
+def layers_for(mode: str, h: int, batch_first: bool = False) -> dict[str, nn.Module]:
     """The sides that are modules, seeded; same weights wherever the function is the same."""
     torch.manual_seed(0)
+    bf = {"batch_first": batch_first}
     if mode in GATES:
-        ref = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[mode](h, h)
-        ours = {"rnn": enn.RNN, "lstm": enn.LSTM, "gru": enn.GRU}[mode](h, h)
+        ref = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[mode](h, h, **bf)
+        ours = {"rnn": enn.RNN, "lstm": enn.LSTM, "gru": enn.GRU}[mode](h, h, **bf)
         ours.load_state_dict(ref.state_dict())
-        loop = type(ours)(h, h, backend="reference")
+        loop = type(ours)(h, h, backend="reference", **bf)
         loop.load_state_dict(ref.state_dict())
         return {"ours": ours, "torch.nn": ref, "loop": loop}
     if mode in ("lnlstm", "lngru"):
         cls = enn.LayerNormLSTM if mode == "lnlstm" else enn.LayerNormGRU
-        ours = cls(h, h)
-        loop = cls(h, h, backend="reference")
+        ours = cls(h, h, **bf)
+        loop = cls(h, h, backend="reference", **bf)
         loop.load_state_dict(ours.state_dict())
-        plain = nn.LSTM(h, h) if mode == "lnlstm" else enn.GRU(h, h)
+        plain = nn.LSTM(h, h, **bf) if mode == "lnlstm" else enn.GRU(h, h, **bf)
         return {"ours": ours, "torch.nn": plain, "loop": loop}
     raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
 
 
 def gemm_floor(kind: str, gates: int, x: Tensor) -> Step:
     """The matrix products of one step of a ``gates``-gate layer on ``x`` (T, B, H), alone."""
+    x = x.detach()
     t, b, h = x.shape
     g = gates * h
     w_ih, w_hh = torch.randn(g, h) * 0.05, torch.randn(g, h) * 0.05
@@ -110,7 +117,7 @@ def module_step(kind: str, model: nn.Module, x: Tensor) -> Step:
 
         return infer
     model.train()
-    params = list(model.parameters())
+    params = [*model.parameters(), x]
 
     def train() -> None:
         for p in params:
@@ -120,15 +127,20 @@ def module_step(kind: str, model: nn.Module, x: Tensor) -> Step:
     return train
 
 
-def steps_for(mode: str, kind: str, x: Tensor) -> tuple[dict[str, Step], str]:
-    """The timed callables of one case, and the path ours runs on."""
+def steps_for(mode: str, kind: str, x: Tensor, setting: str) -> tuple[dict[str, Step], str]:
+    """The timed callables of one case on time-major ``x`` (T, B, H), and the path ours runs
+    on; ``setting`` "batch-first+dx" feeds them ``x`` as (B, T, H) requiring a gradient."""
     b, h = x.shape[1], x.shape[2]
-    models = layers_for(mode, h)
+    batch_first = setting == "batch-first+dx"
+    models = layers_for(mode, h, batch_first)
     if b > LOOP_MAX_BATCH:
         del models["loop"]
+    floor_x = x
+    if batch_first:
+        x = x.transpose(0, 1).contiguous().requires_grad_(kind == "train")
     steps = {name: module_step(kind, m, x) for name, m in models.items()}
     if mode in GATES:
-        steps["floor"] = gemm_floor(kind, GATES[mode], x)
+        steps["floor"] = gemm_floor(kind, GATES[mode], floor_x)
     ours = models["ours"]
     with torch.set_grad_enabled(kind == "train"):
         path = ours.path(batch=b)  # type: ignore[operator]
@@ -155,14 +167,16 @@ def targets_for(mode: str, kind: str, b: int, h: int) -> list[tuple[str, float]]
     return out
 
 
-def case_rows(mode: str, kind: str, b: int, t: int, h: int, timing: Timing) -> list[Row]:
+def case_rows(
+    mode: str, kind: str, b: int, t: int, h: int, timing: Timing, setting: str = "time-major"
+) -> list[Row]:
     """The measurement row of one case, then one row per target it carries."""
     x = torch.randn(t, b, h)
-    steps, path = steps_for(mode, kind, x)
+    steps, path = steps_for(mode, kind, x, setting)
     warm_up(steps, timing.warmup)
     times = measure(steps, timing)
     rate = {n: b * t / statistics.median(ts) for n, ts in times.items()}
-    name = f"{mode} {kind} B={b} T={t} H={h}"
+    name = f"{mode} {kind} B={b} T={t} H={h} {setting} {torch.get_num_threads()}t"
     row: Row = {
         "name": name,
         "path": path,
@@ -170,6 +184,7 @@ def case_rows(mode: str, kind: str, b: int, t: int, h: int, timing: Timing) -> l
         "median_ms": {n: round(1e3 * statistics.median(ts), 3) for n, ts in times.items()},
         "reps": len(times["ours"]),
         "threads": torch.get_num_threads(),
+        "setting": setting,
     }
     rows = [row]
     for side, least in targets_for(mode, kind, b, h):
@@ -212,7 +227,7 @@ def single_step_rows(timing: Timing, hidden: int = 256) -> list[Row]:
     ratio = micro["torch.nn.LSTMCell"] / micro["ours"]
     return [
         {
-            "name": f"lstm step B=1 H={hidden}: LSTMCell time / ours >= 1",
+            "name": f"lstm step B=1 H={hidden} {torch.get_num_threads()}t: LSTMCell / ours >= 1",
             "metric": "time_ratio_vs_LSTMCell",
             "value": round(ratio, 3),
             "target": 1.0,
@@ -273,7 +288,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-reps", type=int, default=2)
     p.add_argument("--max-reps", type=int, default=100)
     p.add_argument("--no-step", action="store_true", help="skip the single-step comparison")
-    p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    p.add_argument(
+        "--threads", nargs="+", type=int, default=[1, 2], help="thread counts, each in turn"
+    )
+    p.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--name", help="results file stem (default layers, --quick layers_quick)")
     args = p.parse_args(argv)
@@ -287,25 +305,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     timing = Timing(args.budget, args.warmup, args.min_reps, args.max_reps)
-    meta = metadata("layers", timing.describe(torch.get_num_threads()), DATA)
+    threads = "/".join(map(str, args.threads))
+    meta = metadata("layers", timing.describe(threads), DATA)
     cases = [
-        (mode, kind, b, t, h)
+        (mode, kind, b, t, h, setting, n)
+        for n in args.threads
+        for setting in args.settings
         for mode in args.modes
         for h in args.hidden
         for t in args.steps
         for b in args.batch
         for kind in args.kinds
     ]
-    planned = sum(1 + len(targets_for(m, k, b, h)) for m, k, b, _, h in cases)
-    planned += 0 if args.no_step else 1
-    rows: list[Row] = [] if args.no_step else single_step_rows(timing)
+    planned = sum(1 + len(targets_for(m, k, b, h)) for m, k, b, _, h, _, _ in cases)
+    planned += 0 if args.no_step else len(args.threads)
+    rows: list[Row] = []
     print(f"{meta['machine']}; {meta['budget']}", flush=True)
     start = time.perf_counter()
-    for case in cases:
-        new = case_rows(*case, timing)
+    for n in [] if args.no_step else args.threads:
+        torch.set_num_threads(n)
+        rows += single_step_rows(timing)
+    for *case, setting, n in cases:
+        torch.set_num_threads(n)
+        new = case_rows(*case, timing, setting)
         rows += new
         first = new[0]
         print(first["name"], first["path"], first["tokens_per_s"], flush=True)

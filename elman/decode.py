@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+SEED_MAX = 2**64 - 1  # torch.Generator's seed range
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -34,8 +36,9 @@ class Sampling:
 
     def __post_init__(self) -> None:
         t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, int | float) or not t >= 0:
-            raise ValueError(f"temperature must be a number >= 0, got {t!r}")
+        number = not isinstance(t, bool) and isinstance(t, int | float)
+        if not (number and (t == 0 or 1e-6 <= t <= 1e6)):  # past them logits / t overflows
+            raise ValueError(f"temperature must be 0 (greedy) or in [1e-6, 1e6], got {t!r}")
         k = self.top_k
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"top_k must be an integer >= 1, got {k!r}")
@@ -44,6 +47,11 @@ class Sampling:
             isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 1
         ):
             raise ValueError(f"top_p must be a number in (0, 1], got {p!r}")
+        s = self.seed
+        if s is not None and not (
+            not isinstance(s, bool) and isinstance(s, int) and 0 <= s <= SEED_MAX
+        ):
+            raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {s!r}")
 
     def generator(self) -> torch.Generator | None:
         return None if self.seed is None else torch.Generator().manual_seed(self.seed)
@@ -58,6 +66,7 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(-1)
         drop = probs.cumsum(-1) - probs >= top_p  # mass before this token already reaches p
+        drop[..., 0] = False  # the likeliest token always stays (a tiny p rounds to 0)
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     return logits
 

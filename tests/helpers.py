@@ -45,3 +45,18 @@ def backward_grads(module, inputs, outputs):
     loss = sum((o * torch.randn(o.shape, dtype=o.dtype)).sum() for o in outputs)
     params = [p for _, p in sorted(module.named_parameters())]
     return torch.autograd.grad(loss, [*inputs, *params])
+
+
+def refused(capsys, argv: list[str], *parts: str) -> str:
+    """Run the CLI on ``argv``: exit 2 and one ``elman: error:`` line, no traceback, holding
+    every one of ``parts``."""
+    from elman.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("elman: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for part in parts:
+        assert part in err, (part, err)
+    return err

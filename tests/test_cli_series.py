@@ -49,10 +49,10 @@ def test_train_forecast_backtest_resume(data, capsys):
     ]
     assert rows[0]["time"] == "2020-03-21" and float(rows[0]["q0.1"]) <= float(rows[0]["q0.9"])
     assert png.stat().st_size > 0
-    assert main(["backtest", str(out), str(data / "sales.csv"), "--origins", "2"]) == 0
+    assert main(["backtest", str(out), str(data / "sales.csv"), "--origins", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"model", "series", "naive", "seasonal_naive"}
-    assert result["series"][0]["origins"] == [71, 75]
+    assert result["series"][0]["origins"] == [75]  # the last training step: out of sample
     assert main(["resume", str(out), "--steps", "8"]) == 0
     assert main(["evaluate", str(out)]) == 2
     assert "elman backtest" in capsys.readouterr().err

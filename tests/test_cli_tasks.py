@@ -100,7 +100,8 @@ def test_classify_train_predict_evaluate(files, capsys):
     (files / "in.txt").write_text("great film\nawful\n")
     assert main(["predict", str(out), str(files / "in.txt"), "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "label,probabilities" and len(lines) == 3
+    assert lines[0] == "text,label,p_neg,p_pos" and len(lines) == 3
+    assert lines[1].startswith("great film,")
     if importlib.util.find_spec("onnxruntime"):
         assert main(["export", str(out)]) == 0  # (x, lengths) -> logits, checked in ORT
         assert max(json.loads(capsys.readouterr().out)["max_abs_diff"].values()) < 1e-4

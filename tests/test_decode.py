@@ -40,7 +40,13 @@ def test_seeded_sampling_is_reproducible_and_follows_the_distribution():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"temperature": -1}, "temperature must be a number >= 0"),
+        ({"temperature": -1}, r"temperature must be 0 \(greedy\) or in \[1e-6, 1e6\]"),
+        ({"temperature": 1e-320}, r"temperature must be 0 \(greedy\) or in"),
+        (
+            {"seed": 2**70},
+            r"seed must be an integer in \[0, 2\*\*64 - 1\], got 1180591620717411303424",
+        ),
+        ({"seed": -1}, "seed must be an integer in"),
         ({"top_k": 0}, "top_k must be an integer >= 1"),
         ({"top_p": 1.5}, r"top_p must be a number in \(0, 1\]"),
     ],
@@ -48,3 +54,8 @@ def test_seeded_sampling_is_reproducible_and_follows_the_distribution():
 def test_bad_sampling_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Sampling(**kwargs)
+
+
+def test_a_tiny_top_p_keeps_the_likeliest_token():
+    logits = torch.tensor([[0.0, 3.0, 1.0]])
+    assert next_token(logits, Sampling(top_p=1e-320, seed=0)).tolist() == [1]

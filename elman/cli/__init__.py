@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
 import sys
 from pathlib import Path
@@ -30,11 +31,10 @@ from elman.cli import music as music_cli
 from elman.cli import seq2seq as s2s
 from elman.cli import series as ts
 from elman.cli import serve as serve_cli
-from elman.decode import Sampling
 from elman.tasks import charlm, classify, forecast_runs, music, seq2seq, tag, wordlm
 from elman.tasks.runs import task_of
 from elman.train import CheckpointError, NonFiniteError
-from elman.train.checkpoint import read_meta
+from elman.train.checkpoint import read_meta, reading
 from elman.train.distributed import init_from_env, shutdown
 
 RESUMERS = {
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
     pr.add_argument("--text-column", default="text", help="the input CSV's text column")
     pr.add_argument("--top-k", type=int, default=5, help="wordlm: next words to list per line")
+    labels.add_max_chars(pr, "input line or CSV field")
     pr.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
     e = sub.add_parser("evaluate", help="metrics of a trained model")
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--alpha", type=float, default=0.0, help="seq2seq: length normalisation")
     e.add_argument("--text-column", default="text", help="classify CSV: the text column")
     e.add_argument("--label-column", default="label", help="classify CSV: the label column")
+    labels.add_max_chars(e, "classify CSV field")
     e.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
     r = sub.add_parser("resume", help="continue an interrupted run exactly")
@@ -107,17 +109,21 @@ def _require(out: str, task: str, command: str) -> None:
         raise ValueError(f"`elman {command}` needs a {task} model; {out} holds a {found} model")
 
 
-def _write(rows: list[dict], fmt: str) -> None:
+def _write(rows: list[dict], fmt: str, flat=None) -> None:
+    """Rows as JSON lines, or as CSV: ``flat`` turns a row into flat columns (else nested
+    values become JSON text); the header is every column of every row, in order of appearance."""
     if fmt == "jsonl":
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
         return
-    flat = [
-        {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()} for r in rows
+    flat = flat or (lambda r: r)
+    table = [
+        {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in flat(r).items()}
+        for r in rows
     ]
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(flat[0]) if flat else [])
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(dict.fromkeys(k for r in table for k in r)))
     writer.writeheader()
-    writer.writerows(flat)
+    writer.writerows(table)
 
 
 def _predict(a: argparse.Namespace) -> None:
@@ -130,12 +136,12 @@ def _predict(a: argparse.Namespace) -> None:
             f"`elman predict` serves wordlm, classify and tag models; {a.dir} "
             f"holds a {task} model (use `elman generate`, `translate` or `forecast`)"
         )
-    inputs = labels.read_inputs(a.input, kind, a.text_column, sys.stdin)
+    inputs = labels.read_inputs(a.input, kind, a.text_column, sys.stdin, a.max_chars)
     if task == "wordlm":
         rows = lm.predict_words(Path(a.dir), [str(t) for t in inputs.inputs], a.top_k, a.checkpoint)
     else:
         rows = labels.predict(Path(a.dir), task, inputs, a.checkpoint)
-    _write(rows, a.format)
+    _write(rows, a.format, labels.csv_row)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -150,21 +156,8 @@ def _run(args: argparse.Namespace) -> None:
             "music": lambda a: lm.report(music_cli.train(a), Path(a.out), "music"),
         }
         train[args.task](args)
-    elif args.command == "generate" and args.beam is not None:
-        lm.finish(Path(args.dir), task_of(args.dir), args)
-    elif args.command == "generate" and task_of(args.dir) == "music":
-        music_cli.generate(args)
     elif args.command == "generate":
-        sampling = Sampling(args.temperature, args.top_k, args.top_p, args.seed)
-        lm.generate(
-            Path(args.dir),
-            task_of(args.dir),
-            args.prompt,
-            args.length,
-            sampling,
-            args.checkpoint,
-            args.unknown,
-        )
+        lm.generate_command(args)
     elif args.command == "predict":
         _predict(args)
     elif args.command == "translate":
@@ -208,11 +201,24 @@ def _run(args: argparse.Namespace) -> None:
 def _run_device(args: argparse.Namespace) -> str:
     """The device the command trains on: its --device, or for resume the run's own."""
     if args.command == "resume":
+        path = Path(args.dir) / "last.safetensors"
         try:
-            return read_meta(Path(args.dir) / "last.safetensors")["train"].get("device", "cpu")
-        except (CheckpointError, KeyError):
+            with reading(path):
+                return str(read_meta(path)["train"].get("device", "cpu"))
+        except CheckpointError:
             return "cpu"  # _run reports what is wrong with the directory
     return getattr(args, "device", "cpu")
+
+
+def os_error(e: OSError) -> str:
+    """One line for a failed read or write, naming the path."""
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"the disk is full{where}; nothing was replaced: the last good checkpoint and "
+            "every earlier file are as they were (`elman resume DIR` once there is room)"
+        )
+    return f"{e.strerror or e}{where}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,12 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     except (
         ValueError,
         TypeError,
-        FileNotFoundError,
         ImportError,
         CheckpointError,
         NonFiniteError,
     ) as e:
         print(f"elman: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path the user gave: missing, a directory, unwritable, disk full
+        print(f"elman: error: {os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

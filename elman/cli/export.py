@@ -29,6 +29,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="the ONNX file (default: DIR/model-MODE.onnx), or for seq2seq the folder of "
         "encoder.onnx and decoder-step.onnx (default: DIR)",
     )
+    e.add_argument("--overwrite", action="store_true", help="replace the files already at --out")
     e.add_argument("--tolerance", type=float, default=1e-4, help="largest difference allowed")
     e.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
@@ -37,7 +38,7 @@ def export(a: argparse.Namespace, task: str) -> dict:
     if not a.tolerance > 0:
         raise ValueError(f"--tolerance: expected a value > 0, got {a.tolerance}")
     try:
-        return export_run(a.dir, a.out, a.mode, a.tolerance, a.checkpoint, task)
+        return export_run(a.dir, a.out, a.mode, a.tolerance, a.checkpoint, task, a.overwrite)
     except ModuleNotFoundError as e:
         if e.name not in ("onnx", "onnxruntime", "onnxscript"):
             raise

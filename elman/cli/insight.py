@@ -14,8 +14,11 @@ from pathlib import Path
 import torch
 
 from elman.cli import seq2seq as s2s
+from elman.cli.options import output_dir, output_file
 from elman.data.tokenize import EOS_ID
 from elman.tasks import charlm, insight, wordlm
+
+MAX_LENGTH = 1000
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -39,29 +42,47 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--kind", default="h", help="h, c (LSTM) or a gate: i f g o (LSTM), r z n (GRU)"
     )
     ex.add_argument("--flow-steps", type=int, default=100, help="gradient-flow sequence length")
+    ex.add_argument(
+        "--max-length",
+        type=int,
+        default=MAX_LENGTH,
+        help="charlm/wordlm: the longest TEXT, in characters or tokens; occlusion saliency "
+        "runs the model once per piece, so the time grows with the square of the length "
+        f"(default: {MAX_LENGTH}, about half a minute on a 2-core CPU for the default model)",
+    )
     ex.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
 
 def explain(a: argparse.Namespace, task: str) -> dict:
     if task == "seq2seq":
+        if a.png:
+            output_file(a.png, "--png")
         return s2s.explain(a)
+    out = output_dir(a.out, "--out") if a.out else Path(a.dir) / "explain"
+    if a.flow_steps < 1:
+        raise ValueError(f"--flow-steps: expected a positive integer, got {a.flow_steps}")
+    if a.max_length < 2:
+        raise ValueError(f"--max-length: expected an integer >= 2, got {a.max_length}")
     if task == "charlm":
         model, vocab, _ = charlm.load(a.dir, a.checkpoint)
-        ids = vocab.encode(a.text)
+        ids, unit = vocab.encode(a.text), "characters"
         name = lambda i: vocab.chars[i]  # noqa: E731
         pieces = [name(int(i)) for i in ids]
     elif task == "wordlm":
         model, tokenizer, _ = wordlm.load(a.dir, a.checkpoint)
-        ids = torch.tensor([EOS_ID, *tokenizer.encode(a.text)])
+        ids, unit = torch.tensor([EOS_ID, *tokenizer.encode(a.text)]), "tokens"
         name = lambda i: "<eos>" if i == EOS_ID else tokenizer.decode([i])  # noqa: E731
         pieces = [name(int(i)) + " " for i in ids]
     else:
         raise ValueError(
             f"`elman explain` reads seq2seq, charlm and wordlm models; {a.dir} holds a {task} model"
         )
-    if a.flow_steps < 1:
-        raise ValueError(f"--flow-steps: expected a positive integer, got {a.flow_steps}")
-    out = Path(a.out) if a.out else Path(a.dir) / "explain"
+    if len(pieces) > a.max_length:
+        raise ValueError(
+            f"text: {len(pieces)} {unit} is longer than --max-length {a.max_length} (saliency "
+            "by occlusion runs the model once per piece: the time grows with the square of the "
+            "length); pass a shorter text, or raise --max-length"
+        )
     found = insight.explain_lm(
         model,
         pieces,

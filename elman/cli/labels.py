@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from elman.cli.options import (
@@ -12,7 +13,7 @@ from elman.cli.options import (
     refuse_existing,
     train_config,
 )
-from elman.data.labelled import Examples, read_table
+from elman.data.labelled import MAX_CHARS, Examples, check_max_chars, read_table, too_long
 from elman.data.ucr import read_ts
 from elman.nn import CELLS
 from elman.nn.pooling import POOLINGS
@@ -68,6 +69,7 @@ def add_parsers(train: argparse._SubParsersAction) -> None:
     src.add_argument("--test", help="CSV/TSV scored by `elman evaluate`")
     src.add_argument("--text-column", default="text", help="the CSV's text column")
     src.add_argument("--label-column", default="label", help="the CSV's label column")
+    add_max_chars(src, "a CSV/TSV field")
     src.add_argument("--ts", help="a UCR/UEA .ts training file (numeric series)")
     src.add_argument("--ts-test", help="the matching .ts test file")
     src.add_argument("--ucr", help="a UCR/UEA set sktime ships, e.g. GunPoint, JapaneseVowels")
@@ -121,6 +123,7 @@ def _classify_source(a: argparse.Namespace) -> dict:
             **paths,
             "text_column": a.text_column,
             "label_column": a.label_column,
+            "max_chars": a.max_chars,
         } | common
     if a.ts:
         test = str(Path(a.ts_test).resolve()) if a.ts_test else None
@@ -131,7 +134,23 @@ def _classify_source(a: argparse.Namespace) -> dict:
 def train_classify(a: argparse.Namespace) -> dict:
     out = refuse_existing(a.out, a.overwrite)
     config = config_from(a, classify.ClassifyConfig)
-    return classify.train(_classify_source(a), config, train_config(a), out, epochs=a.epochs)
+    source = _classify_source(a)
+    metrics = classify.train(source, config, train_config(a), out, epochs=a.epochs)
+    if source["kind"] in ("ts", "ucr") and is_main():
+        print(baseline_line(classify.scored_with_baselines(out)), flush=True)
+    return metrics
+
+
+def baseline_line(r: dict) -> str:
+    """A series model's accuracy beside what needs no model, flagged when it is not better."""
+    best = max(r["nn1_euclidean"], r["majority_class"])
+    verdict = "" if r["accuracy"] > best else "; the model is no better than a baseline"
+    if verdict and not r["conv"]:  # measured: --conv beat 1-NN where the default lost to it
+        verdict += " (try --conv)"
+    return (
+        f"{r['data']}: accuracy {r['accuracy']:.4f}, baselines: 1-NN Euclidean "
+        f"{r['nn1_euclidean']:.4f}, majority class {r['majority_class']:.4f}{verdict}"
+    )
 
 
 def train_tag(a: argparse.Namespace) -> dict:
@@ -152,34 +171,94 @@ def train_tag(a: argparse.Namespace) -> dict:
     return tag.train(source, config_from(a, tag.TagConfig), train_config(a), out, epochs=a.epochs)
 
 
-def read_inputs(path: str | None, kind: str, text_column: str, stdin_lines) -> Examples:
+def add_max_chars(p: argparse._ActionsContainer, what: str) -> None:
+    p.add_argument(
+        "--max-chars",
+        type=int,
+        default=MAX_CHARS,
+        help=f"longest {what} in characters (longer ones are an error, not a slow or "
+        "out-of-memory run)",
+    )
+
+
+def read_lines(path: str, stdin_lines: Iterable[str], max_chars: int, need: str) -> list[str]:
+    """The lines of ``path`` (``-``: ``stdin_lines``), each non-empty and at most ``max_chars``
+    characters (an error names the first that is not); ``need`` says what a line holds."""
+    check_max_chars(max_chars)
+    name = "stdin" if path == "-" else Path(_input_file(path)).name
+    lines = []
+    for number, line in enumerate(stdin_lines if path == "-" else _utf8_lines(path), 1):
+        line = line.rstrip("\r\n")
+        if len(line) > max_chars:
+            raise ValueError(too_long(f"{name} line {number}", len(line), max_chars))
+        lines.append(line)
+    if not lines:
+        raise ValueError(f"{name}: no input lines; expected at least one line with {need}")
+    empty = [i + 1 for i, t in enumerate(lines) if not t.strip()]
+    if empty:
+        raise ValueError(f"input line(s) {empty[:5]} are empty; every line needs {need}")
+    return lines
+
+
+def _utf8_lines(path: str) -> Iterator[str]:
+    """The lines of a file, one at a time; bytes that are not UTF-8 name their line."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                where = f"{Path(path).name} line {number}"
+                raise ValueError(f"{where}: not UTF-8 text ({e.reason})") from None
+
+
+def _input_file(path: str) -> str:
+    if Path(path).is_dir():
+        raise ValueError(f"input {path!r} is a directory; expected a file, or - for stdin")
+    return path
+
+
+def read_inputs(
+    path: str | None, kind: str, text_column: str, stdin_lines, max_chars: int = MAX_CHARS
+) -> Examples:
     """Inputs to predict: a .ts file, a CSV/TSV (``text_column``), or text lines."""
     if path and path.endswith(".ts"):
-        return read_ts(path).examples()
+        return read_ts(_input_file(path), max_chars).examples()
     if path and path.endswith((".csv", ".tsv")):
-        return read_table(path, text_column, None)
-    lines = (
-        Path(path).read_text("utf-8").splitlines() if path and path != "-" else list(stdin_lines)
-    )
-    texts = [line.rstrip("\n") for line in lines]
-    empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
-    if empty:
-        raise ValueError(f"input line(s) {empty[:5]} are empty; every line needs text")
+        return read_table(_input_file(path), text_column, None, max_chars)
+    texts = read_lines(path or "-", stdin_lines, max_chars, "text")
     if kind != "text":
         raise ValueError("this model reads numeric series: give a .ts file")
     return Examples("text", texts, [""] * len(texts))
 
 
 def predict(out: Path, task: str, inputs: Examples, which: str) -> list[dict]:
+    """Each input's label and class probabilities (classify) or tags (tag), with the input:
+    its text, or for series its position ``id`` in the file (from 0)."""
     if task == "classify":
-        model = classify.load(out, which)
-        return model.predict(inputs.inputs)
+        rows = classify.load(out, which).predict(inputs.inputs)
+        if inputs.kind == "text":
+            return [{"text": t} | r for t, r in zip(inputs.inputs, rows, strict=True)]
+        return [{"id": i} | r for i, r in enumerate(rows)]
     model, vocab, _ = tag.load(out, which)
     sentences = [str(t).split() for t in inputs.inputs]
     return [
         {"words": s, "tags": t}
         for s, t in zip(sentences, tag.tag(model, vocab, sentences), strict=True)
     ]
+
+
+def csv_row(row: dict) -> dict:
+    """One flat CSV row of a ``predict`` result: class probabilities become ``p_<class>``
+    columns, a tagged sentence its text and space-separated tags, a word LM's next words
+    ``next_<i>`` and ``p_<i>`` columns."""
+    flat = {k: v for k, v in row.items() if k not in ("probabilities", "words", "tags", "next")}
+    if "probabilities" in row:
+        flat |= {f"p_{c}": p for c, p in row["probabilities"].items()}
+    if "words" in row:
+        flat |= {"text": " ".join(row["words"]), "tags": " ".join(row["tags"])}
+    for i, item in enumerate(row.get("next", []), 1):
+        flat |= {f"next_{i}": item["word"], f"p_{i}": item["p"]}
+    return flat
 
 
 def evaluate(a: argparse.Namespace, task: str) -> dict:
@@ -189,7 +268,9 @@ def evaluate(a: argparse.Namespace, task: str) -> dict:
         if a.data is None:
             return tag.evaluate_split(a.dir, a.split, a.checkpoint)
         model, vocab, _ = tag.load(a.dir, a.checkpoint)
-        data = tag.encode_sentences(vocab, tag.read_conll(a.data), "evaluation")
+        sentences = tag.read_conll(a.data)
+        tag.check_tags(sentences, vocab.tags, a.data)
+        data = tag.encode_sentences(vocab, sentences, "evaluation")
         return tag.accuracy(model, data) | {"data": a.data}
     model = classify.load(a.dir, a.checkpoint)
     if a.data is None:
@@ -197,12 +278,24 @@ def evaluate(a: argparse.Namespace, task: str) -> dict:
     elif a.data.endswith(".ts"):
         data, what = read_ts(a.data).examples(), a.data
     else:
-        data, what = read_table(a.data, a.text_column, a.label_column), a.data
+        data, what = read_table(a.data, a.text_column, a.label_column, a.max_chars), a.data
     result = model.evaluate(data) | {"data": what}
+    if model.encoder.kind == "series":
+        result["baselines"] = _baselines(a.dir, data)
     if is_main():
         print(format_confusion(result["confusion"], model.classes), flush=True)
         result["confusion_png"] = _plot_confusion(result, model.classes, Path(a.dir))
     return result
+
+
+def _baselines(out: str, scored: Examples) -> dict:
+    """Majority-class and 1-NN accuracy on ``scored`` from the run's training split (a
+    training file that moved since is noted, not an error: the model's scores still stand)."""
+    try:
+        train = classify.run_data(out)[0]
+    except OSError as e:
+        return {"unavailable": f"the run's training data cannot be read: {e}"}
+    return classify.baselines(train, scored)
 
 
 def _plot_confusion(result: dict, classes, out: Path) -> str | None:

@@ -20,6 +20,8 @@ from elman.data.text import read_text
 from elman.decode import Sampling
 from elman.nn import CELLS
 from elman.tasks import charlm, wordlm
+from elman.tasks.runs import task_of
+from elman.train.checkpoint import read_meta, reading
 from elman.train.distributed import is_main
 
 CHARLM_HELP = {
@@ -105,7 +107,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         help="wordlm: instead of sampling, list the likeliest endings of the prompt's "
         "sentence found by a beam this wide (--nbest of them, with log-probabilities)",
     )
-    g.add_argument("--nbest", type=int, default=3, help="with --beam: endings to list")
+    g.add_argument("--nbest", type=int, default=None, help="with --beam: endings to list (3)")
     g.add_argument(
         "--checkpoint", choices=("best", "last"), default="best", help="which checkpoint to use"
     )
@@ -113,10 +115,16 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         "--midi", default=None, help="music: the MIDI file to write (default DIR/sample.mid)"
     )
     g.add_argument(
-        "--primer-steps", type=int, default=8, help="music: steps of the primer piece to start from"
+        "--primer-steps",
+        type=int,
+        default=None,
+        help="music: steps of the primer piece to start from (default 8)",
     )
     g.add_argument(
-        "--primer-piece", type=int, default=0, help="music: which held-out test piece primes"
+        "--primer-piece",
+        type=int,
+        default=None,
+        help="music: which held-out test piece primes (default 0)",
     )
     g.add_argument(
         "--primer-midi", default=None, help="music (chorales): prime from this MIDI file"
@@ -124,8 +132,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     g.add_argument(
         "--unknown",
         choices=("error", "skip"),
-        default="error",
-        help="charlm: prompt characters the model never saw: error, or skip them",
+        default=None,
+        help="charlm: prompt characters the model never saw: error (the default), or skip them",
     )
 
 
@@ -155,8 +163,12 @@ def train_wordlm(a: argparse.Namespace) -> None:
 
 
 def report(metrics: dict, out: Path, task: str) -> None:
-    """The last validation figures of a run, in its task's units."""
+    """The last validation figures of a run, in its task's units; a run that had nothing
+    left to train (finished, or resumed to a step count it has reached) says so."""
     if not is_main():
+        return
+    if "val_loss" not in metrics:
+        print(nothing_to_do(out), flush=True)
         return
     nats = metrics["val_loss"]
     if task == "charlm":
@@ -168,6 +180,23 @@ def report(metrics: dict, out: Path, task: str) -> None:
     print(f"validation: {what}; checkpoints in {out}", flush=True)
 
 
+def nothing_to_do(out: Path) -> str:
+    """Why resuming the run in ``out`` trained no step: it is where it was asked to go."""
+    path = Path(out) / "last.safetensors"
+    if not path.exists():  # a fresh run stopped before its first step
+        raise ValueError(
+            f"no step was trained, so {out} holds no checkpoint (is --time-limit shorter "
+            "than one step?)"
+        )
+    meta = read_meta(path)
+    with reading(path):
+        done, total = int(meta["position"]["step"]), int(meta["train"]["steps"])
+    return (
+        f"nothing to do: the run is at step {done} (of {total}); pass --steps M with "
+        f"M > {done} to train further"
+    )
+
+
 def _sample_charlm(out, prompt, length, sampling, which="best", unknown="error") -> None:
     model, vocab, _ = charlm.load(out, which)
     sys.stdout.write(prompt)
@@ -177,6 +206,61 @@ def _sample_charlm(out, prompt, length, sampling, which="best", unknown="error")
     sys.stdout.write("\n")
 
 
+# Options of `elman generate` that only some tasks read: any other task would ignore them.
+GENERATE_ONLY = {
+    "prompt": ("charlm", "wordlm"),
+    "top_k": ("charlm", "wordlm"),
+    "top_p": ("charlm", "wordlm"),
+    "unknown": ("charlm",),
+    "beam": ("wordlm",),
+    "nbest": ("wordlm",),
+    "midi": ("music",),
+    "primer_steps": ("music",),
+    "primer_piece": ("music",),
+    "primer_midi": ("music",),
+}
+LENGTHS = {"charlm": (500, "characters"), "wordlm": (50, "words"), "music": (64, "steps")}
+
+
+def check_generate_options(a: argparse.Namespace, task: str) -> None:
+    """An error for every option of ``elman generate`` given that a ``task`` model ignores."""
+    for name, tasks in GENERATE_ONLY.items():
+        if getattr(a, name, None) is not None and task not in tasks:
+            raise ValueError(
+                f"--{name.replace('_', '-')} is for {' and '.join(tasks)} models; "
+                f"{a.dir} holds a {task} model"
+            )
+    if getattr(a, "nbest", None) is not None and getattr(a, "beam", None) is None:
+        raise ValueError("--nbest lists the endings a beam search found: it needs --beam")
+
+
+def generation_length(length: int | None, task: str) -> int:
+    """``--length``, or the task's default when it is not given."""
+    default, unit = LENGTHS[task]
+    if length is None:
+        return default
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"--length: expected a positive number of {unit}, got {length!r}")
+    return length
+
+
+def generate_command(a: argparse.Namespace) -> None:
+    """``elman generate DIR``: text (charlm, wordlm), a beam's sentence endings (wordlm
+    --beam) or MIDI (music), refusing the options the model would ignore."""
+    from elman.cli.music import generate as generate_music  # it imports this module
+
+    task = task_of(a.dir)
+    if task == "music":
+        generate_music(a)  # it checks the options too
+        return
+    check_generate_options(a, task)
+    if a.beam is not None:
+        finish(Path(a.dir), task, a)
+    else:
+        sampling = Sampling(a.temperature, a.top_k, a.top_p, a.seed)
+        generate(Path(a.dir), task, a.prompt, a.length, sampling, a.checkpoint, a.unknown)
+
+
 def generate(
     out: Path,
     task: str,
@@ -184,19 +268,20 @@ def generate(
     length: int | None,
     sampling: Sampling,
     which: str = "best",
-    unknown: str = "error",
+    unknown: str | None = None,
 ) -> None:
-    if task == "charlm":
-        _sample_charlm(
-            out, "\n" if prompt is None else prompt, length or 500, sampling, which, unknown
-        )
-        return
-    if task != "wordlm":
+    """Text from the language model in ``out`` after ``prompt``, on stdout as it comes."""
+    if task not in ("charlm", "wordlm"):
         raise ValueError(f"`elman generate` needs a language model; {out} holds a {task} model")
+    length = generation_length(length, task)
+    if task == "charlm":
+        prompt = "\n" if prompt is None else prompt
+        _sample_charlm(out, prompt, length, sampling, which, unknown or "error")
+        return
     model, tokenizer, _ = wordlm.load(out, which)
     prompt = prompt or ""
     sys.stdout.write(prompt)
-    for piece in wordlm.generate(model, tokenizer, prompt, length or 50, sampling):
+    for piece in wordlm.generate(model, tokenizer, prompt, length, sampling):
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
@@ -207,7 +292,8 @@ def finish(out: Path, task: str, a: argparse.Namespace) -> None:
     if task != "wordlm":
         raise ValueError(f"--beam needs a word language model; {out} holds a {task} model")
     model, tokenizer, _ = wordlm.load(out, a.checkpoint)
-    for text, logprob in wordlm.finish(model, tokenizer, a.prompt or "", a.beam, a.nbest):
+    nbest = 3 if a.nbest is None else a.nbest
+    for text, logprob in wordlm.finish(model, tokenizer, a.prompt or "", a.beam, nbest):
         print(f"{logprob:.3f}\t{(a.prompt or '') + text}")
 
 
@@ -227,8 +313,9 @@ def evaluate(a: argparse.Namespace, task: str) -> dict:
             "bits_per_char": nats / math.log(2),
             "step": meta.get("step"),
         }
-    if a.data is None:
-        return wordlm.evaluate_split(a.dir, a.split, a.checkpoint)
+    if a.data is None:  # "test", the parser's default, falls back to valid in a run without one
+        split = None if a.split in (None, "test") else a.split
+        return wordlm.evaluate_split(a.dir, split, a.checkpoint)
     model, tokenizer, _ = wordlm.load(a.dir, a.checkpoint)
     lines = [line.strip() for line in read_text(a.data).splitlines() if line.strip()]
     return wordlm.score_documents(model, tokenizer, [lines]) | {"data": a.data}

@@ -7,10 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+from elman.cli.lm import check_generate_options, generation_length
 from elman.cli.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
+    output_file,
     refuse_existing,
     train_config,
 )
@@ -74,7 +76,8 @@ def train(a: argparse.Namespace) -> dict:
         raise ValueError(f"--limit: a split needs at least 3 pieces, got {a.limit}")
     source: dict = {"kind": kind, "seed": a.seed_split, "limit": a.limit}
     if kind == "chorales":
-        source["cache"] = str(Path(a.cache) if a.cache else default_cache(a.step))
+        cache = output_file(a.cache, "--cache") if a.cache else default_cache(a.step)
+        source["cache"] = str(cache)
     else:
         source |= {"collection": a.collection, "match": a.match}
     config = config_from(a, music.MusicConfig, kind=kind)
@@ -83,10 +86,13 @@ def train(a: argparse.Namespace) -> dict:
 
 def generate(a: argparse.Namespace) -> None:
     """Sample from a primer and write MIDI (``--midi``, default DIR/sample.mid)."""
+    check_generate_options(a, "music")
+    length = generation_length(a.length, "music")
+    path = output_file(a.midi, "--midi") if a.midi else Path(a.dir) / "sample.mid"
     model, encoding, meta = music.load(a.dir, a.checkpoint)
-    primer = sampling.primer_from(meta, a.primer_piece, a.primer_steps, a.primer_midi)
-    piece = sampling.generate(model, encoding, primer, a.length or 64, a.temperature, a.seed)
-    path = Path(a.midi) if a.midi else Path(a.dir) / "sample.mid"
+    steps = 8 if a.primer_steps is None else a.primer_steps
+    primer = sampling.primer_from(meta, a.primer_piece or 0, steps, a.primer_midi)
+    piece = sampling.generate(model, encoding, primer, length, a.temperature, a.seed)
     step = meta["task_config"]["model"]["step"]
     sampling.write_midi(piece, encoding, step, path)
     if is_main():

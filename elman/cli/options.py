@@ -99,9 +99,29 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values, progress=not args.no_progress)
 
 
+def output_dir(path: str | Path, option: str) -> Path:
+    """``path`` as a Path for a directory the command writes into; an error naming
+    ``option`` if something other than a directory is there."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {str(path)!r} is a file; expected a directory")
+    return path
+
+
+def output_file(path: str | Path, option: str, overwrite: bool = True) -> Path:
+    """``path`` as a Path for a file the command writes; an error naming ``option`` if it is
+    a directory, or if it exists and ``overwrite`` is off."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {str(path)!r} is a directory; expected a file name")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{option} {str(path)!r} already exists; pass --overwrite to replace it")
+    return path
+
+
 def refuse_existing(out: str | Path, overwrite: bool) -> Path:
     """``out`` as a Path; an error if it already holds a run and ``overwrite`` is off."""
-    out = Path(out)
+    out = output_dir(out, "--out")
     if (out / "last.safetensors").exists() and not overwrite:
         raise ValueError(
             f"--out {str(out)!r} already holds a run; continue it with "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from elman.cli.labels import add_max_chars, read_lines
 from elman.cli.options import (
     add_dataclass_options,
     add_run_options,
@@ -73,6 +74,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     tr.add_argument("--seed", type=int, default=None, help="seed for sampling")
     tr.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
+    add_max_chars(tr, "input line")
     tr.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
 
@@ -97,18 +99,9 @@ def train(a: argparse.Namespace) -> dict:
     return seq2seq.train(source, config, train_config(a), out, epochs=a.epochs)
 
 
-def read_lines(path: str, stdin_lines) -> list[str]:
-    lines = Path(path).read_text("utf-8").splitlines() if path != "-" else list(stdin_lines)
-    lines = [line.rstrip("\n") for line in lines]
-    empty = [i + 1 for i, t in enumerate(lines) if not t.strip()]
-    if empty:
-        raise ValueError(f"input line(s) {empty[:5]} are empty; every line needs a source")
-    return lines
-
-
 def translate(a: argparse.Namespace, stdin_lines) -> list[dict]:
     model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
-    sources = read_lines(a.input, stdin_lines)
+    sources = read_lines(a.input, stdin_lines, a.max_chars, "a source")
     sampling = Sampling(a.temperature, seed=a.seed)
     found = seq2seq.transduce(model, vocab, sources, config, a.beam, a.nbest, a.alpha, sampling)
     rows = []
@@ -130,7 +123,7 @@ def translate(a: argparse.Namespace, stdin_lines) -> list[dict]:
 
 
 def evaluate(a: argparse.Namespace) -> dict:
-    """WER and token (phoneme) error rate on DATA (a pairs file) or the run's split."""
+    """Error rates (``seq2seq.metric_names``) on DATA (a pairs file) or the run's split."""
     if a.data is None:
         return seq2seq.evaluate_split(a.dir, a.split, a.checkpoint, a.beam, a.alpha)
     model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)

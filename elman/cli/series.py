@@ -15,10 +15,12 @@ from elman.cli.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
+    output_file,
     refuse_existing,
     train_config,
 )
-from elman.data.series import read_table
+from elman.data.series import read_table, stamp
+from elman.files import atomic_path
 from elman.nn import CELLS
 from elman.tasks import anomaly, forecast_runs
 from elman.tasks.baselines import BASELINES
@@ -67,6 +69,13 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t.add_argument("data", help="CSV/TSV/Parquet file of the series")
     add_data_options(t)
     t.add_argument("--valid-steps", type=int, help="held-out steps per series (default: horizon)")
+    t.add_argument(
+        "--streamable",
+        action="store_true",
+        help="a model `elman detect` and server sessions can read one value at a time: "
+        "autoregressive, without per-window normalization and calendar features (sets "
+        "--no-normalize --no-calendar)",
+    )
     add_dataclass_options(t, ForecastConfig, HELP)
     add_run_options(t, TRAIN)
 
@@ -75,8 +84,12 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     f.add_argument("data", nargs="?", help="the series (default: the run's training file)")
     f.add_argument("--horizon", type=int, help="steps to forecast (<= the trained horizon)")
     f.add_argument("--future", help="CSV of the known-future covariates over the horizon")
-    f.add_argument("--plot", help="PNG of the first series' forecast with its interval")
-    f.add_argument("--seed", type=int, default=0, help="seed of the sample paths")
+    f.add_argument(
+        "--plot",
+        help="image (PNG, SVG, PDF, ...) of the forecasts with their intervals: one panel per "
+        "series, in a grid (capped; stderr says how many were left out)",
+    )
+    f.add_argument("--seed", type=int, help="autoregressive: seed of the sample paths (default: 0)")
     f.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
     b = sub.add_parser("backtest", help="rolling-origin evaluation, beside baselines")
@@ -103,7 +116,11 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         default=0.99,
         help="quantile: the level; pot: where the tail starts",
     )
-    d.add_argument("--risk", type=float, default=1e-3, help="pot: the flag rate aimed at")
+    d.add_argument(
+        "--risk",
+        type=float,
+        help=f"pot: the flag rate aimed at, in (0, 1 - quantile) (default: {anomaly.DEFAULT_RISK})",
+    )
     d.add_argument(
         "--score",
         choices=("residual", "nll"),
@@ -151,12 +168,34 @@ def _source(a: argparse.Namespace, path: str) -> dict:
 
 def train(a: argparse.Namespace) -> dict:
     out = refuse_existing(a.out, a.overwrite)
+    config = config_from(a, ForecastConfig)
+    if a.streamable:
+        config = _streamable(config, a.future_covariates)
     source = _source(a, a.data)
     series = forecast_runs.load_source(source)
-    config = config_from(a, ForecastConfig)
     return forecast_runs.train(
         series, config, train_config(a), out, source, a.valid_steps, epochs=a.epochs
     )
+
+
+def _streamable(config: ForecastConfig, future: list[str]) -> ForecastConfig:
+    """``config`` for a model read one value at a time (``--streamable``)."""
+    if config.mode != "autoregressive":
+        raise ValueError(
+            "--streamable: a stream feeds one value at a time to an autoregressive model; "
+            f"it cannot go with --mode {config.mode}"
+        )
+    if future:
+        raise ValueError(
+            f"--streamable: a stream takes values alone, not --future-covariates {future}"
+        )
+    return replace(config, normalize=False, calendar=False)
+
+
+def _at_least_one(value: int | None, option: str) -> None:
+    """Refuse an explicit 0 or negative count (None: the option was not given)."""
+    if value is not None and value < 1:
+        raise ValueError(f"{option} must be >= 1, got {value}")
 
 
 def _series_like_training(out: str, path: str | None, which: str):
@@ -188,58 +227,88 @@ def _future_rows(path: str | None, trained, s, horizon: int) -> np.ndarray | Non
     return frame[names].to_numpy(dtype=float)[:horizon]
 
 
-def forecast(a: argparse.Namespace) -> None:
-    """CSV on stdout: series, step, time, point and one column per quantile level."""
-    trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
+def _check_forecast_options(a: argparse.Namespace, trained) -> int:
+    """The forecast's horizon; refuses options this model would ignore."""
     c = trained.config
-    horizon = a.horizon or c.horizon
-    if not 1 <= horizon <= c.horizon:
+    _at_least_one(a.horizon, "--horizon")
+    horizon = c.horizon if a.horizon is None else a.horizon
+    if horizon > c.horizon:
         raise ValueError(
             f"--horizon must be in 1..{c.horizon} (trained for {c.horizon}), got {horizon}"
         )
+    if a.future is not None and not trained.future_names:
+        raise ValueError(
+            f"--future {a.future}: this model reads no known-future covariate columns "
+            "(calendar features, if any, come from the timestamps); drop --future"
+        )
+    if a.seed is not None and c.mode == "direct":
+        raise ValueError(
+            "--seed: a direct-mode model emits its quantiles at once and draws no sample "
+            "paths, so a seed changes nothing; drop --seed"
+        )
+    return horizon
+
+
+def forecast(a: argparse.Namespace) -> None:
+    """CSV on stdout: series, step, time, point and one column per quantile level."""
+    if a.plot:
+        from elman.viz.forecast import check_plot_path
+
+        check_plot_path(a.plot)
+    trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
+    c = trained.config
+    horizon = _check_forecast_options(a, trained)
+    found = []  # every series forecast before anything is written: an error leaves no output
+    for s in series:
+        future = _future_rows(a.future, trained, s, c.horizon)
+        point, quant = forecast_runs.forecast(trained, s, future, a.seed or 0)
+        times = forecast_runs.future_times(s, c.horizon)[:horizon]
+        found.append((s, times, point[:horizon], quant[:horizon]))
     writer = csv.writer(sys.stdout)
     writer.writerow(["series", "step", "time", "point", *(f"q{q:g}" for q in c.levels)])
-    for k, s in enumerate(series):
-        future = _future_rows(a.future, trained, s, c.horizon)
-        point, quant = forecast_runs.forecast(trained, s, future, a.seed)
-        times = forecast_runs.future_times(s, c.horizon)
+    for s, times, point, quant in found:
         for h in range(horizon):
-            writer.writerow(
-                [
-                    s.name,
-                    h + 1,
-                    _stamp(times[h]),
-                    f"{point[h]:.6g}",
-                    *(f"{v:.6g}" for v in quant[h]),
-                ]
-            )
-        if a.plot and k == 0:
-            from elman.viz.forecast import plot_forecast
+            row = [f"{point[h]:.6g}", *(f"{v:.6g}" for v in quant[h])]
+            writer.writerow([s.name, h + 1, _stamp(times[h]), *row])
+    if a.plot:
+        _plot(
+            [_panel(s, c.context, *rest) for s, *rest in found], a.plot, c.levels[-1] - c.levels[0]
+        )
 
-            keep = min(len(s), 4 * c.context)
-            plot_forecast(
-                s.time[-keep:],
-                s.values[-keep:],
-                times[:horizon],
-                point[:horizon],
-                quant[:horizon, 0],
-                quant[:horizon, -1],
-                a.plot,
-                title=s.name,
-                coverage=c.levels[-1] - c.levels[0],
-            )
+
+def _panel(s, context: int, times, point, quant):
+    from elman.viz.forecast import Panel
+
+    keep = min(len(s), 4 * context)
+    tail = slice(len(s) - keep, None)
+    return Panel(
+        s.time[tail], s.values[tail], times, point, quant[:, 0], quant[:, -1], None, s.name
+    )
+
+
+def _plot(panels: list, path: str, coverage: float) -> None:
+    from elman.viz.forecast import MAX_PANELS, plot_forecasts
+
+    plot_forecasts(panels, path, coverage)
+    if len(panels) > MAX_PANELS:
+        print(
+            f"elman: --plot {path}: drew the first {MAX_PANELS} of {len(panels)} series "
+            "(the CSV holds them all)",
+            file=sys.stderr,
+        )
 
 
 def _stamp(t) -> str:
     """A timestamp as ISO text (the date alone at midnight), or an integer step."""
-    if not isinstance(t, np.datetime64):
-        return str(t)
-    text = np.datetime_as_string(t, unit="s")
-    return text[:10] if text.endswith("T00:00:00") else text
+    return str(stamp(t))
 
 
 def backtest(a: argparse.Namespace) -> dict:
     """Ours and the baselines at the same origins: mean scores over series, and per series."""
+    _at_least_one(a.origins, "--origins")
+    _at_least_one(a.stride, "--stride")
+    if a.stride is not None and a.origins == 1:
+        raise ValueError(f"--stride {a.stride}: it spaces origins, and --origins 1 has one")
     trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
     ours = forecast_runs.backtest(trained, series, a.origins, a.stride)
     result = {"model": ours["mean"], "series": ours["series"]}
@@ -248,31 +317,63 @@ def backtest(a: argparse.Namespace) -> dict:
     return result
 
 
+def _check_detect_options(a: argparse.Namespace) -> anomaly.Detector:
+    """The detector of ``a``; refuses options its rule ignores, before any scoring."""
+    if a.risk is not None and a.rule != "pot":
+        raise ValueError(
+            f"--risk {a.risk:g}: only --rule pot reads it (the {a.rule} rule flags scores above "
+            "the --quantile of the training scores); drop --risk or pass --rule pot"
+        )
+    anomaly.check_rule(a.rule, a.quantile, a.risk)
+    if a.metrics and not a.label_col:
+        raise ValueError(f"--metrics {a.metrics}: metrics need labels; give --label-col too")
+    if a.metrics:
+        output_file(a.metrics, "--metrics")
+    return anomaly.Detector(a.score, adapt=a.adapt, replace=a.replace, smooth=a.smooth)
+
+
+def _labels(path: str, column: str) -> np.ndarray:
+    """The 0/1 labels of ``column`` in the data file (an error naming the columns there)."""
+    frame = read_table(path)
+    if column not in frame.columns:
+        raise ValueError(
+            f"--label-col {column!r}: no such column in {path}; it has {list(frame.columns)}"
+        )
+    labels = frame[column]
+    bad = ~labels.isin([0, 1])
+    if bool(bad.any()):
+        raise ValueError(
+            f"--label-col {column!r}: expected 0/1 labels, found {labels[bad].iloc[0]!r} "
+            f"in row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}"
+        )
+    return labels.to_numpy(dtype=int)
+
+
 def detect(a: argparse.Namespace) -> None:
     """CSV on stdout: series, time, value, score, flag; metrics JSON with --label-col."""
+    detector = _check_detect_options(a)
+    labels = _labels(a.data, a.label_col) if a.label_col else None
     trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
+    if labels is not None and len(series) != 1:
+        raise ValueError("--label-col scores one series; this file holds several")
     cut = trained.info["valid_steps"]
     training = [s.head(len(s) - cut) for s in forecast_runs.load_source(trained.info["source"])]
-    detector = anomaly.Detector(a.score, adapt=a.adapt, replace=a.replace, smooth=a.smooth)
-    threshold = anomaly.fit_threshold(trained, training, a.quantile, detector, a.rule, a.risk)
+    risk = anomaly.DEFAULT_RISK if a.risk is None else a.risk
+    threshold = anomaly.fit_threshold(trained, training, a.quantile, detector, a.rule, risk)
     detector = replace(detector, threshold=threshold)
+    raw = [anomaly.scores(trained, s, detector) for s in series]
+    if labels is not None and len(labels) != len(raw[0]):
+        raise ValueError(f"--label-col: {len(labels)} labels for {len(raw[0])} values (gaps?)")
     writer = csv.writer(sys.stdout)
     writer.writerow(["series", "time", "value", "score", "flag"])
-    raw = []
-    for s in series:
-        scores = anomaly.scores(trained, s, detector)
-        raw.append(scores)
+    for s, scores in zip(series, raw, strict=True):
         for t, v, sc in zip(s.time, s.values, scores, strict=True):
             writer.writerow([s.name, _stamp(t), f"{v:.6g}", f"{sc:.6g}", int(sc > threshold)])
-    if a.label_col:
-        if len(series) != 1:
-            raise ValueError("--label-col scores one series; this file holds several")
-        labels = read_table(a.data)[a.label_col].to_numpy()
-        if len(labels) != len(raw[0]):
-            raise ValueError(f"--label-col: {len(labels)} labels for {len(raw[0])} values (gaps?)")
+    if labels is not None:
         result = anomaly.detection_scores(labels, raw[0] > threshold, raw[0])
         result |= {"threshold": threshold, "rule": a.rule, "quantile": a.quantile}
         text = json.dumps(result)
         if a.metrics:
-            Path(a.metrics).write_text(text + "\n")
+            with atomic_path(a.metrics) as tmp:
+                tmp.write_text(text + "\n")
         print(text, file=sys.stderr)

@@ -13,6 +13,7 @@ import torch
 
 SENTIMENT_SOURCES = ("amazon", "imdb", "yelp")
 KINDS = ("text", "series")
+MAX_CHARS = 100_000  # per input text: bounds memory and time (``--max-chars`` raises it)
 
 
 @dataclass(frozen=True)
@@ -74,20 +75,32 @@ def read_sentiment(folder: str | Path) -> Examples:
 
 
 def read_table(
-    path: str | Path, text_column: str = "text", label_column: str | None = "label"
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    max_chars: int = MAX_CHARS,
 ) -> Examples:
     """Rows of a CSV (or TSV, by extension ``.tsv``) file with a header; without
-    ``label_column`` the labels are empty strings (texts to predict)."""
+    ``label_column`` the labels are empty strings (texts to predict). A field longer than
+    ``max_chars`` characters is an error naming its line (option ``--max-chars``)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"table {str(p)!r} does not exist")
-    with p.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f, delimiter="\t" if p.suffix == ".tsv" else ",")
-        columns = reader.fieldnames or []
-        for name in (text_column, label_column):
-            if name is not None and name not in columns:
-                raise ValueError(f"{p.name}: no column {name!r}; its columns are {columns}")
-        rows = list(reader)
+    check_max_chars(max_chars)
+    previous = csv.field_size_limit(max_chars)  # csv's own bound, restored below
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter="\t" if p.suffix == ".tsv" else ",")
+            try:
+                columns = reader.fieldnames or []
+                for name in (text_column, label_column):
+                    if name is not None and name not in columns:
+                        raise ValueError(f"{p.name}: no column {name!r}; its columns are {columns}")
+                rows = list(reader)
+            except csv.Error as e:
+                raise ValueError(_csv_problem(p, reader.line_num, max_chars, e)) from None
+    finally:
+        csv.field_size_limit(previous)
     texts, labels = [], []
     for i, row in enumerate(rows, 2):
         text = (row[text_column] or "").strip()
@@ -96,6 +109,23 @@ def read_table(
         texts.append(text)
         labels.append((row[label_column] or "").strip() if label_column else "")
     return Examples("text", texts, labels)
+
+
+def check_max_chars(max_chars: int) -> None:
+    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
+        raise ValueError(f"--max-chars must be an integer >= 1, got {max_chars!r}")
+
+
+def too_long(where: str, length: int | None, max_chars: int) -> str:
+    """The error for an input past the ``--max-chars`` bound (``length``: None if unknown)."""
+    size = "a field longer than" if length is None else f"{length} characters, more than"
+    return f"{where}: {size} --max-chars {max_chars}; raise --max-chars to read it"
+
+
+def _csv_problem(p: Path, line: int, max_chars: int, e: csv.Error) -> str:
+    if "field larger than field limit" in str(e):
+        return too_long(f"{p.name} line {line + 1}", None, max_chars)  # line: before this one
+    return f"{p.name} line {line + 1}: not valid CSV ({e})"
 
 
 def stratified_folds(labels: Sequence[str], folds: int, seed: int = 0) -> list[list[int]]:

@@ -158,23 +158,46 @@ def write_pieces(path: str | Path, pieces: Sequence[Piece], step: float) -> None
 
 
 def read_pieces(path: str | Path, step: float) -> list[Piece] | None:
-    """The pieces of a cache file; None when it was made by an older roll rule (parse again)."""
-    from safetensors import safe_open
+    """The pieces of a cache file; None when it was made by an older roll rule (parse again).
+    A file that is not a roll cache is an error, so that it is never overwritten."""
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), "pt") as f:
-        meta, rolls = f.metadata(), f.get_tensor("rolls").float()
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta, tensors = f.metadata() or {}, set(f.keys())
+            if "rolls" not in tensors or not {"step", "pieces"} <= set(meta):
+                raise _not_a_cache(path, "no 'rolls' tensor with 'step' and 'pieces' metadata")
+            rolls = f.get_tensor("rolls").float()
+    except SafetensorError as e:
+        raise _not_a_cache(path, f"SafetensorError: {e}") from None
     if meta.get("rule") != ROLL_RULE:
         return None
-    if float(meta["step"]) != step:
+    try:
+        grid = float(meta["step"])
+        listed = [
+            (str(name), int(shift), int(rows)) for name, shift, rows in json.loads(meta["pieces"])
+        ]
+    except (ValueError, TypeError, RecursionError) as e:
+        raise _not_a_cache(path, f"its metadata does not read: {e}") from None
+    if grid != step:
         raise ValueError(
             f"cache: {path} holds rolls on a grid of {meta['step']} quarter notes, not {step}; "
             "give another cache file"
         )
+    if rolls.dim() != 2 or sum(rows for _, _, rows in listed) != rolls.shape[0]:
+        raise _not_a_cache(path, "its rolls do not match its piece list")
     pieces, row = [], 0
-    for name, shift, rows in json.loads(meta["pieces"]):
+    for name, shift, rows in listed:
         pieces.append(Piece(name, rolls[row : row + rows], shift))
         row += rows
     return pieces
+
+
+def _not_a_cache(path: str | Path, why: str) -> ValueError:
+    return ValueError(
+        f"cache: {str(path)!r} is not a roll cache ({why}); expected a .safetensors file of "
+        "parsed chorales written by elman. It was left as it is: give another cache path"
+    )
 
 
 def split_pieces(count: int, seed: int, fractions: tuple[float, float] = (0.62, 0.19)):

@@ -33,7 +33,13 @@ def read_pairs(path: str | Path) -> Pairs:
         where = f"{Path(path).name} line {number}"
         if "\t" not in line:
             raise ValueError(f"{where}: expected 'source<TAB>target', found no tab in {line!r}")
-        source, target = (part.strip() for part in line.split("\t", 1))
+        columns = line.split("\t")
+        if len(columns) != 2:
+            raise ValueError(
+                f"{where}: expected 2 tab-separated columns 'source<TAB>target', "
+                f"got {len(columns)} in {line[:60]!r}"
+            )
+        source, target = (part.strip() for part in columns)
         if not source or not target:
             side = "source" if not source else "target"
             raise ValueError(f"{where}: empty {side} in {line!r}")

@@ -51,6 +51,8 @@ class Series:
     future: np.ndarray
     freq: str | None = None
     notes: list[str] = field(default_factory=list)
+    past_names: tuple[str, ...] = ()
+    future_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.values)
@@ -64,6 +66,16 @@ class Series:
             past=self.past[:n],
             future=self.future[:n],
         )
+
+
+def stamp(t) -> str | int:
+    """A timestamp as ISO text (the date alone at midnight), or an integer step as itself."""
+    if isinstance(t, int | np.integer):
+        return int(t)
+    if not isinstance(t, np.datetime64):
+        return str(t)
+    text = np.datetime_as_string(t, unit="s")
+    return text[:10] if text.endswith("T00:00:00") else text
 
 
 def read_table(path: str | Path):
@@ -147,12 +159,10 @@ def _numeric(frame, column: str, where: str) -> np.ndarray:
 
 
 def _one(part, name, target, time_col, past, future, freq, missing) -> Series:
-    pd, notes = _pandas(), []
-    part = part.set_index(time_col) if time_col else part
+    notes = []
+    if time_col:
+        part = part.set_axis(_dates(part[time_col], time_col, name)).drop(columns=time_col)
     index = part.index
-    if time_col or isinstance(index, pd.DatetimeIndex):
-        index = pd.to_datetime(index) if not isinstance(index, pd.DatetimeIndex) else index
-        part = part.set_axis(index)
     if not index.is_monotonic_increasing:
         part, notes = part.sort_index(), [*notes, "timestamps were not sorted: sorted them"]
     duplicated = part.index.duplicated()
@@ -165,7 +175,32 @@ def _one(part, name, target, time_col, past, future, freq, missing) -> Series:
     cov = [_fill(columns[c], missing, f"series {name!r} covariate {c!r}", notes) for c in past]
     fut = [_fill(columns[c], missing, f"series {name!r} covariate {c!r}", notes) for c in future]
     stack = lambda cols: np.stack(cols, 1) if cols else np.zeros((len(values), 0))  # noqa: E731
-    return Series(name, part.index.to_numpy(), values, stack(cov), stack(fut), freq, notes)
+    time, names = part.index.to_numpy(), (tuple(past), tuple(future))
+    return Series(name, time, values, stack(cov), stack(fut), freq, notes, *names)
+
+
+def _dates(column, label: str, name: str):
+    """``column`` as a DatetimeIndex; a value that is not a date is an error naming the
+    column, its row (1-based, as counted below the header) and the value."""
+    pd = _pandas()
+    try:
+        dates = pd.DatetimeIndex(pd.to_datetime(column))
+    except (ValueError, TypeError, OverflowError):  # pandas' parser errors: find the value
+        dates = pd.DatetimeIndex(pd.to_datetime(column, errors="coerce"))
+    bad = np.flatnonzero(dates.isna())
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"series {name!r}: column {label!r}, row {_row(column, i)}: {column.iloc[i]!r} is "
+            "not a date (or not in the format of the rows before it)"
+        )
+    return dates
+
+
+def _row(column, i: int) -> int:
+    """The 1-based data row of position ``i`` (its label in a default RangeIndex)."""
+    label = column.index[i]
+    return int(label) + 1 if isinstance(label, int | np.integer) else i + 1
 
 
 def _regular(part, freq: str | None, name: str):
@@ -233,4 +268,4 @@ def _fill(x: np.ndarray, missing: str, where: str, notes: list[str]) -> np.ndarr
     return np.where(np.isnan(filled), x[~gaps][0], filled)
 
 
-__all__ = ["MISSING", "Series", "load_series", "read_table"]
+__all__ = ["MISSING", "Series", "load_series", "read_table", "stamp"]

@@ -1,10 +1,10 @@
 """Time-series classification sets in the UCR/UEA ``.ts`` format (as sktime ships them).
 
-A ``.ts`` file has ``#`` comments, ``@`` header lines (``@problemName``, ``@univariate``,
-``@dimensions``, ``@equalLength``, ``@classLabel true a b c``, ...), then ``@data`` and one
-case per line: the dimensions separated by ":", each a comma-separated series, the class label
-last. ``?`` marks a missing value (read as NaN). Series of one case may differ in length
-(JapaneseVowels), and so may cases.
+A ``.ts`` file has ``#`` (or ARFF's ``%``) comments, ``@`` header lines (``@problemName``,
+``@univariate``, ``@dimensions``, ``@equalLength``, ``@classLabel true a b c``, ...), then
+``@data`` and one case per line: the dimensions separated by ":", each a comma-separated
+series, the class label last. ``?`` marks a missing value (read as NaN). Series of one case
+may differ in length (JapaneseVowels), and so may cases.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from elman.data.labelled import Examples
+from elman.data.labelled import Examples, too_long
 
 SKTIME_SETS = ("GunPoint", "ItalyPowerDemand", "ArrowHead", "BasicMotions", "JapaneseVowels")
 
@@ -74,8 +74,9 @@ def _case(line: str, where: str, dims: int | None) -> tuple[Tensor, str]:
     return torch.tensor(rows, dtype=torch.float32).T.contiguous(), label.strip()
 
 
-def read_ts(path: str | Path) -> LabelledSeries:
-    """Every case of the ``.ts`` file ``path``."""
+def read_ts(path: str | Path, max_chars: int | None = None) -> LabelledSeries:
+    """Every case of the ``.ts`` file ``path``; a case line longer than ``max_chars``
+    characters (if given) is an error naming it."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(
@@ -86,7 +87,7 @@ def read_ts(path: str | Path) -> LabelledSeries:
     series, labels, in_data = [], [], False
     for number, raw in enumerate(p.read_text("utf-8", errors="strict").splitlines(), 1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):  # "%": ARFF's comments, as sktime's UnitTest
             continue
         where = f"{p.name} line {number}"
         if not in_data:
@@ -98,6 +99,8 @@ def read_ts(path: str | Path) -> LabelledSeries:
             else:
                 raise ValueError(f"{where}: expected a @header line before @data, got {line!r:.40}")
             continue
+        if max_chars is not None and len(line) > max_chars:
+            raise ValueError(too_long(where, len(line), max_chars))
         if header.get("timestamps", "false").lower() == "true":
             raise ValueError(f"{p.name}: time-stamped .ts files are not supported")
         dims = int(header["dimensions"]) if "dimensions" in header else None

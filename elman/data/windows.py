@@ -26,8 +26,8 @@ def window_origins(
     end = length - 1 if last is None else min(last, length - 1)
     if end - horizon < context - 1:
         raise ValueError(
-            f"a series of {end + 1} usable steps is shorter than context + horizon = "
-            f"{context} + {horizon}"
+            f"{max(end + 1, 0)} usable steps, fewer than context + horizon = {context} + "
+            f"{horizon} = {context + horizon}: lower the context or the horizon"
         )
     return np.arange(end - horizon, context - 2, -stride)[::-1]
 

@@ -38,13 +38,15 @@ def export_run(
     tolerance: float = 1e-4,
     checkpoint: str = "best",
     task: str | None = None,
+    overwrite: bool = True,
 ) -> dict:
     """Write the model of the run in ``run`` as ONNX and check it; returns a summary.
 
     out: the ONNX file of a one-graph model, or the folder of a seq2seq model's two
     (default: ``run``). mode: "sequence" or "step" for language and music models (default:
     sequence); other tasks export whole sequences (encoders) and decoder steps as they need.
-    task: the run's task, when the caller has read it already.
+    task: the run's task, when the caller has read it already. overwrite: off, a file that
+    already exists at ``out`` is an error (the default paths in ``run`` are always replaced).
     """
     if not tolerance > 0:
         raise ValueError(f"tolerance: expected a value > 0, got {tolerance}")
@@ -57,7 +59,7 @@ def export_run(
                 "own graphs (see elman.export.tasks)"
             )
     found, real, extra = _load(task, run, mode or "sequence", checkpoint)
-    paths = _paths(found, run, out)
+    paths = _paths(found, run, out, overwrite)
     diffs = export_checked(found, paths, real, tolerance)
     summary = {"task": task, "onnx": {k: str(p) for k, p in paths.items()}}
     if len(found) == 1:
@@ -70,13 +72,24 @@ def export_run(
     return summary
 
 
-def _paths(found: Sequence[Graph], run: str | Path, out: str | Path | None) -> dict[str, Path]:
+def _paths(
+    found: Sequence[Graph], run: str | Path, out: str | Path | None, overwrite: bool
+) -> dict[str, Path]:
+    """Where each graph goes; an error for a directory where a file goes (or the reverse),
+    and for a file already at a given ``out`` unless ``overwrite``."""
+    from elman.cli.options import output_dir, output_file  # elman.cli imports this module
+
     if len(found) == 1:
-        return {found[0].name: Path(out) if out else Path(run) / f"{found[0].name}.onnx"}
-    folder = Path(out) if out else Path(run)
+        name = found[0].name
+        return {name: output_file(out, "--out", overwrite) if out else Path(run) / f"{name}.onnx"}
+    folder = output_dir(out, "--out") if out else Path(run)
     if folder.suffix == ".onnx":
         raise ValueError(f"out: this model has {len(found)} graphs; give a folder, got {folder}")
-    return {g.name: folder / f"{g.name}.onnx" for g in found}
+    paths = {g.name: folder / f"{g.name}.onnx" for g in found}
+    if out:
+        for path in paths.values():
+            output_file(path, "--out", overwrite)
+    return paths
 
 
 def _load(task: str, run: str | Path, mode: str, checkpoint: str):

@@ -5,72 +5,51 @@ gate math in one pass; its backward keeps only ``dgates_t W_hh`` in the loop and
 dW_hh and db_hh as one GEMM / one sum over all steps afterwards. The input projection (and so
 dx, dW_ih, db_ih) stays outside, one GEMM over all steps under autograd.
 
-The extension is compiled with ``torch.utils.cpp_extension`` on first use (or by
-``python -m elman.kernels.fused``, which the README's set-up runs) and cached by torch. Where
-it cannot be built (no compiler) or ``ELMAN_DISABLE_FUSED=1`` is set, ``available()`` is
-False, one warning says why, and layers run on the other paths.
+The extension is compiled when the package is installed (``setup.py``: a portable module and,
+on x86-64, an AVX2+FMA twin picked by the CPU at run time), never at run time, so no process
+waits on, or locks, a build. Where the installation has no module (no compiler at install
+time, or a torch it was not built against) or ``ELMAN_DISABLE_FUSED=1`` is set,
+``available()`` is False, one warning says why, and layers run on the other paths.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-import shutil
 import warnings
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-SOURCE = Path(__file__).parent / "csrc" / "recurrent.cpp"
 DTYPES = (torch.float32, torch.float64)
 
 
 @cache
 def extension() -> ModuleType | None:
-    """The compiled module, built on first call; None (with one warning) if it cannot be."""
+    """The compiled module built with the package for this CPU; None (one warning) if the
+    installation has none. Nothing is compiled here: a run never waits on a build."""
     if os.environ.get("ELMAN_DISABLE_FUSED") == "1":
         return None
-    try:
-        from torch.utils.cpp_extension import load
-
-        _find_ninja()
-        simd = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
-        return load(
-            name="elman_recurrent" + ("_avx2" if simd else ""),
-            sources=[str(SOURCE)],
-            extra_cflags=[
-                "-O3",
-                "-fno-trapping-math",
-                "-fno-math-errno",
-                "-fopenmp-simd",
-                *(["-mavx2", "-mfma"] if simd else []),
-            ],
-            verbose=False,
-        )
-    except Exception as e:  # no compiler, no headers, a failed build: all mean "not here"
-        warnings.warn(
-            f"elman: the fused recurrent kernels could not be built ({type(e).__name__}: "
-            f"{str(e).strip().splitlines()[-1] if str(e).strip() else e}); layers use torch's "
-            "fused op or the reference loop instead",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return None
-
-
-def _find_ninja() -> None:
-    """torch builds with the ``ninja`` on PATH; the pip package's binary may not be on it
-    when the virtual environment is not activated."""
-    if shutil.which("ninja") is None:
+    simd = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+    names = ["_recurrent_avx2", "_recurrent"] if simd else ["_recurrent"]
+    errors = []
+    for name in names:
         try:
-            import ninja
-
-            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
-        except ImportError:
-            pass  # load() then says ninja is missing, and the warning passes it on
+            return importlib.import_module(f"elman.kernels.{name}")
+        except ImportError as e:  # not built, or built against another torch
+            errors.append(f"{name}: {str(e).strip().splitlines()[0] if str(e).strip() else e}")
+    warnings.warn(
+        f"elman: the fused recurrent kernels are not installed ({'; '.join(errors)}); layers "
+        "use torch's fused op or the reference loop instead. They are compiled when the "
+        "package is installed: `pip install --no-build-isolation -e .` with torch and a C++ "
+        "compiler present (`make` does this)",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return None
 
 
 def available() -> bool:
@@ -215,5 +194,5 @@ def step_eligible(mode: str, tensors: tuple[Tensor, ...]) -> bool:
     )
 
 
-if __name__ == "__main__":  # the README's set-up builds the extension here, once
-    print("elman fused kernels:", "built" if available() else "NOT available (see the warning)")
+if __name__ == "__main__":  # the README's set-up checks the installed modules here
+    print("elman fused kernels:", "installed" if available() else "NOT available (see the warning)")

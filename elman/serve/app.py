@@ -31,7 +31,7 @@ from elman.serve import schemas as s
 from elman.serve.batching import Batcher
 from elman.serve.config import ServeConfig
 from elman.serve.limits import BodyLimit
-from elman.serve.served import RequestError, Served
+from elman.serve.served import RequestError, Served, check_finite
 from elman.serve.sessions import Session, Sessions, owner_of
 from elman.serve.store import Store
 
@@ -61,13 +61,30 @@ class Server:
         return model
 
     def run_steps(self, model: Served, jobs: list[tuple[Session, object]]) -> list[dict]:
-        """One forward pass for a batch of session steps, then their states to the store."""
+        """One forward pass for a batch of session steps, then their states to the store.
+
+        All or nothing: when the pass raises, a reply is not finite (not JSON) or the store
+        refuses the new states, every session of the batch is put back as it was before
+        (the store was not written either), so an error reply never changes a session and
+        the batcher can retry the others alone."""
         sessions = [j[0] for j in jobs]
-        replies = model.step(
-            [x.stream for x in sessions], [j[1] for j in jobs], [x.options for x in sessions]
-        )
-        if self.config.persist == "step":
-            self.store.save([x.row() for x in sessions])
+        before = [x.snapshot() for x in sessions]
+        done = False
+        try:
+            replies = model.step(
+                [x.stream for x in sessions], [j[1] for j in jobs], [x.options for x in sessions]
+            )
+            for x in sessions:
+                x.saved = None  # the stream moved on: its snapshot is no longer its state
+            for reply in replies:
+                check_finite(str(model.takes), reply)
+            if self.config.persist == "step":
+                self.store.save([x.row() for x in sessions])
+            done = True
+        finally:
+            if not done:
+                for x, state in zip(sessions, before, strict=True):
+                    x.rollback(state)
         return replies
 
     async def step(self, session: Session, body: s.StepRequest) -> dict:
@@ -86,7 +103,9 @@ class Server:
         """A stateless request, batched with concurrent ones to the same model and endpoint."""
         model = self.model(name, endpoint)
         job = model.parse_request(endpoint, body, self.limits)
-        return await self.batcher.submit((name, endpoint), partial(model.run, endpoint), job)
+        reply = await self.batcher.submit((name, endpoint), partial(model.run, endpoint), job)
+        check_finite(endpoint, reply)
+        return reply
 
 
 def _step_input(body: s.StepRequest, model: Served):

@@ -11,6 +11,7 @@ from pathlib import Path
 PERSIST = ("step", "shutdown")
 TOKEN_ENV = "ELMAN_TOKENS"  # comma-separated; one token per client
 MIN_TOKEN = 16  # characters: a short token is guessable
+MAX_THREADS = 1024  # torch takes a C int, and more threads than cores only slow it down
 
 
 def is_loopback(host: str) -> bool:
@@ -23,9 +24,11 @@ def is_loopback(host: str) -> bool:
         return False  # a name that may resolve anywhere
 
 
-def _positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+def _positive(name: str, value: object, high: int | None = None) -> None:
+    bad = isinstance(value, bool) or not isinstance(value, int) or value < 1
+    if bad or (high is not None and value > high):  # type: ignore[operator]
+        expected = "an integer >= 1" if high is None else f"an integer in [1, {high}]"
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class ServeConfig:
             raise ValueError(f"persist: expected one of {', '.join(PERSIST)}, got {self.persist!r}")
         _positive("max_batch", self.max_batch)
         if self.threads is not None:
-            _positive("threads", self.threads)
+            _positive("threads", self.threads, MAX_THREADS)
         for token in self.tokens:
             if len(token) < MIN_TOKEN or not token.isprintable() or " " in token:
                 raise ValueError(

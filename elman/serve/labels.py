@@ -10,7 +10,7 @@ import torch
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits
 from elman.serve.language import NextStepSessions, top_k_option
-from elman.serve.served import Chunk, RequestError, Served, check_steps
+from elman.serve.served import FLOAT32_MAX, Chunk, RequestError, Served, check_steps
 from elman.tasks import classify, seq2seq, tag
 from elman.tasks.streams import ClassifyStream, DecoderStream, feed_together
 
@@ -64,15 +64,30 @@ class ClassifyModel(Served):
             x = torch.tensor(self.classifier.encoder.tokenizer.encode(inputs), dtype=torch.int64)
         else:
             try:
-                x = torch.tensor(inputs, dtype=torch.float32)
+                x = torch.tensor(series_values(inputs, "frames"), dtype=torch.float32)
             except (TypeError, ValueError) as e:
                 raise RequestError(f"frames: expected rows of numbers ({e})") from None
         check_steps(self.takes, len(x), limits)
         try:
-            stream.inputs(x)  # shape and range, checked before the batch runs
+            x = stream.inputs(x)  # shape and range, checked before the batch runs
         except ValueError as e:
             raise RequestError(f"{self.takes}: {e}") from None
+        if self.takes == "frames":
+            self.check_scaled("frames", x)
         return Chunk(x, (self.takes, tuple(x.shape)))
+
+    def check_scaled(self, field: str, x: torch.Tensor) -> None:
+        """Series values (T, C) the network can read: finite once scaled as its training
+        data was (NaN marks a missing value; 1e308 overflows float32, 1e38 the scaling)."""
+        net = self.classifier.model
+        z = (x - net.scale_mean) / net.scale_std
+        bad = torch.nonzero(torch.isinf(z) | (torch.isnan(z) & ~torch.isnan(x)))
+        if len(bad):
+            t, c = bad[0].tolist()
+            raise RequestError(
+                f"{field}: step {t}, channel {c}: the value is out of the model's range: scaled "
+                f"as its training data was it is {float(z[t, c]):g}; the network reads float32"
+            )
 
     def step(self, streams: list, chunks: list, options: list[dict]) -> list[dict]:
         return [self.labelled(probs[-1].tolist()) for probs in feed_together(streams, chunks)]
@@ -90,14 +105,16 @@ class ClassifyModel(Served):
         kind = self.classifier.encoder.kind
         inputs = one_of(body, ("texts", "series"), "texts" if kind == "text" else "series")
         check_count(kind, len(inputs), limits)
-        if kind != "text":  # null marks a missing value, as NaN does in files
-            inputs = [_nan_for_null(x) for x in inputs]
+        if kind != "text":
+            inputs = [series_values(x, f"series[{i}]") for i, x in enumerate(inputs)]
         try:
             encoded = self.classifier.encoder(inputs, "input")
         except ValueError as e:
             raise RequestError(str(e)) from None
         for i, x in enumerate(encoded):
             check_steps(f"input {i}", len(x), limits)
+            if kind != "text":
+                self.check_scaled(f"series[{i}]", x)
         return encoded
 
     def run(self, endpoint: str, jobs: list[list[torch.Tensor]]) -> list[dict]:
@@ -107,10 +124,19 @@ class ClassifyModel(Served):
         return [{"predictions": part} for part in split_back(rows, [len(j) for j in jobs])]
 
 
-def _nan_for_null(x):
+def series_values(x, field: str):
+    """Posted series values as the encoder takes them: null marks a missing value (NaN, as
+    in files); a number past float32's range is refused here, naming it, since the network
+    would read it as infinity."""
     if isinstance(x, list):
-        return [_nan_for_null(v) for v in x]
-    return float("nan") if x is None else x
+        return [series_values(v, field) for v in x]
+    if x is None:
+        return float("nan")
+    if isinstance(x, int | float) and not abs(x) <= FLOAT32_MAX:
+        raise RequestError(
+            f"{field}: {x!r} is past float32's range ({FLOAT32_MAX:.3g}), which the network reads"
+        )
+    return x
 
 
 class TagModel(Served):

@@ -25,6 +25,13 @@ def sampling_of(request) -> Sampling:
         raise RequestError(str(e)) from None
 
 
+def refuse_unused(request, fields: tuple[str, ...], task: str) -> None:
+    """Generation fields a model does not read are an error, never silently dropped."""
+    given = [f for f in fields if getattr(request, f) not in (None, "")]
+    if given:
+        raise RequestError(f"{', '.join(given)}: a {task} model does not read this; omit it")
+
+
 def top_k_option(options: dict) -> dict:
     """Validated session options of a next-token stream: ``top_k`` only."""
     unknown = set(options) - {"top_k"}
@@ -105,6 +112,7 @@ class CharModel(LanguageModel):
             raise RequestError(f"{field}: {e}") from None
 
     def generate(self, request, limits: Limits) -> Iterator[str]:
+        refuse_unused(request, ("frames", "tokens"), self.task)
         _check_length(request.length, limits)
         if not request.prompt or len(request.prompt) > limits.steps:
             raise RequestError(
@@ -132,6 +140,7 @@ class WordModel(LanguageModel):
         return [EOS_ID, *ids] if first else ids  # a stream starts as a sentence does
 
     def generate(self, request, limits: Limits) -> Iterator[str]:
+        refuse_unused(request, ("frames", "tokens"), self.task)
         _check_length(request.length, limits)
         if len(self.tokenizer.encode(request.prompt)) > limits.steps:
             raise RequestError(f"prompt: more than the limit of {limits.steps} tokens")
@@ -147,4 +156,11 @@ def _check_length(length: int, limits: Limits) -> None:
         )
 
 
-__all__ = ["CharModel", "LanguageModel", "NextStepSessions", "WordModel", "sampling_of"]
+__all__ = [
+    "CharModel",
+    "LanguageModel",
+    "NextStepSessions",
+    "WordModel",
+    "refuse_unused",
+    "sampling_of",
+]

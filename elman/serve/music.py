@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from elman.serve.config import Limits
-from elman.serve.language import NextStepSessions
+from elman.serve.language import NextStepSessions, refuse_unused
 from elman.serve.served import Chunk, RequestError, check_steps
 from elman.tasks import music, music_sampling
 from elman.tasks.streams import Stream, feed_together
@@ -60,6 +60,8 @@ class MusicModel(NextStepSessions):
 
     # ---- generation ---------------------------------------------------------------------
     def generate(self, request, limits: Limits) -> dict:
+        other = "frames" if self.encoding.tokens else "tokens"  # the primer it does not read
+        refuse_unused(request, ("prompt", "top_k", "top_p", other), self.task)
         if request.length > limits.generate:
             raise RequestError(f"length: over this server's generation limit of {limits.generate}")
         given = request.tokens if self.encoding.tokens else request.frames

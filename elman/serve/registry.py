@@ -10,7 +10,7 @@ from elman.serve.music import MusicModel
 from elman.serve.series import ForecastModel
 from elman.serve.served import Served
 from elman.tasks.runs import checkpoint_of
-from elman.train.checkpoint import read_meta
+from elman.train.checkpoint import CheckpointError, read_meta, reading
 
 FAMILIES: dict[str, type[Served]] = {
     "charlm": CharModel,
@@ -24,13 +24,20 @@ FAMILIES: dict[str, type[Served]] = {
 
 
 def load_one(path: str | Path, name: str | None = None) -> Served:
+    """The run in directory ``path``; a checkpoint whose header or tensors do not make the
+    model it claims is one ``CheckpointError`` naming the file."""
     path = Path(path)
     checkpoint = checkpoint_of(path)
     meta = read_meta(checkpoint)
-    cls = FAMILIES.get(meta["task"])
+    task = meta.get("task")
+    cls = FAMILIES.get(task) if isinstance(task, str) else None
     if cls is None:
-        raise ValueError(f"{path}: serving {meta['task']} models is not supported")
-    return cls(name or path.resolve().name, path, checkpoint.stem)
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint)!r}: serving task {task!r} is not "
+            f"supported; expected one of {', '.join(FAMILIES)}"
+        )
+    with reading(checkpoint):  # what the loaders do beyond open_model reads the header too
+        return cls(name or path.resolve().name, path, checkpoint.stem)
 
 
 def load_models(paths: list[str | Path]) -> list[Served]:

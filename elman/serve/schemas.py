@@ -1,20 +1,61 @@
 """Request and response bodies of the HTTP API (pydantic), which also make its OpenAPI
 schema. Types are strict: a string where a number belongs is a 422, never coerced; extra
 fields are refused, so a misspelt option is an error rather than silently ignored. Size
-limits that depend on the server's settings are checked by the handlers."""
+limits that depend on the server's settings are checked by the handlers.
+
+Every number is bounded here, so none reaches torch or numpy out of range: floats are
+finite (an integer too large for a float is refused), and every integer field has a range.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from elman.decode import SEED_MAX
+
+INT_MAX = 2**31 - 1  # counts (lengths, top_k): a server limit or the model bounds them further
+OPTION_INT = 2**63 - 1  # a session option's integer: int64, so it can be stored as a tensor
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-Number = float | int
+Number = float  # finite (allow_inf_nan=False); JSON integers are accepted as floats
+Count = Annotated[int, Field(ge=1, le=INT_MAX)]
+Pitch = Annotated[int, Field(ge=0, le=127)]  # a MIDI note number
+
+
+def _option(value: object) -> object:
+    """A session option's value (which options a model takes, the model checks): a scalar,
+    its numbers bounded as everywhere else; one error naming what is allowed."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int) and abs(value) <= OPTION_INT:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise ValueError(
+        f"expected a string, true/false, null, a finite number or an integer within "
+        f"+-{OPTION_INT}, got {str(value)[:40]}"
+    )
+
+
+OptionValue = Annotated[Any, AfterValidator(_option)]
+
+
+def _temperature(value: float) -> float:
+    """Sampling divides float32 logits by it: 0 means greedy; a positive value too small
+    (or, by the bound, too large) would make them infinite and the distribution NaN."""
+    if 0 < value < 1e-6:
+        raise ValueError(f"expected 0 (greedy) or at least 1e-06, got {value!r}")
+    return value
+
+
+Temperature = Annotated[Number, Field(ge=0, le=1e6), AfterValidator(_temperature)]
 
 
 class Health(BaseModel):
@@ -38,13 +79,13 @@ class GenerateRequest(Body):
     primer (``frames`` of pitches, or melody ``tokens``), returned as steps and MIDI."""
 
     prompt: str = ""
-    length: int = Field(200, ge=1)
-    temperature: Number = Field(1.0, ge=0)
-    top_k: int | None = Field(None, ge=1)
-    top_p: Number | None = Field(None, gt=0, le=1)
-    seed: int | None = None
+    length: int = Field(200, ge=1, le=INT_MAX)
+    temperature: Temperature = 1.0
+    top_k: Count | None = None
+    top_p: Number | None = Field(None, ge=1e-6, le=1)  # float32 reads a smaller p as 0
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     stream: bool = False
-    frames: list[list[int]] | None = None
+    frames: list[list[Pitch]] | None = None
     tokens: list[str] | None = None
 
 
@@ -84,7 +125,7 @@ class TransduceRequest(Body):
     inputs: list[str] = Field(min_length=1)
     beam: int = Field(1, ge=1, le=64)
     nbest: int = Field(1, ge=1, le=64)
-    alpha: Number = Field(0.0, ge=0)
+    alpha: Number = Field(0.0, ge=0, le=10)  # length normalisation: n**alpha stays finite
 
 
 class Output(BaseModel):
@@ -118,7 +159,7 @@ class SessionRequest(Body):
     ``top_k`` for next-token lists, ``series`` for forecasters, ``source`` for seq2seq."""
 
     model: str
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, OptionValue] = Field(default_factory=dict)
 
 
 class SessionInfo(BaseModel):

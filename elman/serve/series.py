@@ -3,10 +3,12 @@ models) sessions that read one value at a time."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
+from elman.data.scaling import Scaler
 from elman.data.series import Series
 from elman.data.windows import calendar_features
 from elman.serve.config import Limits
@@ -17,6 +19,15 @@ from elman.tasks.streams import ForecastStream, feed_together
 from elman.tasks.streams_forecast import check_streamable
 
 FIT_QUANTILE = 0.99  # of the training data's scores: a session's threshold "fit"
+
+
+def check_scaled(field: str, values: np.ndarray, scaler: Scaler) -> None:
+    """Values the model can read: scaled as its training data was, each still a float32
+    number (1e308 is finite, but not once scaled and cast); the error names the value."""
+    try:
+        scaler.scaled(values, field)
+    except ValueError as e:
+        raise RequestError(str(e)) from None
 
 
 class ForecastModel(Served):
@@ -60,9 +71,10 @@ class ForecastModel(Served):
                 "forecast it with `elman forecast DIR DATA --future FILE` instead"
             )
         try:
-            self.trained.lookup(body.series)
+            index = self.trained.lookup(body.series)
         except ValueError as e:
             raise RequestError(f"series: {e}") from None
+        check_scaled("values", values, self.trained.target_scaler(index))
         time = self._time(body, len(values))
         empty = np.zeros((len(values), 0))
         return Series(body.series, time, values, empty, empty, body.freq)
@@ -101,9 +113,11 @@ class ForecastModel(Served):
         if threshold == "fit":
             threshold = self.fitted_threshold()
         number = isinstance(threshold, int | float) and not isinstance(threshold, bool)
-        if threshold is not None and not number:
-            raise RequestError(f"options.threshold: expected a number or 'fit', got {threshold!r}")
-        options = {"series": series, "threshold": threshold}
+        if threshold is not None and not (number and math.isfinite(threshold)):
+            raise RequestError(
+                f"options.threshold: expected a finite number or 'fit', got {threshold!r}"
+            )
+        options = {"series": series, "threshold": None if threshold is None else float(threshold)}
         self.open(options)  # a series the model does not know fails here
         return options
 
@@ -124,18 +138,20 @@ class ForecastModel(Served):
         return self.fitted
 
     def open(self, options: dict) -> ForecastStream:
-        detector = Detector(threshold=options["threshold"])
         try:
+            detector = Detector(threshold=options["threshold"])
             return ForecastStream(self.trained, options["series"], detector)
         except ValueError as e:
-            raise RequestError(str(e)) from None
+            raise RequestError(f"options: {e}") from None
 
     def restore(self, options: dict, data: bytes) -> ForecastStream:
         return ForecastStream.from_bytes(self.trained, data)
 
     def parse(self, stream: ForecastStream, inputs, limits: Limits) -> Chunk:
         check_steps("values", len(inputs), limits)
-        return Chunk([float(v) for v in inputs], ("values", len(inputs)))
+        values = [float(v) for v in inputs]
+        check_scaled("values", np.asarray(values), stream.scaler)
+        return Chunk(values, ("values", len(inputs)))
 
     def step(self, streams: list, chunks: list, options: list[dict]) -> list[dict]:
         levels = [f"{q:g}" for q in self.trained.config.levels]

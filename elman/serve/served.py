@@ -8,6 +8,7 @@ leave every stream untouched when it raises, so a failed batch can be retried on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from elman.data.scaling import FLOAT32_MAX  # networks read float32: past it is infinity
 from elman.serve.config import Limits
 
 
@@ -32,6 +34,26 @@ def check_steps(field: str, count: int, limits: Limits) -> None:
         raise RequestError(f"{field}: expected at least one step, got none")
     if count > limits.steps:
         raise RequestError(f"{field}: {count} steps is over this server's limit of {limits.steps}")
+
+
+def check_finite(field: str, reply: object) -> None:
+    """JSON has no NaN or infinity, so a reply holding one cannot be sent: it comes of an
+    input the model cannot read (a value far outside its training data), the client's error."""
+    if not _finite(reply):
+        raise RequestError(
+            f"{field}: the model's answer to this input is not finite (NaN or infinity); the "
+            "input is too far outside the data it was trained on"
+        )
+
+
+def _finite(x: object) -> bool:
+    if isinstance(x, float):
+        return math.isfinite(x)
+    if isinstance(x, dict):
+        return all(_finite(v) for v in x.values())
+    if isinstance(x, list | tuple):
+        return all(_finite(v) for v in x)
+    return True
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -137,4 +159,13 @@ class Served:
         raise RequestError(f"model {self.name!r} ({self.task}) does not generate", 400)
 
 
-__all__ = ["Chunk", "RequestError", "Served", "check_steps", "layer_info", "parameter_count"]
+__all__ = [
+    "FLOAT32_MAX",
+    "Chunk",
+    "RequestError",
+    "Served",
+    "check_finite",
+    "check_steps",
+    "layer_info",
+    "parameter_count",
+]

@@ -38,16 +38,28 @@ class Session:
     stream: Any
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    saved: bytes | None = None  # the stream's state as last written or snapshot (None: stale)
 
     @property
     def steps(self) -> int:
         return int(self.stream.steps)
 
     def row(self) -> Row:
-        state = self.stream.to_bytes()
+        self.saved = self.stream.to_bytes()
         return Row(
-            self.id, self.owner, self.model.name, self.options, state, self.steps, self.created
+            self.id, self.owner, self.model.name, self.options, self.saved, self.steps, self.created
         )
+
+    def snapshot(self) -> bytes:
+        """The stream's state now, to put back if a step fails (free when persisting
+        every step: the last row written holds it)."""
+        if self.saved is None:
+            self.saved = self.stream.to_bytes()
+        return self.saved
+
+    def rollback(self, state: bytes) -> None:
+        """Back to ``state`` (a ``snapshot``): a fresh stream restored from it."""
+        self.stream, self.saved = self.model.restore(self.options, state), state
 
     def info(self) -> dict:
         return {
@@ -75,14 +87,20 @@ class Sessions:
                     "session %s: model %r is not served; kept in the store", row.id, row.model
                 )
                 continue
-            try:
-                stream = model.restore(row.options, row.state)
+            try:  # options as a new session's are checked: the file may have been edited
+                options = model.session_options(row.options)
+                stream = model.restore(options, row.state)
             except (ValueError, KeyError, RuntimeError) as e:
                 log.warning(
-                    "session %s: its state does not fit model %r (%s)", row.id, row.model, e
+                    "session %s: its state or options do not fit model %r (%s); kept in the store",
+                    row.id,
+                    row.model,
+                    e,
                 )
                 continue
-            self.open[row.id] = Session(row.id, row.owner, model, row.options, stream, row.created)
+            self.open[row.id] = Session(
+                row.id, row.owner, model, options, stream, row.created, saved=row.state
+            )
         return len(self.open)
 
     def create(self, owner: str, model: Served, options: dict) -> Session:

@@ -10,6 +10,7 @@ crash loses at most the steps whose replies were not sent yet.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -28,6 +29,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     updated REAL NOT NULL
 )
 """
+COLUMNS = "id, owner, model, options, state, steps, created"
+
+log = logging.getLogger("elman.serve")
 
 
 @dataclass
@@ -39,6 +43,22 @@ class Row:
     state: bytes
     steps: int
     created: float
+
+
+def _row(r: tuple) -> Row:
+    """A stored row as a ``Row``, its column types checked (SQLite does not enforce them)."""
+    id_, owner, model, options, state, steps, created = r
+    if not all(isinstance(x, str) for x in (id_, owner, model, options)):
+        raise ValueError("its id, owner, model or options is not text")
+    try:
+        options = json.loads(options)
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deep
+        raise ValueError(f"its options are not valid JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"its options are a JSON {type(options).__name__}, not an object")
+    if not isinstance(state, bytes) or not isinstance(created, int | float):
+        raise ValueError("its state is not a blob or its creation time not a number")
+    return Row(id_, owner, model, options, state, steps, float(created))
 
 
 class Store:
@@ -58,6 +78,7 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint
             self._db.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoints
             self._db.execute(SCHEMA)
+            self._db.execute(f"SELECT {COLUMNS} FROM sessions LIMIT 0")  # another table's?
         except sqlite3.DatabaseError as e:
             raise ValueError(f"state: {str(self.path)!r} is not a usable SQLite file ({e})") from e
         self._stop = threading.Event()
@@ -77,11 +98,17 @@ class Store:
             db.close()
 
     def load(self) -> list[Row]:
+        """Every row that reads as a session; one that does not (edited, or written by
+        something else) is left in the file with a warning, and the others still load."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, owner, model, options, state, steps, created FROM sessions"
-            ).fetchall()
-        return [Row(r[0], r[1], r[2], json.loads(r[3]), bytes(r[4]), r[5], r[6]) for r in rows]
+            rows = self._db.execute(f"SELECT {COLUMNS} FROM sessions").fetchall()
+        out = []
+        for r in rows:
+            try:
+                out.append(_row(r))
+            except ValueError as e:
+                log.warning("session %r in the store: %s; kept in the store", r[0], e)
+        return out
 
     def save(self, rows: list[Row]) -> None:
         """Insert or update ``rows`` in one transaction."""

@@ -63,6 +63,12 @@ SCORES = ("residual", "nll")
 CLIP = 3.0  # running standard deviations an outlier may add to the running scale
 THRESHOLDS = ("quantile", "pot")
 MIN_PEAKS = 10
+DEFAULT_RISK = 1e-3
+# how to get a model that detection and streams can read (named in every refusal)
+STREAMABLE = (
+    "train it with `elman train forecast --streamable` (autoregressive, --no-normalize, "
+    "--no-calendar, no --future-covariates)"
+)
 
 
 @dataclass(frozen=True)
@@ -107,11 +113,13 @@ def _detector(detector: Detector | str) -> Detector:
 
 def _check(trained: Trained, detector: Detector) -> None:
     if trained.config.mode != "autoregressive":
-        raise ValueError("anomaly scores need an autoregressive model (mode='autoregressive')")
+        raise ValueError(
+            f"anomaly scores need an autoregressive model (mode='autoregressive'): {STREAMABLE}"
+        )
     if trained.config.normalize:
         raise ValueError(
-            "anomaly scores read the series as one stream: train the model with "
-            "normalize=False (--no-normalize), not per-window normalization"
+            "anomaly scores read the series as one stream, and this model rescales every "
+            f"window by its own context (normalize=True): {STREAMABLE}"
         )
     if detector.score == "nll" and trained.config.head != "gaussian":
         raise ValueError("score='nll' needs a gaussian head; use score='residual'")
@@ -177,6 +185,7 @@ def fit_threshold(
 ) -> float:
     """The threshold ``rule`` gives on the scores of ``series`` (training data: never the
     test part), scored with ``detector`` less its threshold (see ``threshold_of``)."""
+    check_rule(rule, quantile, risk)
     plain = replace(_detector(detector), threshold=None)
     pooled = np.concatenate([scores(trained, s, plain)[1:] for s in series])
     return threshold_of(pooled, rule, quantile, risk)
@@ -187,16 +196,11 @@ def threshold_of(
 ) -> float:
     """A threshold from anomaly-free scores: their ``quantile``, or ("pot") the score a
     generalized Pareto tail fitted above that quantile exceeds with probability ``risk``."""
-    if rule not in THRESHOLDS:
-        raise ValueError(f"rule must be one of {', '.join(THRESHOLDS)}; got {rule!r}")
-    if not 0 < quantile < 1:
-        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+    check_rule(rule, quantile, risk)
     values = np.asarray(values, dtype=np.float64)
     start = float(np.quantile(values, quantile))
     if rule == "quantile":
         return start
-    if not 0 < risk < 1 - quantile:
-        raise ValueError(f"risk must be in (0, 1 - quantile) = (0, {1 - quantile:g}), got {risk!r}")
     excess = values[values > start] - start
     if len(excess) < MIN_PEAKS:
         raise ValueError(
@@ -210,6 +214,16 @@ def threshold_of(
     if abs(gamma) < 1e-8:
         return start - sigma * math.log(ratio)
     return start + sigma / gamma * (ratio**-gamma - 1)
+
+
+def check_rule(rule: str, quantile: float, risk: float | None = DEFAULT_RISK) -> None:
+    """Refuse a threshold rule, quantile or risk (pot only; None: not given) out of range."""
+    if rule not in THRESHOLDS:
+        raise ValueError(f"rule must be one of {', '.join(THRESHOLDS)}; got {rule!r}")
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+    if rule == "pot" and risk is not None and not 0 < risk < 1 - quantile:
+        raise ValueError(f"risk must be in (0, 1 - quantile) = (0, {1 - quantile:g}), got {risk!r}")
 
 
 class Reader:
@@ -327,7 +341,7 @@ class Stream:
         if trained.future_size:
             raise ValueError(
                 "streaming takes values alone: this model reads known-future covariates "
-                "(calendar features of timestamps, or user columns); train it without them"
+                f"(calendar features of timestamps, or user columns): {STREAMABLE}"
             )
         index = trained.lookup(name)
         self.scaler = trained.target_scaler(index)
@@ -338,7 +352,7 @@ class Stream:
         """The score of ``value`` given everything before it, and whether it is flagged."""
         if not math.isfinite(value):
             raise ValueError(f"value: expected a finite number, got {value!r}")
-        z = torch.tensor(self.scaler.transform(float(value)), dtype=torch.float32)
+        z = torch.tensor(self.scaler.scaled(float(value), "value"), dtype=torch.float32)
         return self.reader.step(z, torch.zeros(0))
 
     def to_bytes(self) -> bytes:
@@ -357,10 +371,12 @@ class Stream:
 
 __all__ = [
     "SCORES",
+    "STREAMABLE",
     "Detector",
     "Reader",
     "Stream",
     "average_precision",
+    "check_rule",
     "detection_scores",
     "ewma",
     "fit_threshold",

@@ -23,9 +23,9 @@ from elman.decode import Sampling, next_token
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
 from elman.tasks.lm import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
-from elman.tasks.runs import open_run, resume_run
+from elman.tasks.runs import open_model, resume_run
 from elman.train import TrainConfig, Trainer, seed_everything
-from elman.train.checkpoint import CheckpointError, read_meta, unprefixed
+from elman.train.checkpoint import CheckpointError, read_meta
 
 NAME = "charlm"
 TextPaths = str | Path | Sequence[str | Path] | None
@@ -194,15 +194,14 @@ def validation_ids(out: str | Path) -> Tensor:
 
 def load(out: str | Path, which: str = "best") -> tuple[CharLM, CharVocab, dict]:
     """The model in ``out`` (``which``: "best" or "last" checkpoint), its vocabulary, meta."""
-    tensors, meta = open_run(out, NAME, which)
-    info = meta["task_config"]
+    return open_model(out, NAME, which, _model_from)
+
+
+def _model_from(info: dict) -> tuple[CharLM, CharVocab]:
     vocab = CharVocab.from_json(info["vocab"])
     known = {f.name for f in fields(CharLMConfig)}
-    model = CharLM(
-        len(vocab), CharLMConfig(**{k: v for k, v in info["model"].items() if k in known})
-    )
-    model.load_state_dict(unprefixed("model.", tensors))
-    return model.eval(), vocab, meta
+    config = CharLMConfig(**{k: v for k, v in info["model"].items() if k in known})
+    return CharLM(len(vocab), config), vocab
 
 
 def generate(

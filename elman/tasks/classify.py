@@ -26,16 +26,16 @@ from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.pooling import POOLINGS
 from elman.tasks.classifier import SequenceClassifier
-from elman.tasks.classify_sources import load_source
-from elman.tasks.runs import fit_task, open_run, resume_run
+from elman.tasks.classify_sources import load_source, recorded_source
+from elman.tasks.runs import fit_task, open_model, open_run, resume_run
 from elman.tasks.scores import scores
 from elman.train import TrainConfig, seed_everything
-from elman.train.checkpoint import unprefixed
 from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
 
 NAME = "classify"
 EVAL_BATCH = 256
+NN_ELEMENTS = 2**23  # elements per chunk of 1-NN distances (32 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,7 @@ class ClassifyTask:
     ``tokenizer`` are given when rebuilding a trained model, else fitted on ``train``."""
 
     name = NAME
+    unit = "examples"  # what the trainer's throughput counts (``loss`` returns examples)
 
     def __init__(
         self,
@@ -260,6 +261,49 @@ def evaluate(model: nn.Module, inputs: Sequence[Tensor], targets: Tensor, classe
     )
 
 
+def baselines(train: Examples, scored: Examples) -> dict[str, float]:
+    """Accuracy on ``scored`` of two answers that need no training beyond ``train``: the
+    majority class, and for series the label of the nearest training series (1-NN by
+    Euclidean distance, the standard time-series baseline). A model below them is worse than
+    the trivial answer."""
+    labels = [str(x) for x in train.labels]
+    majority = max(sorted(set(labels)), key=labels.count)
+    truth = [str(x) for x in scored.labels]
+    out = {"majority_class": sum(y == majority for y in truth) / len(truth)}
+    if train.kind == "series":
+        guess = [labels[i] for i in nearest(train.inputs, scored.inputs)]
+        out["nn1_euclidean"] = sum(g == y for g, y in zip(guess, truth, strict=True)) / len(truth)
+    return out
+
+
+def nearest(reference: Sequence, queries: Sequence) -> list[int]:
+    """For each query series, the index of the closest ``reference`` series: squared
+    Euclidean distance, averaged over the steps and channels both have (so series of unequal
+    length or with missing values compare; for equal lengths this is plain 1-NN Euclidean)."""
+    ref = _stack(reference)  # (N, T, C), NaN-padded
+    chunk = max(1, NN_ELEMENTS // ref.numel())  # bounds the (Q, N, T, C) differences
+    found = []
+    for start in range(0, len(queries), chunk):
+        q = _stack(queries[start : start + chunk], ref.shape[1])[:, None]  # (Q, 1, T, C)
+        d = (q - ref[None]) ** 2  # (Q, N, T, C)
+        both = ~torch.isnan(d)
+        mean = torch.where(both, d, 0).sum((2, 3)) / both.sum((2, 3)).clamp(min=1)
+        mean = torch.where(both.any(3).any(2), mean, torch.inf)  # nothing in common: farthest
+        found += mean.argmin(1).tolist()
+    return found
+
+
+def _stack(series: Sequence, steps: int | None = None) -> Tensor:
+    """(N, steps, C) of (T, C) or (T,) series, NaN-padded (cut to ``steps`` if given)."""
+    xs = [torch.as_tensor(x, dtype=torch.float32) for x in series]
+    xs = [x[:, None] if x.dim() == 1 else x for x in xs]
+    steps = steps or max(len(x) for x in xs)
+    out = torch.full((len(xs), steps, xs[0].shape[1]), torch.nan)
+    for i, x in enumerate(xs):
+        out[i, : min(len(x), steps)] = x[:steps]
+    return out
+
+
 # ---- runs ------------------------------------------------------------------------------
 def train(
     source: dict,
@@ -327,19 +371,37 @@ class Classifier:
 
 def load(out: str | Path, which: str = "best") -> Classifier:
     """The classifier in ``out`` (``which``: "best" or "last" checkpoint)."""
-    tensors, meta = open_run(out, NAME, which)
-    info = meta["task_config"]
+    model, encoder, meta = open_model(out, NAME, which, _model_from)
+    return Classifier(model, encoder, tuple(meta["task_config"]["classes"]), meta)
+
+
+def _model_from(info: dict) -> tuple[SequenceClassifier, Encoder]:
     tok = None if info["tokenizer"] is None else Tokenizer.from_json(info["tokenizer"])
     encoder = Encoder(info["kind"], tok, info["channels"])
-    model = build_model(ClassifyConfig(**info["model"]), len(info["classes"]), encoder)
-    model.load_state_dict(unprefixed("model.", tensors))
-    return Classifier(model.eval(), encoder, tuple(info["classes"]), meta)
+    return build_model(ClassifyConfig(**info["model"]), len(info["classes"]), encoder), encoder
 
 
 def held_out_test(out: str | Path) -> Examples:
     """The test examples of the run in ``out`` (its source must name a test set)."""
-    _, meta = open_run(out, NAME, "best")
-    _, _, test = load_source(meta["task_config"]["source"])
+    _, _, test = run_data(out)
     if test is None:
         raise ValueError("this run's data source has no test set; pass labelled data to score")
     return test
+
+
+def run_data(out: str | Path) -> tuple[Examples, Examples, Examples | None]:
+    """(train, validation, test or None) examples of the run in ``out``, read again from the
+    source its checkpoint records."""
+    _, meta = open_run(out, NAME, "best")
+    return load_source(recorded_source(meta, Path(out) / "best.safetensors"))
+
+
+def scored_with_baselines(out: str | Path) -> dict:
+    """A series run's best model on its test split (else its validation split) beside the
+    majority-class and 1-NN Euclidean baselines fitted on its training split."""
+    train, valid, test = run_data(out)
+    scored, what = (test, "test split") if test is not None else (valid, "validation split")
+    model = load(out)
+    result = model.evaluate(scored)
+    conv = model.model.conv is not None
+    return {"accuracy": result["accuracy"], "data": what, "conv": conv} | baselines(train, scored)

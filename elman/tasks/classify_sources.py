@@ -4,7 +4,7 @@ A source is a JSON dict:
 
     {"kind": "sentiment", "path": DIR, "folds": 10, "fold": 0}   UCI sentences; the fold is test
     {"kind": "table", "train": CSV, "valid": CSV|None, "test": CSV|None,
-     "text_column": "text", "label_column": "label"}
+     "text_column": "text", "label_column": "label", "max_chars": 100000}
     {"kind": "ts", "train": TS, "test": TS|None}                   UCR/UEA .ts files
     {"kind": "ucr", "name": "GunPoint"}                            sktime's bundled copy
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from elman.data.labelled import (
+    MAX_CHARS,
     Examples,
     read_sentiment,
     read_table,
@@ -24,6 +25,7 @@ from elman.data.labelled import (
     stratified_holdout,
 )
 from elman.data.ucr import read_ts, sktime_path
+from elman.train.checkpoint import reading
 
 SOURCE_KINDS = ("sentiment", "table", "ts", "ucr")
 
@@ -41,9 +43,10 @@ def load_source(source: dict) -> tuple[Examples, Examples, Examples | None]:
         test = data.subset(sorted(held))
     elif kind == "table":
         columns = (source.get("text_column", "text"), source.get("label_column", "label"))
-        train = read_table(source["train"], *columns)
-        valid = read_table(source["valid"], *columns) if source.get("valid") else None
-        test = read_table(source["test"], *columns) if source.get("test") else None
+        limit = source.get("max_chars", MAX_CHARS)
+        train = read_table(source["train"], *columns, limit)
+        valid = read_table(source["valid"], *columns, limit) if source.get("valid") else None
+        test = read_table(source["test"], *columns, limit) if source.get("test") else None
     elif kind in ("ts", "ucr"):
         name = source.get("name")
         train_path = source["train"] if kind == "ts" else sktime_path(name, "train")
@@ -62,6 +65,16 @@ def _hold_out(train: Examples, fraction: float, seed: int) -> tuple[Examples, Ex
         return train, train
     kept, held = stratified_holdout(train.labels, fraction, seed)
     return train.subset(kept), train.subset(held)
+
+
+def recorded_source(meta: dict, path: str | Path) -> dict:
+    """The data source the header ``meta`` of checkpoint ``path`` records (any task's); a
+    tampered one is a ``CheckpointError`` naming the file. (Belongs in ``tasks.runs``.)"""
+    with reading(path):
+        source = meta["task_config"]["source"]
+        if not isinstance(source, dict):
+            raise TypeError(f"task_config.source is a {type(source).__name__}, not an object")
+    return source
 
 
 def describe_path(path: str | Path | None) -> str | None:

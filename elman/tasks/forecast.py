@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from elman.data.scaling import SCALINGS, Scaler
-from elman.data.series import Series
+from elman.data.series import Series, stamp
 from elman.data.windows import calendar_features, window_origins
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
@@ -100,31 +100,51 @@ class Prepared:
     covariate_scalers: list[Scaler] = field(default_factory=list)
 
 
+def _where(s: Series) -> list[str]:
+    """How errors name the target and each covariate column of ``s`` (past, then future)."""
+    named = [*s.past_names, *s.future_names]
+    count = s.past.shape[1] + s.future.shape[1]
+    columns = named if len(named) == count else [str(j) for j in range(count)]
+    return [f"series {s.name!r} target"] + [f"series {s.name!r} covariate {c!r}" for c in columns]
+
+
 def fit_scalers(s: Series, config: ForecastConfig, end: int) -> dict:
-    """Scalers of the target and each covariate, fitted on steps before ``end`` only."""
+    """Scalers of the target and each covariate, fitted on steps before ``end`` only (values
+    whose scaling overflows are refused, naming the series and column)."""
     cols = np.concatenate([s.past, s.future], axis=1)[:end]
+    where, time = _where(s), s.time[:end]
     return {
-        "target": Scaler.fit(s.values[:end], config.scaling).to_json(),
-        "covariates": [Scaler.fit(cols[:, j], "standard").to_json() for j in range(cols.shape[1])],
+        "target": Scaler.fit(s.values[:end], config.scaling, where[0], time).to_json(),
+        "covariates": [
+            Scaler.fit(cols[:, j], "standard", where[1 + j], time).to_json()
+            for j in range(cols.shape[1])
+        ],
     }
 
 
 def prepare(s: Series, index: int, scalers: dict, config: ForecastConfig, extra_future=None):
     """``s`` in model units, with the stored ``scalers``; ``extra_future`` (H, Cf) covariate
-    rows beyond the series end (for forecasting past it)."""
+    rows beyond the series end (for forecasting past it). A value whose scaling overflows is
+    a ValueError naming the series, the column, the step and the value (``Scaler.scaled``):
+    training, the CLI and the server all read data through here."""
     target = Scaler.from_json(scalers["target"])
     cov = [Scaler.from_json(c) for c in scalers["covariates"]]
+    where, time = _where(s), s.time
     cp = s.past.shape[1]
-    past = np.stack([cov[j].transform(s.past[:, j]) for j in range(cp)], 1) if cp else s.past
+    past = [cov[j].scaled(s.past[:, j], where[1 + j], time) for j in range(cp)]
     fut = s.future
     if extra_future is not None:
         fut = np.concatenate([fut, extra_future], axis=0)
+        time = extend_time(s, len(fut))
     cf = fut.shape[1]
-    fut = np.stack([cov[cp + j].transform(fut[:, j]) for j in range(cf)], 1) if cf else fut
+    future = [cov[cp + j].scaled(fut[:, j], where[1 + cp + j], time) for j in range(cf)]
+    past = np.stack(past, 1) if cp else s.past
+    fut = np.stack(future, 1) if cf else fut
     if config.calendar:
         fut = np.concatenate([fut, calendar_features(extend_time(s, len(fut)), s.freq)], axis=1)
+    z = target.scaled(s.values, where[0], s.time)
     as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-    return Prepared(s, as_t(target.transform(s.values)), as_t(past), as_t(fut), index, target, cov)
+    return Prepared(s, as_t(z), as_t(past), as_t(fut), index, target, cov)
 
 
 def extend_time(s: Series, length: int) -> np.ndarray:
@@ -137,6 +157,18 @@ def extend_time(s: Series, length: int) -> np.ndarray:
 
     grid = pd.date_range(s.time[0], periods=length, freq=s.freq)
     return grid.to_numpy()
+
+
+def check_length(s: Series, config: ForecastConfig, valid_steps: int) -> None:
+    """Refuse a series too short for one training window and the validation part, saying
+    how many rows it has, how many are needed and which option to lower."""
+    need = config.context + config.horizon + valid_steps
+    if len(s) < need:
+        raise ValueError(
+            f"series {s.name!r} has {len(s)} rows; training needs at least context + horizon "
+            f"+ validation = {config.context} + {config.horizon} + {valid_steps} = {need}: "
+            "lower --context (or --horizon, --valid-steps), or give a longer series"
+        )
 
 
 @dataclass(frozen=True)
@@ -235,7 +267,16 @@ class ForecastTask:
             raise ValueError("no series to train on")
         c = self.config = config
         self.seed, self.source = seed, source or {}
-        self.valid_steps = valid_steps or c.horizon
+        self.valid_steps = c.horizon if valid_steps is None else valid_steps
+        if isinstance(self.valid_steps, bool) or not isinstance(self.valid_steps, int):
+            raise ValueError(f"valid_steps must be an integer >= 1, got {self.valid_steps!r}")
+        if self.valid_steps < 1:
+            raise ValueError(
+                f"--valid-steps must be >= 1 (validation picks the best checkpoint), "
+                f"got {self.valid_steps}"
+            )
+        for s in series:
+            check_length(s, c, self.valid_steps)
         ends = [len(s) - self.valid_steps for s in series]
         self.scalers = scalers or [fit_scalers(s, c, e) for s, e in zip(series, ends, strict=True)]
         self.data = [prepare(s, i, self.scalers[i], c) for i, s in enumerate(series)]
@@ -291,6 +332,9 @@ class ForecastTask:
             "names": [p.series.name for p in self.data],
             "sizes": {"past": self.data[0].past.shape[1], "future": self.data[0].future.shape[1]},
             "valid_steps": self.valid_steps,
+            "train_end": [
+                stamp(p.series.time[len(p.series) - self.valid_steps - 1]) for p in self.data
+            ],
             "source": self.source,
             "seed": self.seed,
         }

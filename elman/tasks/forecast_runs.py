@@ -4,6 +4,10 @@ Backtesting (``historical forecasts``): the trained model forecasts ``horizon`` 
 each origin t (the last step it may read) of the series given, origins ``stride`` apart and
 ending ``horizon`` steps before the end; every forecast is scored against the values that
 followed. MASE's scale is the seasonal naive error on the values up to the first origin.
+Every score is out of sample: an origin must lie at or after the last step the model trained
+on (``train_end`` in the checkpoint: the validation part and anything later are unseen), so
+that none of the values it forecasts were training targets; asking for more origins than fit
+there is an error that says how many fit and how to make room.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from elman.tasks.forecast import (
 )
 from elman.tasks.forecast_scores import interval_scores, mase_scale, point_scores, seasonal_period
 from elman.tasks.forecaster import Forecaster
-from elman.tasks.runs import fit_task, open_run, resume_run
+from elman.tasks.runs import fit_task, open_model, resume_run
 from elman.train import TrainConfig, seed_everything
-from elman.train.checkpoint import unprefixed
+from elman.train.checkpoint import reading
+
+# what a run's source may hold: its kind and ``load_series``' options
+SOURCE_KEYS = {"kind", "path", "targets", "time_col", "id_col", "past", "future", "freq", "missing"}
 
 
 # ---- forecasting -------------------------------------------------------------------------
@@ -151,8 +158,19 @@ class Trained:
     def __init__(self, model: Forecaster, config: ForecastConfig, info: dict) -> None:
         self.model, self.config, self.info = model, config, info
         self.scalers, self.names = info["scalers"], info["names"]
+        for key, kind in (("source", dict), ("scalers", list), ("names", list)):
+            if not isinstance(info[key], kind):
+                raise TypeError(f"task_config.{key} is a {type(info[key]).__name__}")
+        unknown = set(info["source"]) - SOURCE_KEYS
+        if unknown:
+            raise ValueError(f"task_config.source has unknown keys {sorted(unknown)}")
+        if len(self.scalers) != len(self.names):
+            raise ValueError(f"{len(self.scalers)} scalers for {len(self.names)} series")
         self.future_names = list(info["source"].get("future") or [])
         self.future_size = int(info["sizes"]["future"])
+        self.train_end = info.get("train_end")  # absent in runs of older versions
+        for i in range(len(self.names)):
+            self.target_scaler(i)
 
     def lookup(self, name: str) -> int:
         """The id of the series ``name`` (any name, for a model of one series)."""
@@ -171,13 +189,15 @@ class Trained:
 
 
 def load(out: str | Path, which: str = "best") -> Trained:
-    tensors, meta = open_run(out, NAME, which)
-    info = meta["task_config"]
+    model, config, meta = open_model(out, NAME, which, _model_from)
+    with reading(Path(out) / f"{which}.safetensors"):
+        return Trained(model, config, meta["task_config"])
+
+
+def _model_from(info: dict) -> tuple[Forecaster, ForecastConfig]:
     config = ForecastConfig(**info["model"])
     past, future = info["sizes"]["past"], info["sizes"]["future"]
-    model = build_model(config, past, future, len(info["names"]))
-    model.load_state_dict(unprefixed("model.", tensors))
-    return Trained(model.eval(), config, info)
+    return build_model(config, past, future, len(info["names"])), config
 
 
 def future_times(s: Series, horizon: int) -> np.ndarray:
@@ -190,6 +210,11 @@ def forecast(trained: Trained, s: Series, future: np.ndarray | None = None, seed
     ``s``; ``future`` (H, Cf): the known-future covariates over those steps (required when
     the model has any besides the calendar)."""
     c, cf = trained.config, s.future.shape[1]
+    if len(s) < c.context:
+        raise ValueError(
+            f"series {s.name!r} has {len(s)} rows; a forecast reads the last {c.context} "
+            f"(the model's context): give at least {c.context}"
+        )
     if cf and (future is None or np.asarray(future).shape != (c.horizon, cf)):
         got = None if future is None else np.asarray(future).shape
         raise ValueError(
@@ -202,17 +227,63 @@ def forecast(trained: Trained, s: Series, future: np.ndarray | None = None, seed
     return point[0], quant[0]
 
 
-def backtest_origins(s: Series, config: ForecastConfig, origins: int, stride: int) -> list[int]:
-    """The last ``origins`` origins of ``s``, ``stride`` apart, the last one a horizon
-    before the end (see the module docstring)."""
-    last = len(s) - 1 - config.horizon
-    points = [last - k * stride for k in range(origins)][::-1]
-    if points[0] < config.context - 1:
+def training_end(trained: Trained, s: Series) -> int:
+    """The position in ``s`` of the last step the model trained on (-1: it trained on none
+    of ``s``), matched by timestamp (or integer step) with the checkpoint's ``train_end``."""
+    index = trained.lookup(s.name)
+    ends = trained.train_end
+    if ends is None:  # a run of an older version: the end of its source's training part
+        training = load_source(trained.info["source"])[index]
+        end = training.time[len(training) - trained.info["valid_steps"] - 1]
+    else:
+        end = ends[index]
+    dated = not np.issubdtype(s.time.dtype, np.integer)
+    if dated != isinstance(end, str):
+        kind = "timestamps" if dated else "integer steps"
         raise ValueError(
-            f"series {s.name!r}: {origins} origins {stride} apart need at least "
-            f"{config.context + config.horizon + (origins - 1) * stride} values, got {len(s)}"
+            f"series {s.name!r}: the data has {kind} but the model trained up to {end!r}; "
+            "read it with the same --time-col as the training data"
         )
-    return points
+    if not dated:
+        return int(np.searchsorted(s.time, int(end), side="right")) - 1
+    import pandas as pd  # timestamps come from pandas (time zones included)
+
+    return int(pd.DatetimeIndex(s.time).searchsorted(pd.Timestamp(end), side="right")) - 1
+
+
+def backtest_origins(
+    s: Series, config: ForecastConfig, origins: int, stride: int, first: int = 0
+) -> list[int]:
+    """The last ``origins`` origins of ``s``, ``stride`` apart, the last one a horizon
+    before the end, none before position ``first`` (the end of the training data: see the
+    module docstring)."""
+    for name, value in (("origins", origins), ("stride", stride)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    c = config
+    last = len(s) - 1 - c.horizon
+    lowest = max(first, c.context - 1)
+    fit = (last - lowest) // stride + 1 if last >= lowest else 0
+    if origins > fit:
+        raise ValueError(
+            f"series {s.name!r}: {origins} origin(s) {stride} apart do not fit, only {fit}: of "
+            f"its {len(s)} rows, origins must leave {c.horizon} (the horizon) after them and "
+            f"lie at or after row {lowest + 1} ({_make_room(first, c, origins, stride, fit)})"
+        )
+    return [last - k * stride for k in range(origins)][::-1]
+
+
+def _make_room(first: int, c: ForecastConfig, origins: int, stride: int, fit: int) -> str:
+    """Why origins cannot start earlier, and what would make room for more."""
+    fewer = f"ask for at most {fit} --origins or a smaller --stride, " if fit else ""
+    if first >= c.context - 1:
+        return (
+            "the last step the model trained on: earlier origins would score it in sample); "
+            f"{fewer}backtest on data that continues past the training data, or train with a "
+            "larger --valid-steps"
+        )
+    need = c.context + c.horizon + (origins - 1) * stride
+    return f"the model reads {c.context} steps of context); {fewer}they need at least {need} rows"
 
 
 def score_forecasts(
@@ -239,9 +310,10 @@ def backtest(
     """Scores of forecasts from the last ``origins`` origins of each series (see the
     module docstring): per series, and their mean over series."""
     c = trained.config
+    stride = c.horizon if stride is None else stride
     per_series = []
     for s in series:
-        points = backtest_origins(s, c, origins, stride or c.horizon)
+        points = backtest_origins(s, c, origins, stride, training_end(trained, s))
         point, quant = predict(trained.model, c, trained.prepare(s), points)
         scores = score_forecasts(s, points, point, quant, c.levels)
         per_series.append({"series": s.name, "origins": points} | scores)
@@ -270,10 +342,12 @@ def baseline_backtest(
 __all__ = [
     "Trained",
     "backtest",
+    "backtest_origins",
     "baseline_backtest",
     "forecast",
     "load",
     "predict",
     "resume",
     "train",
+    "training_end",
 ]

@@ -10,6 +10,8 @@ from torch import Tensor
 from elman.data import music as data
 from elman.tasks.music import Encoding, MusicModel, encode, held_out
 
+NOTES = 2  # melody token ids below this are <s> and <unk>, never sampled
+
 
 @torch.no_grad()
 def generate(
@@ -20,14 +22,17 @@ def generate(
     temperature: float = 1.0,
     seed: int | None = None,
 ) -> Tensor:
-    """The primer (frames (k, P) or token ids (k,), k >= 0) followed by ``length`` sampled
-    steps: each pitch drawn on its own from its sigmoid, or one token from the softmax
-    (``<unk>`` never; a melody stops early at ``<s>``). ``temperature`` divides the logits;
-    0 takes the likeliest instead (each pitch with p > 0.5, the top token)."""
+    """The primer (frames (k, P) or token ids (k,), k >= 0) followed by exactly ``length``
+    sampled steps: each pitch drawn on its own from its sigmoid, or one note token from the
+    softmax (never ``<unk>``, nor the end token ``<s>``: a tune's end would cut ``length``
+    short). ``temperature`` divides the logits; 0 takes the likeliest instead (each pitch
+    with p > 0.5, the top token)."""
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"length: expected a positive integer, got {length!r}")
     if not temperature >= 0:
         raise ValueError(f"temperature: expected a value >= 0, got {temperature!r}")
+    if encoding.tokens and len(encoding.tokens) <= NOTES:
+        raise ValueError("this melody model knows no note tokens: it cannot generate notes")
     g = torch.Generator()
     if seed is None:
         g.seed()
@@ -41,13 +46,11 @@ def generate(
     for _ in range(length):
         last = logits[0, -1] / (temperature or 1.0)
         if melody:
-            last[1] = float("-inf")  # <unk>
+            last[:NOTES] = float("-inf")  # <s> and <unk>
             if temperature == 0:
                 step = last.argmax().reshape(1)
             else:
                 step = torch.multinomial(torch.softmax(last, -1), 1, generator=g)
-            if int(step) == 0:
-                break
             out.append(step[0])
             logits, state = model(step[None], state=state)
         else:
@@ -63,7 +66,7 @@ def write_midi(piece: Tensor, encoding: Encoding, step: float, path: str | Path)
     from elman.data.midi import write_melody_midi, write_roll_midi
 
     if encoding.tokens:
-        events = [data.token_event(encoding.tokens[int(i)]) for i in piece if int(i) > 1]
+        events = [data.token_event(encoding.tokens[int(i)]) for i in piece if int(i) >= NOTES]
         return write_melody_midi(events, path)
     return write_roll_midi(piece, path, step, encoding.low)
 

@@ -11,7 +11,13 @@ from typing import Any
 from torch import Tensor, nn
 
 from elman.train import TrainConfig, Trainer, seed_everything
-from elman.train.checkpoint import CheckpointError, load_checkpoint, read_meta, unprefixed
+from elman.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_meta,
+    reading,
+    unprefixed,
+)
 
 
 def open_run(out: str | Path, name: str, which: str = "best") -> tuple[dict[str, Tensor], dict]:
@@ -36,19 +42,31 @@ def checkpoint_of(out: str | Path) -> Path:
     raise CheckpointError(f"model directory {str(out)!r} holds no checkpoint")
 
 
+TASKS = ("charlm", "wordlm", "classify", "tag", "seq2seq", "forecast", "music")
+
+
 def task_of(out: str | Path) -> str:
     """The task whose run ``out`` holds (from its checkpoint header)."""
-    return read_meta(checkpoint_of(out))["task"]
+    path = checkpoint_of(out)
+    task = read_meta(path).get("task")
+    if task not in TASKS:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} names task {task!r}, which this version does not know "
+            f"(it knows {', '.join(TASKS)})"
+        )
+    return task
 
 
 def open_model(
     out: str | Path, name: str, which: str, build: Callable[[dict], tuple[nn.Module, Any]]
 ) -> tuple[Any, Any, dict]:
     """A run's model in eval mode, what ``build`` made beside it (its vocabulary, say) and
-    the checkpoint meta: ``build(task_config)`` makes the model, the checkpoint fills it."""
+    the checkpoint meta: ``build(task_config)`` makes the model, the checkpoint fills it. A
+    header that does not build, or tensors that do not fit it, are a ``CheckpointError``."""
     tensors, meta = open_run(out, name, which)
-    model, extra = build(meta["task_config"])
-    model.load_state_dict(unprefixed("model.", tensors))
+    with reading(Path(out) / f"{which}.safetensors"):
+        model, extra = build(meta["task_config"])
+        model.load_state_dict(unprefixed("model.", tensors))
     return model.eval(), extra, meta
 
 
@@ -61,10 +79,16 @@ def resume_run(
 ) -> dict[str, float]:
     """Continue the run in ``out`` exactly where its last checkpoint left it (``steps``: a new
     total step count)."""
-    meta = read_meta(Path(out) / "last.safetensors", name)
-    extra = {} if steps is None else {"steps": steps}
-    trainer = Trainer(task_from_meta(meta), TrainConfig.from_json(meta["train"] | extra), out)
-    trainer.restore()
+    path = Path(out) / "last.safetensors"
+    meta = read_meta(path, name)
+    with reading(path):
+        if meta["position"]["step"] >= (meta["train"]["steps"] if steps is None else steps):
+            return {}  # nothing to train: the run stays exactly as it is
+        # a new total keeps the schedule's span: the rate goes on from where the run left it
+        span = meta["train"].get("schedule_steps") or meta["train"].get("steps")
+        extra = {} if steps is None else {"steps": steps, "schedule_steps": span}
+        trainer = Trainer(task_from_meta(meta), TrainConfig.from_json(meta["train"] | extra), out)
+        trainer.restore()
     return trainer.fit(until)
 
 

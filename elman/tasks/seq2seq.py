@@ -5,7 +5,10 @@ Data sources (stored in the checkpoint, so a run can be resumed and scored again
 a seeded hash of the word, ``elman.data.pairs``), or ``{"kind": "pairs", "train": F,
 "valid": F or None, "test": F or None, "seed": int}`` (tab-separated; without ``valid``, 5%
 of ``train`` is held out by the same hash). Sources are tokenized by character (default) or
-by whitespace, targets by whitespace (default) or character.
+by whitespace, targets by whitespace (default) or character; whitespace tokens are refused
+where nearly every text is one distinct token (``check_tokens``: dates, codes, single words).
+Metrics are named for the targets (``metric_names``): ``wer``/``per`` for whitespace tokens,
+``sequence_error_rate``/``char_error_rate`` for characters.
 
 Training uses each source's first reference (``all_references``: every one, as separate
 pairs); scoring counts a prediction right if it equals any reference and takes its edit
@@ -34,16 +37,24 @@ from elman.decode import Hypothesis, Sampling, beam_search, greedy_search
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.seq2seq import ATTENTIONS, Seq2Seq, select
-from elman.tasks.runs import fit_split_source, open_run, resume_run, split_task_from_meta
+from elman.tasks.classify_sources import recorded_source
+from elman.tasks.runs import (
+    fit_split_source,
+    open_model,
+    resume_run,
+    split_task_from_meta,
+)
 from elman.tasks.scores import error_rates
 from elman.train import TrainConfig
-from elman.train.checkpoint import unprefixed
 from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
 
 NAME = "seq2seq"
 EVAL_BATCH = 256
 SIDES = ("char", "whitespace")
+# whitespace tokens are refused when over SINGLE_SHARE of >= MIN_TEXTS texts are one token and
+# the distinct tokens number over DISTINCT_SHARE of the texts (see ``check_tokens``)
+MIN_TEXTS, SINGLE_SHARE, DISTINCT_SHARE = 20, 0.9, 0.5
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,24 @@ def load_source(source: dict) -> tuple[Pairs, Pairs, Pairs]:
     raise ValueError(f"seq2seq data source kind must be 'cmudict' or 'pairs', got {kind!r}")
 
 
+def check_tokens(texts: Sequence[str], tokens: str, side: str) -> None:
+    """Refuse whitespace tokens when nearly every text is one token of its own (dates, codes,
+    single words): each would be a class to memorise, and every unseen one ``<unk>``, so the
+    model could never produce a new output. Characters are what such texts are made of; the
+    user is told rather than switched silently, so a run's config is what was asked for."""
+    if tokens != "whitespace" or len(texts) < MIN_TEXTS:
+        return
+    single = sum(len(t.split()) == 1 for t in texts) / len(texts)
+    distinct = len({w for t in texts for w in t.split()})
+    if single > SINGLE_SHARE and distinct > DISTINCT_SHARE * len(texts):
+        raise ValueError(
+            f"--{side}-tokens whitespace: {single:.0%} of the {len(texts)} training {side}s are "
+            f"a single token and there are {distinct} distinct tokens, so each {side} would be "
+            f"one symbol to memorise and the model could not generalise; pass "
+            f"--{side}-tokens char to read them character by character"
+        )
+
+
 @dataclass(frozen=True)
 class Vocabularies:
     source: Tokenizer
@@ -121,9 +150,12 @@ class Vocabularies:
 
     @classmethod
     def fit(cls, pairs: Pairs, config: Seq2SeqConfig) -> Vocabularies:
+        sources, targets = [s for s, _ in pairs], [t for _, refs in pairs for t in refs]
+        check_tokens(sources, config.source_tokens, "source")
+        check_tokens(targets, config.target_tokens, "target")
         return cls(
-            Tokenizer.fit([s for s, _ in pairs], config.source_tokens, lower=config.lower),
-            Tokenizer.fit([t for _, refs in pairs for t in refs], config.target_tokens),
+            Tokenizer.fit(sources, config.source_tokens, lower=config.lower),
+            Tokenizer.fit(targets, config.target_tokens),
         )
 
     def to_json(self) -> dict:
@@ -257,10 +289,11 @@ class Seq2SeqTask:
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         scores = score(model, self.vocab, self.valid_pairs, self.config)
+        sequences, tokens, _ = metric_names(self.config)
         return {
             "val_loss": mean_loss(model, self.valid_data),
-            "val_wer": scores["wer"],
-            "val_per": scores["per"],
+            f"val_{sequences}": scores[sequences],
+            f"val_{tokens}": scores[tokens],
         }
 
     def describe(self) -> dict:
@@ -334,11 +367,23 @@ def score(
     beam: int = 1,
     alpha: float = 0.0,
 ) -> dict[str, float]:
-    """Word and token (phoneme) error rates of the best output of each source."""
+    """Error rates of the best output of each source, named per ``metric_names``: the share
+    of outputs equal to no reference, and edit distance per reference token."""
     best = transduce(model, vocab, [s for s, _ in pairs], config, beam, 1, alpha)
     predictions = [[vocab.target.tokens[t] for t in hyps[0].tokens] for hyps in best]
     references = [[vocab.target.split(r) for r in refs] for _, refs in pairs]
-    return error_rates(predictions, references)
+    rates = error_rates(predictions, references)
+    names = metric_names(config)
+    return {new: rates[old] for new, old in zip(names, ("wer", "per", "words"), strict=True)}
+
+
+def metric_names(config: Seq2SeqConfig) -> tuple[str, str, str]:
+    """(whole-output error rate, token error rate, count) as named for the target tokens:
+    ``wer``/``per``/``words`` for whitespace tokens (a word and its phonemes, the G2P
+    convention), ``sequence_error_rate``/``char_error_rate``/``sequences`` for characters."""
+    if config.target_tokens == "char":
+        return "sequence_error_rate", "char_error_rate", "sequences"
+    return "wer", "per", "words"
 
 
 # ---- runs ------------------------------------------------------------------------------
@@ -367,22 +412,23 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
 
 def load(out: str | Path, which: str = "best") -> tuple[Seq2Seq, Vocabularies, Seq2SeqConfig, dict]:
     """The model in ``out``, its vocabularies, its config and the checkpoint meta."""
-    tensors, meta = open_run(out, NAME, which)
-    info = meta["task_config"]
+    model, (vocab, config), meta = open_model(out, NAME, which, _model_from)
+    return model, vocab, config, meta
+
+
+def _model_from(info: dict) -> tuple[Seq2Seq, tuple[Vocabularies, Seq2SeqConfig]]:
     vocab, config = Vocabularies.from_json(info["vocab"]), Seq2SeqConfig(**info["model"])
-    model = build_model(vocab, config)
-    model.load_state_dict(unprefixed("model.", tensors))
-    return model.eval(), vocab, config, meta
+    return build_model(vocab, config), (vocab, config)
 
 
 def evaluate_split(
     out: str | Path, split: str = "test", which: str = "best", beam: int = 1, alpha: float = 0.0
 ) -> dict:
-    """WER and PER of the model in ``out`` on its source's ``split``."""
+    """Error rates (``metric_names``) of the model in ``out`` on its source's ``split``."""
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
     model, vocab, config, meta = load(out, which)
-    _, valid, test = load_source(meta["task_config"]["source"])
+    _, valid, test = load_source(recorded_source(meta, Path(out) / f"{which}.safetensors"))
     pairs = valid if split == "valid" else test
     if not pairs:
         raise ValueError(f"this run's data has no {split} split; pass a pairs file to score")

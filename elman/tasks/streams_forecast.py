@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from elman.tasks.anomaly import SCORES, Detector, Reader
+from elman.tasks.anomaly import SCORES, STREAMABLE, Detector, Reader
 from elman.tasks.forecast_runs import Trained
 from elman.tasks.streams_common import check_lengths, check_together, pack, take, unpack
 
@@ -61,18 +61,17 @@ def check_streamable(trained: Trained, detector: Detector) -> None:
     if c.mode != "autoregressive":
         raise ValueError(
             f"model: a {c.mode!r}-mode forecaster emits its whole horizon from a context "
-            "window at once and cannot stream step by step; train with mode='autoregressive'"
+            f"window at once and cannot stream step by step; {STREAMABLE}"
         )
     if c.normalize:
         raise ValueError(
             "model: per-window normalization (normalize=True) rescales every window by its "
-            "own context, so the series cannot be read as one stream; train with "
-            "normalize=False (--no-normalize)"
+            f"own context, so the series cannot be read as one stream; {STREAMABLE}"
         )
     if trained.future_size:
         raise ValueError(
             "model: it reads known-future covariates (calendar features or user columns) "
-            "and a stream takes values alone; train with calendar=False and no future columns"
+            f"and a stream takes values alone; {STREAMABLE}"
         )
     if detector.score == "nll" and c.head != "gaussian":
         raise ValueError(f"detector: score='nll' needs a gaussian head, not {c.head!r}")
@@ -108,7 +107,7 @@ class ForecastStream:
         values = np.atleast_1d(np.asarray(chunk, dtype=np.float64))
         if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
             raise ValueError(f"chunk: expected finite values (steps,), got {chunk!r}")
-        return torch.tensor(self.scaler.transform(values), dtype=torch.float32)
+        return torch.tensor(self.scaler.scaled(values, "chunk"), dtype=torch.float32)
 
     def _next(self) -> tuple[float, np.ndarray]:
         """The next value's point forecast and quantiles, in the series' units."""

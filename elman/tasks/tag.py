@@ -22,6 +22,7 @@ from elman.data.text import read_text
 from elman.data.tokenize import UNK_ID, Tokenizer
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
+from elman.tasks.classify_sources import recorded_source
 from elman.tasks.runs import fit_split_source, open_model, resume_run, split_task_from_meta
 from elman.tasks.tagger import IGNORE, TagBatch, Tagger
 from elman.train import TrainConfig
@@ -88,6 +89,20 @@ def read_conll(path: str | Path) -> list[Sentence]:
     if current:
         sentences.append(current)
     return sentences
+
+
+def check_tags(sentences: Sequence[Sentence], tags: Sequence[str], path: str | Path) -> None:
+    """Refuse a file to score none of whose tags the model knows: it is not ``word<TAB>tag``
+    data for this model (plain sentences split on spaces, ``word/tag`` tokens), and scoring
+    it would report accuracy 0 instead of the problem."""
+    known = set(tags)
+    if any(t in known for s in sentences for _, t in s):
+        return
+    number, line = next((i, x) for i, x in enumerate(read_text(path).splitlines(), 1) if x.strip())
+    raise ValueError(
+        f"{Path(path).name} line {number}: expected 'word<TAB>tag', got {line!r}; none of the "
+        f"file's tags is among the model's {len(known)} tags {sorted(known)[:10]}"
+    )
 
 
 def load_source(source: dict) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
@@ -340,11 +355,21 @@ def evaluate_split(out: str | Path, split: str = "test", which: str = "best") ->
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
     model, vocab, meta = load(out, which)
-    _, valid, test = load_source(meta["task_config"]["source"])
+    _, valid, test = load_source(recorded_source(meta, Path(out) / f"{which}.safetensors"))
     sentences = valid if split == "valid" else test
     if not sentences:
         raise ValueError(f"this run's data has no {split} split; pass a tagged file to score")
     return accuracy(model, encode_sentences(vocab, sentences, split)) | {"data": f"{split} split"}
 
 
-__all__ = ["TagConfig", "TagTask", "load", "parse_line", "read_conll", "resume", "tag", "train"]
+__all__ = [
+    "TagConfig",
+    "TagTask",
+    "check_tags",
+    "load",
+    "parse_line",
+    "read_conll",
+    "resume",
+    "tag",
+    "train",
+]

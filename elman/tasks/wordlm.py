@@ -302,16 +302,23 @@ def _model_from(info: dict) -> tuple[RecurrentLM, Tokenizer]:
     return build_model(len(tokenizer), WordLMConfig(**info["model"])), tokenizer
 
 
-def evaluate_split(out: str | Path, split: str = "test", which: str = "best") -> dict:
-    """Perplexity of the model in ``out`` on its corpus's "valid" or "test" documents."""
-    if split not in ("valid", "test"):
+def evaluate_split(out: str | Path, split: str | None = None, which: str = "best") -> dict:
+    """Perplexity of the model in ``out`` on its corpus's "valid" or "test" documents;
+    ``split`` None: the test documents if the run has any, else the validation ones (the
+    result's "data" says which)."""
+    if split not in (None, "valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
     model, tokenizer, meta = load(out, which)
     corpus = corpus_from_source(meta["task_config"]["source"])
+    what = f"{split} split"
+    if split is None:
+        split, what = ("test", "test split") if corpus.test else ("valid", "valid split")
+        if not corpus.test:
+            what += " (the run has no test split)"
     docs = getattr(corpus, split)
     if not docs:
         raise ValueError(f"this run's corpus has no {split} split; pass a text file to score")
-    return score_documents(model, tokenizer, docs) | {"data": f"{split} split"}
+    return score_documents(model, tokenizer, docs) | {"data": what}
 
 
 def score_documents(model: RecurrentLM, tokenizer: Tokenizer, docs: Documents) -> dict:

@@ -8,8 +8,11 @@ renamed over it, so a crash mid-write leaves the previous checkpoint as it was.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -39,7 +42,11 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict) ->
         flat[k] = v.clone() if ptr in seen else v
         seen.add(ptr)
     with atomic_path(path) as tmp:
-        save_file(flat, str(tmp), metadata={_KEY: header})
+        try:
+            save_file(flat, str(tmp), metadata={_KEY: header})
+        except SafetensorError as e:  # its I/O errors, as the OSError they are
+            full = "No space left" in str(e) or "code: 28" in str(e)
+            raise OSError(errno.ENOSPC if full else errno.EIO, str(e), str(path)) from e
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
     return path
@@ -61,7 +68,17 @@ def read_meta(path: str | Path, task: str | None = None) -> dict:
         raise CheckpointError(
             f"checkpoint {str(path)!r} was not written by Elman (no '{_KEY}' metadata)"
         )
-    meta = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has a header that is not JSON ({e})"
+        ) from e
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has a header that is a JSON {type(meta).__name__}, "
+            "expected an object"
+        )
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has format {meta.get('format')!r}; "
@@ -72,6 +89,32 @@ def read_meta(path: str | Path, task: str | None = None) -> dict:
             f"checkpoint {str(path)!r} is for task {meta.get('task')!r}, expected {task!r}"
         )
     return meta
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turning a checkpoint's header and tensors into objects: any failure there means the
+    file does not hold what its header claims (tampered, or from another version), so it
+    surfaces as one ``CheckpointError`` naming the file instead of a traceback."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError) as e:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not hold a valid run "
+            f"({type(e).__name__}: {_one_line(e)})"
+        ) from e
+    except (SyntaxError, RecursionError, MemoryError) as e:  # a nested literal in the header
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has a malformed header ({type(e).__name__})"
+        ) from e
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    """An error's message on one line (torch's size mismatch says what it is on line 2)."""
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or repr(e)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_checkpoint(path: str | Path, task: str | None = None) -> tuple[dict[str, Tensor], dict]:

@@ -30,6 +30,8 @@ class TrainConfig:
     """How to train; every field is also a CLI option.
 
     steps: optimizer steps to run (the schedule spans them).
+    schedule_steps: the steps the learning-rate schedule spans (None: ``steps``); a resume
+        to a new ``steps`` keeps the run's span, so its rate goes on from where it was.
     time_limit: stop after this many seconds of training even if steps remain (None: no limit).
     anneal_by_time: with ``time_limit``, the cosine schedule advances by whichever is further
         along, steps or elapsed time, so a run that runs out of time still ends annealed. The
@@ -56,6 +58,7 @@ class TrainConfig:
     """
 
     steps: int = 1000
+    schedule_steps: int | None = None
     time_limit: float | None = None
     anneal_by_time: bool = False
     optimizer: str = "adam"
@@ -94,6 +97,8 @@ class TrainConfig:
         _count("seed", self.seed, 0)
         if self.patience is not None:
             _count("patience", self.patience)
+        if self.schedule_steps is not None:
+            _count("schedule_steps", self.schedule_steps)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
@@ -123,6 +128,11 @@ class TrainConfig:
             )
         if self.anneal_by_time and self.time_limit is None:
             raise ValueError("anneal_by_time needs a time_limit (seconds), got time_limit=None")
+
+    @property
+    def span(self) -> int:
+        """The steps the learning-rate schedule spans."""
+        return self.steps if self.schedule_steps is None else self.schedule_steps
 
     def to_json(self) -> dict:
         return asdict(self)

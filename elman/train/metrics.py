@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from elman.files import atomic_path
+
 
 class MetricsLog:
     """Appends one JSON object per line to ``path``; mirrors scalars to TensorBoard if present.
@@ -41,7 +43,30 @@ def read_log(path: Path) -> list[dict]:
     """The records of a metrics log (an absent log has none)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line torn by a killed write
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep only the records of steps up to ``step`` (a resumed run redoes the rest)."""
+    records = read_log(path)
+    kept = [r for r in records if r.get("step", 0) <= step]
+    if len(kept) < len(records):
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+
+
+def logged_seconds(path: Path, step: int) -> float:
+    """The training seconds the log recorded last at or before ``step`` (0.0 if none)."""
+    times = [r["seconds"] for r in read_log(path) if "seconds" in r and r["step"] <= step]
+    return float(times[-1]) if times else 0.0
 
 
 def plot_curves(

@@ -33,7 +33,7 @@ class Schedule:
         if c.schedule == "constant":
             return 1.0
         if c.schedule == "cosine":
-            p = s / max(1, c.steps - c.warmup - 1)
+            p = s / max(1, c.span - c.warmup - 1)
             if c.anneal_by_time and c.time_limit is not None:
                 p = max(p, elapsed / c.time_limit)
             p = min(1.0, p)

@@ -23,11 +23,12 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from elman.files import remove_stale_temporaries
 from elman.train import checkpoint as ckpt
 from elman.train.config import TrainConfig
 from elman.train.device import move, resolve_device
 from elman.train.distributed import is_main, rank_and_world
-from elman.train.metrics import MetricsLog, plot_curves
+from elman.train.metrics import MetricsLog, logged_seconds, plot_curves, truncate_log
 from elman.train.schedule import Schedule
 
 LAST, BEST, LOG, CURVES = "last.safetensors", "best.safetensors", "metrics.jsonl", "loss.png"
@@ -152,14 +153,21 @@ class Trainer:
         }
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        position = asdict(self.position)
+        if not self._timed():  # wall time kept out: an exact resume then hashes the same
+            del position["seconds"]
         meta = self._meta(
-            position=asdict(self.position),
+            position=position,
             optim=opt_meta,
             schedule=self.schedule.state(),
             carry=carry_kind,
             rng_python=repr(random.getstate()),
         )
         return ckpt.save_checkpoint(self.out / LAST, tensors, meta)
+
+    def _timed(self) -> bool:
+        """Whether elapsed time steers the run (a time limit), so resuming needs it."""
+        return self.config.time_limit is not None
 
     def restore(self, path: str | Path | None = None) -> None:
         """Continue exactly from a ``save``d checkpoint (default: ``out/last.safetensors``)."""
@@ -168,6 +176,8 @@ class Trainer:
         ckpt.load_optimizer_state(self.optimizer, ckpt.unprefixed("optim.", tensors), meta["optim"])
         self.schedule.load_state(meta["schedule"])
         self.position = Position(**meta["position"])
+        if "seconds" not in meta["position"]:  # untimed runs: the log tells the time so far
+            self.position.seconds = logged_seconds(self.out / LOG, self.position.step)
         self.carry = move(_carry_from(tensors, meta["carry"]), self.device)
         torch.set_rng_state(tensors["rng.torch"])
         if self.device.type == "cuda" and "rng.cuda" in tensors:
@@ -192,7 +202,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = c.lr * self.schedule.multiplier(step, self.position.seconds)
         if hasattr(self.task, "at_step"):
-            self.task.at_step(step, c.steps)
+            self.task.at_step(step, c.span)
         self.optimizer.zero_grad(set_to_none=True)
         total, count = 0.0, 0
         for _ in range(c.accumulate):
@@ -251,8 +261,13 @@ class Trainer:
         """Train to ``config.steps`` (or pause after step ``until``); returns the last metrics."""
         c, p = self.config, self.position
         stop_at = min(c.steps, until or c.steps)
-        if p.step == 0 and is_main():  # a fresh run starts a fresh log (--overwrite)
-            (self.out / LOG).unlink(missing_ok=True)
+        if is_main():
+            for name in (LAST, BEST, LOG, CURVES):  # what a killed write left behind
+                remove_stale_temporaries(self.out / name)
+            if p.step == 0:  # a fresh run starts a fresh log (--overwrite)
+                (self.out / LOG).unlink(missing_ok=True)
+            else:  # steps after the checkpoint are redone: their lines would repeat
+                truncate_log(self.out / LOG, p.step)
         log = MetricsLog(self.out / LOG) if is_main() else None
         self.task.model.train()
         metrics: dict[str, float] = {}
@@ -296,7 +311,7 @@ class Trainer:
                     "train_loss": loss,
                     "lr": self.optimizer.param_groups[0]["lr"],
                     "grad_norm": norm,
-                    "tokens_per_s": rate,
+                    f"{getattr(self.task, 'unit', 'tokens')}_per_s": rate,
                     "seconds": self.position.seconds,
                 }
             )

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 Score = Callable[[Tensor], Tensor]
+OCCLUSION_CELLS = 1 << 16  # occluded sequences x steps scored at once
 
 
 def _check_inputs(inputs: Tensor) -> None:
@@ -42,6 +43,11 @@ def occlusion(score: Score, inputs: Tensor, baseline: Tensor | None = None) -> T
     base = torch.zeros(features, dtype=inputs.dtype) if baseline is None else baseline
     if base.shape != (features,):
         raise ValueError(f"baseline: expected shape ({features},), got {tuple(base.shape)}")
-    batch = inputs.unsqueeze(0).repeat(steps, 1, 1)  # row t occludes step t
-    batch[torch.arange(steps), torch.arange(steps)] = base
-    return score(inputs.unsqueeze(0)) - score(batch)
+    rows = max(1, OCCLUSION_CELLS // steps)  # sequences per batch: memory stays bounded
+    drops = []
+    for first in range(0, steps, rows):
+        t = torch.arange(first, min(first + rows, steps))
+        batch = inputs.unsqueeze(0).repeat(len(t), 1, 1)  # row i occludes step t[i]
+        batch[torch.arange(len(t)), t] = base
+        drops.append(score(batch))
+    return score(inputs.unsqueeze(0)) - torch.cat(drops)

@@ -80,6 +80,22 @@ TS = """# comment
 """
 
 
+def test_table_fields_are_bounded_by_max_chars(tmp_path):
+    import csv
+
+    path = tmp_path / "long.csv"
+    path.write_text("text,label\nshort,a\n" + "w " * 100_000 + ",b\n")  # past csv's own limit
+    limit = csv.field_size_limit()
+    with pytest.raises(
+        ValueError, match=r"long\.csv line 3: a field longer than --max-chars 100000"
+    ):
+        read_table(path)
+    assert len(read_table(path, max_chars=300_000).inputs[1]) == 199_999
+    assert csv.field_size_limit() == limit  # the process-wide bound is left as it was
+    with pytest.raises(ValueError, match="--max-chars must be an integer >= 1, got 0"):
+        read_table(path, max_chars=0)
+
+
 def test_ts_files_with_missing_values_and_variable_lengths(tmp_path):
     path = tmp_path / "toy.ts"
     path.write_text(TS)
@@ -90,6 +106,8 @@ def test_ts_files_with_missing_values_and_variable_lengths(tmp_path):
     assert data.targets().tolist() == [0, 1]
     with pytest.raises(ValueError, match=r"label\(s\) \['b'\] are not among"):
         data.targets(("a",))
+    path.write_text("% ARFF-style comments, as in sktime's UnitTest set\n%\n" + TS)
+    assert read_ts(path).series[0].tolist() == [[1, 4], [2, 5], [3, 6]]
 
 
 @pytest.mark.parametrize(

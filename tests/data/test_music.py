@@ -89,5 +89,32 @@ def test_cache_round_trip_limit_and_rule(tmp_path):
         music.read_pieces(path, 1.0)
     from safetensors.torch import save_file
 
-    save_file({"rolls": torch.zeros(1, 88, dtype=torch.uint8)}, str(path), {"step": "0.5"})
+    old = {"step": "0.5", "pieces": '[["p0", 0, 1]]'}  # the first cache format: no rule
+    save_file({"rolls": torch.zeros(1, 88, dtype=torch.uint8)}, str(path), old)
     assert music.read_pieces(path, 0.5) is None  # made by an older rule: parse again
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"just some notes of mine\n",  # safetensors reads a text file as 'header too large'
+        b"",
+        "checkpoint",  # a safetensors file that holds no rolls
+        "bad-pieces",  # rolls, but a piece list that does not read
+    ],
+)
+def test_a_file_that_is_not_a_roll_cache_is_refused_and_left_alone(tmp_path, content):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "mine.safetensors"
+    if content == "checkpoint":
+        save_file({"model.w": torch.zeros(2)}, str(path), {"elman": "{}"})
+    elif content == "bad-pieces":
+        rolls = {"rolls": torch.zeros(1, 88, dtype=torch.uint8)}
+        save_file(rolls, str(path), {"rule": music.ROLL_RULE, "step": "1.0", "pieces": "[["})
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"cache: '.*mine.safetensors' is not a roll cache"):
+        music.load_chorales(1.0, path)
+    assert path.read_bytes() == before

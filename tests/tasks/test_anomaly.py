@@ -122,7 +122,9 @@ def test_detection_metrics():
 def test_refusals(trained, tmp_path):
     model, _ = trained
     normalized = fr.Trained(model.model, replace(model.config, normalize=True), model.info)
-    with pytest.raises(ValueError, match="normalize=False"):
+    with pytest.raises(
+        ValueError, match=r"normalize=True\): train it with `elman train forecast --streamable`"
+    ):
         anomaly.scores(normalized, trained[1])
     with pytest.raises(ValueError, match="score must be one of"):
         anomaly.scores(model, trained[1], "zscore")

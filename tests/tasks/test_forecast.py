@@ -76,13 +76,24 @@ def test_every_form_forecasts_with_ordered_intervals(mode, difference, head, tmp
 def test_backtest_origins_are_as_documented(tmp_path):
     series = sine(200)
     config = tiny(context=24, horizon=6)
-    fr.train(series, config, TrainConfig(steps=5, eval_every=5, progress=False), tmp_path)
+    first = [series[0].head(150)]  # trained on steps 0..143, validated on 144..149
+    fr.train(first, config, TrainConfig(steps=5, eval_every=5, progress=False), tmp_path)
     result = fr.backtest(fr.load(tmp_path), series, origins=3, stride=4)
     (row,) = result["series"]
     assert row["origins"] == [185, 189, 193]  # the last one ends exactly at the last value
     assert set(result["mean"]) >= {"mae", "rmse", "smape", "mase", "coverage", "pinball"}
-    with pytest.raises(ValueError, match="need at least"):
+    assert fr.training_end(fr.load(tmp_path), series[0]) == 143
+    # origins 143, 149, ..., 191: 9 fit past the training end, 50 do not
+    assert (
+        fr.backtest(fr.load(tmp_path), series, origins=9, stride=6)["series"][0]["origins"][0]
+        == 145
+    )
+    with pytest.raises(ValueError, match=r"50 origin\(s\) 6 apart do not fit, only 9: .* row 144"):
         fr.backtest(fr.load(tmp_path), series, origins=50, stride=6)
+    with pytest.raises(ValueError, match="origins must be an integer >= 1, got 0"):
+        fr.backtest(fr.load(tmp_path), series, origins=0)
+    with pytest.raises(ValueError, match="stride must be an integer >= 1, got 0"):
+        fr.backtest(fr.load(tmp_path), series, origins=1, stride=0)
 
 
 def test_bad_configs_and_inputs(tmp_path):
@@ -96,7 +107,7 @@ def test_bad_configs_and_inputs(tmp_path):
         from elman.tasks.forecaster import Forecaster
 
         Forecaster("autoregressive", 4, past=2)
-    with pytest.raises(ValueError, match="shorter than context \\+ horizon"):
+    with pytest.raises(ValueError, match=r"has 50 rows; .* = 48 \+ 12 \+ 12 = 72: lower --context"):
         ForecastTask(sine(50), tiny())
 
 

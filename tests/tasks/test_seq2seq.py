@@ -36,6 +36,7 @@ def test_read_pairs_groups_references_and_names_bad_lines(tmp_path):
     assert read_pairs(good) == [("cat", ["K AE T"]), ("read", ["R IY D", "R EH D"])]
     for text, message in (
         ("cat K AE T\n", "line 1: expected 'source<TAB>target', found no tab"),
+        ("cat\tK AE T\tnoun\n", "line 1: expected 2 tab-separated columns .*, got 3"),
         ("cat\tK\ndog\t \n", "line 2: empty target"),
         ("\tK AE T\n", "line 1: empty source"),
         ("\n\n", "is empty"),

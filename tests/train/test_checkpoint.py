@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
@@ -62,3 +63,64 @@ def test_truncated_foreign_and_wrong_task_files(tmp_path):
         ckpt.read_meta(other)
     with pytest.raises(CheckpointError, match="does not exist"):
         ckpt.read_meta(tmp_path / "missing.safetensors")
+
+
+def _with_header(path, header: str) -> None:
+    """Rewrite ``path``'s safetensors header with Elman metadata ``header`` (tampering)."""
+    tensors = ckpt.load_file(str(path))
+    ckpt.save_file(tensors, str(path), metadata={"elman": header})
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ("[1, 2]", "a JSON list, expected an object"),
+        ('"text"', "a JSON str, expected an object"),
+        ("{not json", "not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "not JSON"),
+    ],
+)
+def test_a_tampered_header_is_one_error_naming_the_file(tmp_path, header, message):
+    path = ckpt.save_checkpoint(tmp_path / "c.safetensors", {"a": torch.zeros(2)}, {"task": "t"})
+    _with_header(path, header)
+    with pytest.raises(CheckpointError, match=message) as caught:
+        ckpt.read_meta(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KeyError("model"),
+        TypeError("Config.__init__() got an unexpected keyword argument 'x'"),
+        RuntimeError("size mismatch for weight: copying a param with shape [3]"),
+        SyntaxError("too many nested parentheses"),
+    ],
+)
+def test_reading_turns_what_a_header_breaks_into_a_checkpoint_error(tmp_path, error):
+    with (
+        pytest.raises(CheckpointError, match=r"c\.safetensors") as caught,
+        ckpt.reading(tmp_path / "c.safetensors"),
+    ):
+        raise error
+    assert caught.value.__cause__ is error
+
+
+def test_a_full_disk_is_an_os_error_and_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = ckpt.save_checkpoint(tmp_path / "c.safetensors", {"a": torch.zeros(3)}, {"task": "t"})
+    before = path.read_bytes()
+
+    def full(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"partial")
+        raise ckpt.SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No '
+            'space left on device" })'
+        )
+
+    monkeypatch.setattr(ckpt, "save_file", full)
+    with pytest.raises(OSError) as caught:
+        ckpt.save_checkpoint(path, {"a": torch.ones(3)}, {"task": "t"})
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["c.safetensors"]

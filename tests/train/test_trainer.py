@@ -140,3 +140,46 @@ def test_anneal_by_time_ends_the_cosine_with_the_time_limit():
 def test_bad_train_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_an_exact_resume_writes_the_same_checkpoint_bytes(tmp_path):
+    _run(tmp_path / "whole", steps=12)
+    _run(tmp_path / "paused", until=5, steps=12)
+    resumed = Trainer(FakeTask(), TrainConfig(**(FAST | dict(steps=12))), tmp_path / "paused")
+    resumed.restore()
+    resumed.fit()
+    whole = (tmp_path / "whole" / "last.safetensors").read_bytes()
+    assert (tmp_path / "paused" / "last.safetensors").read_bytes() == whole  # no wall time
+
+
+def test_a_resume_after_a_kill_cleans_up_and_keeps_one_log_line_per_step(tmp_path):
+    _run(tmp_path, until=8, steps=16)
+    log = tmp_path / "metrics.jsonl"
+    with open(log, "a") as f:  # a kill -9 after step 10's line, before its checkpoint
+        f.write(json.dumps({"step": 10, "train_loss": 1.0}) + "\n" + '{"step": 12, "tr')
+    debris = tmp_path / ".last.safetensors.k1ll3d.tmp.safetensors"
+    debris.write_bytes(b"half a checkpoint")
+    resumed = Trainer(FakeTask(), TrainConfig(**(FAST | dict(steps=16))), tmp_path)
+    resumed.restore()
+    assert resumed.position.seconds > 0  # the time so far, read back from the log
+    resumed.fit()
+    assert not debris.exists()
+    steps = [r["step"] for r in (json.loads(x) for x in log.read_text().splitlines())]
+    train_steps = [s for s, r in zip(steps, log.read_text().splitlines(), strict=True) if "lr" in r]
+    assert train_steps == sorted(set(train_steps)) == list(range(2, 17, 2))
+
+
+def test_a_new_total_keeps_the_schedule_span():
+    keep = Schedule(TrainConfig(steps=40, schedule_steps=20, min_lr=0.1))
+    fresh = Schedule(TrainConfig(steps=20, min_lr=0.1))
+    assert [keep.multiplier(s) for s in range(20)] == [fresh.multiplier(s) for s in range(20)]
+    assert keep.multiplier(30) == pytest.approx(0.1)  # past the span: the final rate
+
+
+def test_the_throughput_key_names_the_tasks_unit(tmp_path):
+    task = FakeTask()
+    task.unit = "examples"
+    seed_everything(0)
+    Trainer(task, TrainConfig(**(FAST | dict(steps=4))), tmp_path).fit()
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert "examples_per_s" in first and "tokens_per_s" not in first

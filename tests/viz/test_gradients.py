@@ -65,3 +65,21 @@ def test_saliency_of_a_linear_score_equals_its_definition():
         occlusion(score, x, torch.ones(2))
     with pytest.raises(ValueError, match="inputs"):
         gradient_times_input(score, x[0])
+
+
+def test_occlusion_in_chunks_equals_one_batch(monkeypatch):
+    from elman.viz import saliency
+
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(7, 3, generator=g), torch.randn(3, generator=g)
+    seen = []
+
+    def score(batch):
+        seen.append(batch.shape[0])
+        return torch.tanh(batch @ w).cumsum(1)[:, -1]
+
+    whole = occlusion(score, x)
+    monkeypatch.setattr(saliency, "OCCLUSION_CELLS", 14)  # two occluded rows of 7 steps a batch
+    seen.clear()
+    torch.testing.assert_close(occlusion(score, x), whole)
+    assert sorted(seen) == [1, 1, 2, 2, 2]  # the whole input, then rows 0-1, 2-3, 4-5, 6
