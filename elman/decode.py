@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-SEED_MAX = 2**64 - 1  # torch.Generator's seed range
+SEED_MAX = 2**63 - 1  # torch.Generator takes 64 bits; the CLI's integers are signed
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Sampling:
         if s is not None and not (
             not isinstance(s, bool) and isinstance(s, int) and 0 <= s <= SEED_MAX
         ):
-            raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {s!r}")
+            raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {s!r}")
 
     def generator(self) -> torch.Generator | None:
         return None if self.seed is None else torch.Generator().manual_seed(self.seed)
@@ -77,7 +77,13 @@ def next_token(
     """One token id per row of ``logits`` (B, V) -> (B,)."""
     if sampling.temperature == 0:
         return logits.argmax(-1)
-    z = filter_logits(logits.float() / sampling.temperature, sampling.top_k, sampling.top_p)
+    z = logits.float() / sampling.temperature
+    if bool(torch.isnan(z).any() or torch.isposinf(z).any()):  # -inf: a masked token, fine
+        raise ValueError(
+            "the model's scores are not finite (NaN or inf), so there is nothing to sample "
+            "from: its weights diverged in training (retrain with a lower --lr)"
+        )
+    z = filter_logits(z, sampling.top_k, sampling.top_p)
     return torch.multinomial(z.softmax(-1), 1, generator=generator).squeeze(-1)
 
 

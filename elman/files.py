@@ -54,3 +54,23 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def output_dir(path: str | Path, option: str) -> Path:
+    """``path`` as a Path for a directory the command writes into; an error naming
+    ``option`` if something other than a directory is there."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {str(path)!r} is a file; expected a directory")
+    return path
+
+
+def output_file(path: str | Path, option: str, overwrite: bool = True) -> Path:
+    """``path`` as a Path for a file the command writes; an error naming ``option`` if it is
+    a directory, or if it exists and ``overwrite`` is off."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {str(path)!r} is a directory; expected a file name")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{option} {str(path)!r} already exists; pass --overwrite to replace it")
+    return path

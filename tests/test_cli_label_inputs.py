@@ -166,3 +166,20 @@ def test_tampered_headers_are_one_error_naming_the_file(runs, tmp_path, capsys, 
     for argv in commands:
         refused(capsys, argv, "checkpoint", str(copy))
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "{t}", "{lines}", "--top-k", "3"], "--top-k is for wordlm models"),
+        (["evaluate", "{w}", "--beam", "3"], "--beam is for seq2seq models"),
+        (["evaluate", "{c}", "--split", "valid"], "--split is for wordlm and tag and"),
+        (["explain", "{w}", "the cat", "--png", "{tmp}/a.png"], "--png is for seq2seq models"),
+    ],
+)
+def test_options_a_model_would_not_read_are_refused(runs, tmp_path, capsys, argv, message):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("the cat sat\n")
+    names = {"t": runs / "t", "w": runs / "w", "c": runs / "c", "lines": lines, "tmp": tmp_path}
+    refused(capsys, [a.format(**names) for a in argv], message)
+    assert not (tmp_path / "a.png").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from elman.cli import main
 from elman.train import checkpoint as ckpt
@@ -125,3 +126,46 @@ def test_a_tampered_field_is_one_line_naming_the_file(
     err = capsys.readouterr().err
     assert err.startswith("elman: error: ") and "Traceback" not in err
     assert ".safetensors" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--hidden", "1180591620717411303424", "out of range (at most 2**63 - 1)"),
+        ("--lr", "1e308", "not a finite number within float32's range"),
+        ("--lr", "nan", "not a finite number within float32's range"),
+        ("--steps", "ten", "expected an integer, got 'ten'"),
+    ],
+)
+def test_numbers_past_what_torch_takes_are_refused_by_the_parser(
+    tmp_path, text, capsys, option, value, message
+):
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "charlm", str(text), "--out", str(tmp_path / "r"), *TINY, option, value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: " in err and message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_layers_that_cannot_fit_and_failed_allocations_are_one_line(
+    tmp_path, text, capsys, monkeypatch
+):
+    out = tmp_path / "r"
+    argv = ["train", "charlm", str(text), "--out", str(out), *TINY]
+    assert main([*argv, "--layers", "1000000000"]) == 2
+    err = capsys.readouterr().err
+    assert "more than this machine's" in err and len(err.strip().splitlines()) == 1
+
+    def refused(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 240000000000 bytes. Error code 12 (Cannot allocate "
+            "memory)"
+        )
+
+    monkeypatch.setattr(torch.nn.Embedding, "__init__", refused)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("elman: error: not enough memory (224 GiB at once)")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

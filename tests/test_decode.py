@@ -44,7 +44,7 @@ def test_seeded_sampling_is_reproducible_and_follows_the_distribution():
         ({"temperature": 1e-320}, r"temperature must be 0 \(greedy\) or in"),
         (
             {"seed": 2**70},
-            r"seed must be an integer in \[0, 2\*\*64 - 1\], got 1180591620717411303424",
+            r"seed must be an integer in \[0, 2\*\*63 - 1\], got 1180591620717411303424",
         ),
         ({"seed": -1}, "seed must be an integer in"),
         ({"top_k": 0}, "top_k must be an integer >= 1"),
@@ -59,3 +59,10 @@ def test_bad_sampling_options(kwargs, message):
 def test_a_tiny_top_p_keeps_the_likeliest_token():
     logits = torch.tensor([[0.0, 3.0, 1.0]])
     assert next_token(logits, Sampling(top_p=1e-320, seed=0)).tolist() == [1]
+
+
+def test_scores_that_are_not_finite_are_a_clear_error():
+    with pytest.raises(ValueError, match="not finite"):
+        next_token(torch.tensor([[0.0, float("nan")]]), Sampling(seed=0))
+    masked = torch.tensor([[float("-inf"), 0.0]])  # a masked token is fine
+    assert next_token(masked, Sampling(seed=0)).tolist() == [1]

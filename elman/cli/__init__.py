@@ -22,6 +22,7 @@ import argparse
 import csv
 import errno
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from elman.cli import music as music_cli
 from elman.cli import seq2seq as s2s
 from elman.cli import series as ts
 from elman.cli import serve as serve_cli
+from elman.cli.options import integer, refuse_unread
 from elman.tasks import charlm, classify, forecast_runs, music, seq2seq, tag, wordlm
 from elman.tasks.runs import task_of
 from elman.train import CheckpointError, NonFiniteError
@@ -72,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
     pr.add_argument("--text-column", default="text", help="the input CSV's text column")
-    pr.add_argument("--top-k", type=int, default=5, help="wordlm: next words to list per line")
+    pr.add_argument(
+        "--top-k", type=integer, help="wordlm: next words to list per line (default: 5)"
+    )
     labels.add_max_chars(pr, "input line or CSV field")
     pr.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
@@ -87,11 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--split",
         choices=("valid", "test"),
-        default="test",
-        help="wordlm/tag/seq2seq: which held-out split to score without DATA",
+        help="wordlm/tag/seq2seq/music: which held-out split to score without DATA (default: "
+        "test; a word LM without one scores valid)",
     )
-    e.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (1: greedy)")
-    e.add_argument("--alpha", type=float, default=0.0, help="seq2seq: length normalisation")
+    s2s.add_search_options(e, "seq2seq: ")
     e.add_argument("--text-column", default="text", help="classify CSV: the text column")
     e.add_argument("--label-column", default="label", help="classify CSV: the label column")
     labels.add_max_chars(e, "classify CSV field")
@@ -99,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("resume", help="continue an interrupted run exactly")
     r.add_argument("dir", help="model directory")
-    r.add_argument("--steps", type=int, default=None, help="new total step count")
+    r.add_argument("--steps", type=integer, default=None, help="new total step count")
     return p
 
 
@@ -126,8 +129,18 @@ def _write(rows: list[dict], fmt: str, flat=None) -> None:
     writer.writerows(table)
 
 
+# Options of `elman predict` and `elman evaluate` that only some tasks read.
+PREDICT_ONLY = {"top_k": ("wordlm",)}
+EVALUATE_ONLY = {
+    "split": ("wordlm", "tag", "seq2seq", "music"),
+    "beam": ("seq2seq",),
+    "alpha": ("seq2seq",),
+}
+
+
 def _predict(a: argparse.Namespace) -> None:
     task = task_of(a.dir)
+    refuse_unread(a, task, PREDICT_ONLY)
     kind = "text"
     if task == "classify":
         kind = classify.load(a.dir, a.checkpoint).encoder.kind
@@ -138,7 +151,8 @@ def _predict(a: argparse.Namespace) -> None:
         )
     inputs = labels.read_inputs(a.input, kind, a.text_column, sys.stdin, a.max_chars)
     if task == "wordlm":
-        rows = lm.predict_words(Path(a.dir), [str(t) for t in inputs.inputs], a.top_k, a.checkpoint)
+        top_k = 5 if a.top_k is None else a.top_k
+        rows = lm.predict_words(Path(a.dir), [str(t) for t in inputs.inputs], top_k, a.checkpoint)
     else:
         rows = labels.predict(Path(a.dir), task, inputs, a.checkpoint)
     _write(rows, a.format, labels.csv_row)
@@ -180,6 +194,7 @@ def _run(args: argparse.Namespace) -> None:
         print(json.dumps(insight.explain(args, task_of(args.dir))))
     elif args.command == "evaluate":
         task = task_of(args.dir)
+        refuse_unread(args, task, EVALUATE_ONLY)
         if task in ("charlm", "wordlm"):
             result = lm.evaluate(args, task)
         elif task == "seq2seq":
@@ -187,7 +202,7 @@ def _run(args: argparse.Namespace) -> None:
         elif task == "forecast":
             raise ValueError("forecast models are scored by `elman backtest DIR DATA`")
         elif task == "music":
-            result = music.evaluate_split(args.dir, args.split, args.checkpoint)
+            result = music.evaluate_split(args.dir, args.split or "test", args.checkpoint)
         else:
             result = labels.evaluate(args, task)
         print(json.dumps(result))
@@ -221,6 +236,22 @@ def os_error(e: OSError) -> str:
     return f"{e.strerror or e}{where}"
 
 
+def out_of_memory(e: BaseException) -> str:
+    wanted = re.search(r"allocate (\d+) bytes", str(e))
+    size = f" ({int(wanted.group(1)) / 2**30:.3g} GiB at once)" if wanted else ""
+    return (
+        f"not enough memory{size}: choose smaller sizes (hidden, embedding, layers, batch) "
+        "or less data per batch"
+    )
+
+
+def _error(message: str) -> int:
+    """Print one line (torch's messages run over several) and return the exit status 2."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"elman: error: {line}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     init_from_env(_run_device(args))
@@ -233,11 +264,15 @@ def main(argv: list[str] | None = None) -> int:
         CheckpointError,
         NonFiniteError,
     ) as e:
-        print(f"elman: error: {e}", file=sys.stderr)
-        return 2
+        return _error(str(e))
     except OSError as e:  # a path the user gave: missing, a directory, unwritable, disk full
-        print(f"elman: error: {os_error(e)}", file=sys.stderr)
-        return 2
+        return _error(os_error(e))
+    except MemoryError as e:
+        return _error(out_of_memory(e))
+    except RuntimeError as e:  # torch reports a failed allocation as a RuntimeError
+        if "can't allocate memory" not in str(e):
+            raise
+        return _error(out_of_memory(e))
     except KeyboardInterrupt:
         print(
             "elman: interrupted; the last checkpoint is intact (`elman resume DIR`)",

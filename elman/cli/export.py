@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from elman.cli.options import number
 from elman.export import onnx as ox
 from elman.export.runs import export_run
 
@@ -30,7 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "encoder.onnx and decoder-step.onnx (default: DIR)",
     )
     e.add_argument("--overwrite", action="store_true", help="replace the files already at --out")
-    e.add_argument("--tolerance", type=float, default=1e-4, help="largest difference allowed")
+    e.add_argument("--tolerance", type=number, default=1e-4, help="largest difference allowed")
     e.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
 

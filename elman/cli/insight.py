@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from elman.cli import seq2seq as s2s
-from elman.cli.options import output_dir, output_file
+from elman.cli.options import integer, refuse_unread
 from elman.data.tokenize import EOS_ID
+from elman.files import output_dir, output_file
 from elman.tasks import charlm, insight, wordlm
 
 MAX_LENGTH = 1000
@@ -29,22 +30,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("dir", help="model directory")
     ex.add_argument("text", help="seq2seq: the input to transduce; charlm/wordlm: a text to read")
     ex.add_argument("--png", help="seq2seq: the heat map (default: DIR/attention-TEXT.png)")
-    s2s.add_search_options(ex)
+    s2s.add_search_options(ex, "seq2seq: ")
     ex.add_argument("--out", help="charlm/wordlm: folder for the files (default: DIR/explain)")
-    ex.add_argument("--unit", type=int, default=None, help="the unit to colour the text by")
+    ex.add_argument("--unit", type=integer, default=None, help="the unit to colour the text by")
     ex.add_argument(
         "--signal",
         help=f"find units that track it: {', '.join(insight.SIGNALS)}, or a file with one "
         "number per character (charlm) or token (wordlm)",
     )
-    ex.add_argument("--layer", type=int, default=-1, help="which layer (default: the last)")
+    ex.add_argument("--layer", type=integer, default=-1, help="which layer (default: the last)")
     ex.add_argument(
         "--kind", default="h", help="h, c (LSTM) or a gate: i f g o (LSTM), r z n (GRU)"
     )
-    ex.add_argument("--flow-steps", type=int, default=100, help="gradient-flow sequence length")
+    ex.add_argument("--flow-steps", type=integer, default=100, help="gradient-flow sequence length")
     ex.add_argument(
         "--max-length",
-        type=int,
+        type=integer,
         default=MAX_LENGTH,
         help="charlm/wordlm: the longest TEXT, in characters or tokens; occlusion saliency "
         "runs the model once per piece, so the time grows with the square of the length "
@@ -53,7 +54,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
 
+# Options of `elman explain` that only some tasks read: any other task would ignore them.
+EXPLAIN_ONLY = {
+    "png": ("seq2seq",),
+    "beam": ("seq2seq",),
+    "alpha": ("seq2seq",),
+    "out": ("charlm", "wordlm"),
+    "unit": ("charlm", "wordlm"),
+    "signal": ("charlm", "wordlm"),
+}
+
+
 def explain(a: argparse.Namespace, task: str) -> dict:
+    refuse_unread(a, task, EXPLAIN_ONLY)
     if task == "seq2seq":
         if a.png:
             output_file(a.png, "--png")

@@ -10,6 +10,8 @@ from elman.cli.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
+    integer,
+    number,
     refuse_existing,
     train_config,
 )
@@ -28,7 +30,8 @@ CLASSIFY_HELP = {
     "bidirectional": "read each sequence in both directions",
     "pooling": f"how outputs become one vector: {', '.join(POOLINGS)}",
     "dropout": "dropout between layers and before the classifier, in [0, 1)",
-    "conv": "add the LSTM-FCN convolutional branch (numeric series)",
+    "conv": "add the LSTM-FCN convolutional branch (None: on for numeric series, off for "
+    "text; --no-conv for a series model that streams)",
     "embedding": "text: word embedding size",
     "embed_dropout": "text: dropout on the embeddings, in [0, 1)",
     "word_dropout": "text: share of training tokens replaced by <unk>, in [0, 1)",
@@ -62,8 +65,12 @@ def add_parsers(train: argparse._SubParsersAction) -> None:
     )
     src = c.add_argument_group("data (one source)")
     src.add_argument("--sentiment", help="folder of the UCI sentiment sentences (*.json)")
-    src.add_argument("--folds", type=int, default=10, help="--sentiment: folds (one is the test)")
-    src.add_argument("--fold", type=int, default=0, help="--sentiment: the fold held out as test")
+    src.add_argument(
+        "--folds", type=integer, default=10, help="--sentiment: folds (one is the test)"
+    )
+    src.add_argument(
+        "--fold", type=integer, default=0, help="--sentiment: the fold held out as test"
+    )
     src.add_argument("--train", dest="train_file", help="CSV/TSV of labelled texts")
     src.add_argument("--valid", help="CSV/TSV for validation (default: held out from --train)")
     src.add_argument("--test", help="CSV/TSV scored by `elman evaluate`")
@@ -75,7 +82,7 @@ def add_parsers(train: argparse._SubParsersAction) -> None:
     src.add_argument("--ucr", help="a UCR/UEA set sktime ships, e.g. GunPoint, JapaneseVowels")
     src.add_argument(
         "--valid-fraction",
-        type=float,
+        type=number,
         default=0.1,
         help="share of the training examples held out for validation, stratified "
         "(0: validate on the training data)",
@@ -145,7 +152,7 @@ def baseline_line(r: dict) -> str:
     """A series model's accuracy beside what needs no model, flagged when it is not better."""
     best = max(r["nn1_euclidean"], r["majority_class"])
     verdict = "" if r["accuracy"] > best else "; the model is no better than a baseline"
-    if verdict and not r["conv"]:  # measured: --conv beat 1-NN where the default lost to it
+    if verdict and not r["conv"]:  # measured: the conv branch beat 1-NN where the LSTM lost
         verdict += " (try --conv)"
     return (
         f"{r['data']}: accuracy {r['accuracy']:.4f}, baselines: 1-NN Euclidean "
@@ -174,7 +181,7 @@ def train_tag(a: argparse.Namespace) -> dict:
 def add_max_chars(p: argparse._ActionsContainer, what: str) -> None:
     p.add_argument(
         "--max-chars",
-        type=int,
+        type=integer,
         default=MAX_CHARS,
         help=f"longest {what} in characters (longer ones are an error, not a slow or "
         "out-of-memory run)",
@@ -187,10 +194,10 @@ def read_lines(path: str, stdin_lines: Iterable[str], max_chars: int, need: str)
     check_max_chars(max_chars)
     name = "stdin" if path == "-" else Path(_input_file(path)).name
     lines = []
-    for number, line in enumerate(stdin_lines if path == "-" else _utf8_lines(path), 1):
+    for k, line in enumerate(stdin_lines if path == "-" else _utf8_lines(path), 1):
         line = line.rstrip("\r\n")
         if len(line) > max_chars:
-            raise ValueError(too_long(f"{name} line {number}", len(line), max_chars))
+            raise ValueError(too_long(f"{name} line {k}", len(line), max_chars))
         lines.append(line)
     if not lines:
         raise ValueError(f"{name}: no input lines; expected at least one line with {need}")
@@ -203,11 +210,11 @@ def read_lines(path: str, stdin_lines: Iterable[str], max_chars: int, need: str)
 def _utf8_lines(path: str) -> Iterator[str]:
     """The lines of a file, one at a time; bytes that are not UTF-8 name their line."""
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
+        for k, raw in enumerate(f, 1):
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                where = f"{Path(path).name} line {number}"
+                where = f"{Path(path).name} line {k}"
                 raise ValueError(f"{where}: not UTF-8 text ({e.reason})") from None
 
 
@@ -266,7 +273,7 @@ def evaluate(a: argparse.Namespace, task: str) -> dict:
     unseen-word accuracy."""
     if task == "tag":
         if a.data is None:
-            return tag.evaluate_split(a.dir, a.split, a.checkpoint)
+            return tag.evaluate_split(a.dir, a.split or "test", a.checkpoint)
         model, vocab, _ = tag.load(a.dir, a.checkpoint)
         sentences = tag.read_conll(a.data)
         tag.check_tags(sentences, vocab.tags, a.data)

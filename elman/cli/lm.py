@@ -13,7 +13,10 @@ from elman.cli.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
+    integer,
+    number,
     refuse_existing,
+    refuse_unread,
     train_config,
 )
 from elman.data.text import read_text
@@ -63,7 +66,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     c.add_argument(
         "--sample-length",
-        type=int,
+        type=integer,
         default=300,
         help="characters to generate after training (0: none)",
     )
@@ -81,7 +84,10 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     w.add_argument("--valid", help="validation text (default: the tail of the training lines)")
     w.add_argument("--test", help="test text, scored by `elman evaluate DIR`")
     w.add_argument(
-        "--sample-length", type=int, default=30, help="words to generate after training (0: none)"
+        "--sample-length",
+        type=integer,
+        default=30,
+        help="words to generate after training (0: none)",
     )
     add_dataclass_options(w, wordlm.WordLMConfig, WORDLM_HELP)
     add_run_options(w, wordlm.DEFAULT_TRAIN)
@@ -91,23 +97,23 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     g.add_argument("--prompt", default=None, help="text to prime the model with")
     g.add_argument(
         "--length",
-        type=int,
+        type=integer,
         default=None,
         help="characters (charlm, default 500), words (wordlm, default 50) or steps "
         "(music, default 64)",
     )
-    g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = wilder")
-    g.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest")
-    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, in (0, 1]")
-    g.add_argument("--seed", type=int, default=None, help="fixed seed: reproducible samples")
+    g.add_argument("--temperature", type=number, default=0.8, help="0 = greedy; higher = wilder")
+    g.add_argument("--top-k", type=integer, default=None, help="sample among the k likeliest")
+    g.add_argument("--top-p", type=number, default=None, help="nucleus sampling mass, in (0, 1]")
+    g.add_argument("--seed", type=integer, default=None, help="fixed seed: reproducible samples")
     g.add_argument(
         "--beam",
-        type=int,
+        type=integer,
         default=None,
         help="wordlm: instead of sampling, list the likeliest endings of the prompt's "
         "sentence found by a beam this wide (--nbest of them, with log-probabilities)",
     )
-    g.add_argument("--nbest", type=int, default=None, help="with --beam: endings to list (3)")
+    g.add_argument("--nbest", type=integer, default=None, help="with --beam: endings to list (3)")
     g.add_argument(
         "--checkpoint", choices=("best", "last"), default="best", help="which checkpoint to use"
     )
@@ -116,13 +122,13 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     g.add_argument(
         "--primer-steps",
-        type=int,
+        type=integer,
         default=None,
         help="music: steps of the primer piece to start from (default 8)",
     )
     g.add_argument(
         "--primer-piece",
-        type=int,
+        type=integer,
         default=None,
         help="music: which held-out test piece primes (default 0)",
     )
@@ -224,12 +230,7 @@ LENGTHS = {"charlm": (500, "characters"), "wordlm": (50, "words"), "music": (64,
 
 def check_generate_options(a: argparse.Namespace, task: str) -> None:
     """An error for every option of ``elman generate`` given that a ``task`` model ignores."""
-    for name, tasks in GENERATE_ONLY.items():
-        if getattr(a, name, None) is not None and task not in tasks:
-            raise ValueError(
-                f"--{name.replace('_', '-')} is for {' and '.join(tasks)} models; "
-                f"{a.dir} holds a {task} model"
-            )
+    refuse_unread(a, task, GENERATE_ONLY)
     if getattr(a, "nbest", None) is not None and getattr(a, "beam", None) is None:
         raise ValueError("--nbest lists the endings a beam search found: it needs --beam")
 

@@ -12,10 +12,11 @@ from elman.cli.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
-    output_file,
+    integer,
     refuse_existing,
     train_config,
 )
+from elman.files import output_file
 from elman.tasks import music
 from elman.tasks import music_sampling as sampling
 from elman.train.distributed import is_main
@@ -60,11 +61,11 @@ def add_parsers(train: argparse._SubParsersAction) -> None:
         help="melodies: only files whose name contains this (all 31 Essen files take about "
         "ten minutes to parse; altdeu10 holds 313 tunes)",
     )
-    m.add_argument("--limit", type=int, default=None, help="use only the first N pieces")
+    m.add_argument("--limit", type=integer, default=None, help="use only the first N pieces")
     m.add_argument(
         "--cache", default=None, help="chorales: parsed rolls file (default: ~/.cache/elman)"
     )
-    m.add_argument("--seed-split", type=int, default=0, help="seed of the split by piece")
+    m.add_argument("--seed-split", type=integer, default=0, help="seed of the split by piece")
     add_dataclass_options(m, music.MusicConfig, HELP)
     add_run_options(m, TRAIN)
 

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
+from elman.files import output_dir
 from elman.nn import CELLS
 from elman.train import TrainConfig
 from elman.train.config import OPTIMIZERS, SCHEDULES
@@ -40,9 +41,37 @@ TRAIN_HELP = {
 CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
 
+INT_MAX = 2**63 - 1  # torch's sizes and counts are 64-bit
+FLOAT_MAX = 3.4028234663852886e38  # float32's largest: parameters and data are float32
+
+
+def integer(text: str) -> int:
+    """argparse type: an integer that fits torch's 64 bits (a larger one fails deep inside)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if abs(value) > INT_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is out of range (at most 2**63 - 1)")
+    return value
+
+
+def number(text: str) -> float:
+    """argparse type: a finite number within float32's range."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not abs(value) <= FLOAT_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a finite number within float32's range (+-{FLOAT_MAX:.4g})"
+        )
+    return value
+
+
 def _kind(annotation: str):
     """The argparse type of a field annotated ``annotation`` (a string under PEP 563)."""
-    for name, kind in (("bool", bool), ("int", int), ("float", float)):
+    for name, kind in (("bool", bool), ("int", integer), ("float", number)):
         if name in str(annotation):
             return kind
     return str
@@ -78,7 +107,7 @@ def add_run_options(parser: argparse.ArgumentParser, train_defaults: dict) -> No
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=integer,
         default=None,
         help="train this many passes over the training data (sets --steps from the data)",
     )
@@ -99,26 +128,6 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values, progress=not args.no_progress)
 
 
-def output_dir(path: str | Path, option: str) -> Path:
-    """``path`` as a Path for a directory the command writes into; an error naming
-    ``option`` if something other than a directory is there."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {str(path)!r} is a file; expected a directory")
-    return path
-
-
-def output_file(path: str | Path, option: str, overwrite: bool = True) -> Path:
-    """``path`` as a Path for a file the command writes; an error naming ``option`` if it is
-    a directory, or if it exists and ``overwrite`` is off."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{option} {str(path)!r} is a directory; expected a file name")
-    if path.exists() and not overwrite:
-        raise ValueError(f"{option} {str(path)!r} already exists; pass --overwrite to replace it")
-    return path
-
-
 def refuse_existing(out: str | Path, overwrite: bool) -> Path:
     """``out`` as a Path; an error if it already holds a run and ``overwrite`` is off."""
     out = output_dir(out, "--out")
@@ -128,3 +137,14 @@ def refuse_existing(out: str | Path, overwrite: bool) -> Path:
             f"`elman resume {out}`, pick another --out, or pass --overwrite"
         )
     return out
+
+
+def refuse_unread(a: argparse.Namespace, task: str, only: dict[str, tuple[str, ...]]) -> None:
+    """An error for the first option given (not None) that a ``task`` model would not read:
+    ``only`` maps an option's dest to the tasks that read it."""
+    for name, tasks in only.items():
+        if getattr(a, name, None) is not None and task not in tasks:
+            raise ValueError(
+                f"--{name.replace('_', '-')} is for {' and '.join(tasks)} models; "
+                f"{a.dir} holds a {task} model"
+            )

@@ -10,6 +10,8 @@ from elman.cli.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
+    integer,
+    number,
     refuse_existing,
     train_config,
 )
@@ -68,19 +70,31 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     tr.add_argument("dir", help="model directory")
     tr.add_argument("input", nargs="?", default="-", help="source lines (a file, or - for stdin)")
     add_search_options(tr)
-    tr.add_argument("--nbest", type=int, default=1, help="outputs per input (<= --beam)")
+    tr.add_argument("--nbest", type=integer, default=1, help="outputs per input (<= --beam)")
     tr.add_argument(
-        "--temperature", type=float, default=0.0, help="> 0: sample one output (no search)"
+        "--temperature", type=number, default=0.0, help="> 0: sample one output (no search)"
     )
-    tr.add_argument("--seed", type=int, default=None, help="seed for sampling")
+    tr.add_argument("--seed", type=integer, default=None, help="seed for sampling")
     tr.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
     add_max_chars(tr, "input line")
     tr.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
 
-def add_search_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
-    p.add_argument("--alpha", type=float, default=0.0, help="length normalisation exponent")
+BEAM, ALPHA = 1, 0.0
+
+
+def add_search_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """--beam and --alpha, None when not given (``search`` reads the defaults) so commands
+    that serve several tasks can refuse them for the others."""
+    p.add_argument("--beam", type=integer, help=f"{prefix}beam width (default: {BEAM}, greedy)")
+    p.add_argument(
+        "--alpha", type=number, help=f"{prefix}length normalisation exponent (default: {ALPHA})"
+    )
+
+
+def search(a: argparse.Namespace) -> tuple[int, float]:
+    """The beam width and length normalisation a command was given, or the defaults."""
+    return (BEAM if a.beam is None else a.beam), (ALPHA if a.alpha is None else a.alpha)
 
 
 def train(a: argparse.Namespace) -> dict:
@@ -103,7 +117,8 @@ def translate(a: argparse.Namespace, stdin_lines) -> list[dict]:
     model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
     sources = read_lines(a.input, stdin_lines, a.max_chars, "a source")
     sampling = Sampling(a.temperature, seed=a.seed)
-    found = seq2seq.transduce(model, vocab, sources, config, a.beam, a.nbest, a.alpha, sampling)
+    beam, alpha = search(a)
+    found = seq2seq.transduce(model, vocab, sources, config, beam, a.nbest, alpha, sampling)
     rows = []
     for text, hyps in zip(sources, found, strict=True):
         nbest = [
@@ -124,10 +139,11 @@ def translate(a: argparse.Namespace, stdin_lines) -> list[dict]:
 
 def evaluate(a: argparse.Namespace) -> dict:
     """Error rates (``seq2seq.metric_names``) on DATA (a pairs file) or the run's split."""
+    beam, alpha = search(a)
     if a.data is None:
-        return seq2seq.evaluate_split(a.dir, a.split, a.checkpoint, a.beam, a.alpha)
+        return seq2seq.evaluate_split(a.dir, a.split or "test", a.checkpoint, beam, alpha)
     model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
-    result = seq2seq.score(model, vocab, read_pairs(a.data), config, a.beam, a.alpha)
+    result = seq2seq.score(model, vocab, read_pairs(a.data), config, beam, alpha)
     return result | {"data": a.data}
 
 
@@ -138,7 +154,8 @@ def explain(a: argparse.Namespace) -> dict:
     model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
     if model.attention is None:
         raise ValueError(f"{a.dir} holds a model without attention: there is nothing to plot")
-    best = seq2seq.transduce(model, vocab, [a.text], config, a.beam, 1, a.alpha)[0][0]
+    beam, alpha = search(a)
+    best = seq2seq.transduce(model, vocab, [a.text], config, beam, 1, alpha)[0][0]
     inputs = vocab.source.split(a.text)
     outputs = [vocab.target.tokens[t] for t in best.tokens] + (["<eos>"] if best.finished else [])
     safe = "".join(c if c.isalnum() else "_" for c in a.text)[:40]

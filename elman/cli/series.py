@@ -15,12 +15,13 @@ from elman.cli.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
-    output_file,
+    integer,
+    number,
     refuse_existing,
     train_config,
 )
 from elman.data.series import read_table, stamp
-from elman.files import atomic_path
+from elman.files import atomic_path, output_file
 from elman.nn import CELLS
 from elman.tasks import anomaly, forecast_runs
 from elman.tasks.baselines import BASELINES
@@ -68,7 +69,9 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t = train.add_parser("forecast", help="probabilistic forecaster (one or many series)")
     t.add_argument("data", help="CSV/TSV/Parquet file of the series")
     add_data_options(t)
-    t.add_argument("--valid-steps", type=int, help="held-out steps per series (default: horizon)")
+    t.add_argument(
+        "--valid-steps", type=integer, help="held-out steps per series (default: horizon)"
+    )
     t.add_argument(
         "--streamable",
         action="store_true",
@@ -82,21 +85,23 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     f = sub.add_parser("forecast", help="forecast after the end of each series (CSV out)")
     f.add_argument("dir", help="model directory")
     f.add_argument("data", nargs="?", help="the series (default: the run's training file)")
-    f.add_argument("--horizon", type=int, help="steps to forecast (<= the trained horizon)")
+    f.add_argument("--horizon", type=integer, help="steps to forecast (<= the trained horizon)")
     f.add_argument("--future", help="CSV of the known-future covariates over the horizon")
     f.add_argument(
         "--plot",
         help="image (PNG, SVG, PDF, ...) of the forecasts with their intervals: one panel per "
         "series, in a grid (capped; stderr says how many were left out)",
     )
-    f.add_argument("--seed", type=int, help="autoregressive: seed of the sample paths (default: 0)")
+    f.add_argument(
+        "--seed", type=integer, help="autoregressive: seed of the sample paths (default: 0)"
+    )
     f.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
     b = sub.add_parser("backtest", help="rolling-origin evaluation, beside baselines")
     b.add_argument("dir", help="model directory")
     b.add_argument("data", help="the series to evaluate (read like the training data)")
-    b.add_argument("--origins", type=int, default=5, help="forecast origins per series")
-    b.add_argument("--stride", type=int, help="steps between origins (default: horizon)")
+    b.add_argument("--origins", type=integer, default=5, help="forecast origins per series")
+    b.add_argument("--stride", type=integer, help="steps between origins (default: horizon)")
     b.add_argument("--baselines", nargs="*", default=["naive", "seasonal_naive"], choices=BASELINES)
     b.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
@@ -112,13 +117,13 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     d.add_argument(
         "--quantile",
-        type=float,
+        type=number,
         default=0.99,
         help="quantile: the level; pot: where the tail starts",
     )
     d.add_argument(
         "--risk",
-        type=float,
+        type=number,
         help=f"pot: the flag rate aimed at, in (0, 1 - quantile) (default: {anomaly.DEFAULT_RISK})",
     )
     d.add_argument(
@@ -129,7 +134,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     d.add_argument(
         "--adapt",
-        type=float,
+        type=number,
         default=0.0,
         help="rate of a running residual scale that rescales residual scores, so noise that "
         "grows after training is not flagged throughout (0: off; e.g. 0.05)",
@@ -143,7 +148,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     d.add_argument(
         "--smooth",
-        type=int,
+        type=integer,
         default=1,
         help="span of a moving average of the scores, for anomalies that last (1: off)",
     )
@@ -224,7 +229,7 @@ def _future_rows(path: str | None, trained, s, horizon: int) -> np.ndarray | Non
             f"--future {path}: needs columns {names} with {horizon} rows; "
             f"missing {missing}, {len(frame)} row(s)"
         )
-    return frame[names].to_numpy(dtype=float)[:horizon]
+    return frame[names].to_numpy(dtype=number)[:horizon]
 
 
 def _check_forecast_options(a: argparse.Namespace, trained) -> int:

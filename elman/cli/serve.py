@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from elman.cli.options import integer
 from elman.serve.config import PERSIST, TOKEN_ENV, Limits, ServeConfig, tokens_from
 
 # flag, Limits field, help: over a limit a request gets a 4xx JSON reason
@@ -25,7 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve trained models over HTTP, with streaming sessions")
     p.add_argument("dirs", nargs="+", help="model directories (each served under its name)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--port", type=integer, default=8000, help="port to listen on (default: 8000)")
     p.add_argument(
         "--token",
         action="append",
@@ -43,12 +44,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="save a session's state after every step (nothing lost on a crash) or only at "
         "a clean shutdown (faster steps)",
     )
-    p.add_argument("--max-batch", type=int, default=64, help="micro-batch size (1: off)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--max-batch", type=integer, default=64, help="micro-batch size (1: off)")
+    p.add_argument("--threads", type=integer, default=None, help="torch threads (default: torch's)")
     limits = Limits()
     for flag, name, what in FLAGS:
         help = f"limit: {what}; default {getattr(limits, name)} (limits.{name})"
-        p.add_argument(flag, type=int, default=getattr(limits, name), help=help)
+        p.add_argument(flag, type=integer, default=getattr(limits, name), help=help)
     p.add_argument(
         "--log-level",
         default="info",

@@ -207,7 +207,17 @@ def _regular(part, freq: str | None, name: str):
     """Reindex ``part`` onto a regular grid; returns (frame, freq, note or None)."""
     pd = _pandas()
     index = part.index
+    if freq is not None:
+        try:
+            pd.tseries.frequencies.to_offset(freq)
+        except ValueError:
+            raise ValueError(f"freq {freq!r} is not a pandas frequency (D, h, MS, ...)") from None
     if not isinstance(index, pd.DatetimeIndex):
+        if freq is not None:
+            raise ValueError(
+                f"freq {freq!r}: series {name!r} has integer time steps, not dates; freq "
+                "applies to dates only"
+            )
         steps = np.diff(index.to_numpy())
         if len(steps) and not (steps == 1).all():
             raise ValueError(f"series {name!r}: integer time steps must be consecutive")

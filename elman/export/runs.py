@@ -24,6 +24,7 @@ from elman.export import onnx as ox
 from elman.export import seq2seq as s2s
 from elman.export import tasks as graphs
 from elman.export.graph import Graph, export_checked
+from elman.files import output_dir, output_file
 from elman.tasks.runs import task_of
 
 TASKS = ("charlm", "wordlm", "music", "classify", "tag", "seq2seq", "forecast")
@@ -77,8 +78,6 @@ def _paths(
 ) -> dict[str, Path]:
     """Where each graph goes; an error for a directory where a file goes (or the reverse),
     and for a file already at a given ``out`` unless ``overwrite``."""
-    from elman.cli.options import output_dir, output_file  # elman.cli imports this module
-
     if len(found) == 1:
         name = found[0].name
         return {name: output_file(out, "--out", overwrite) if out else Path(run) / f"{name}.onnx"}

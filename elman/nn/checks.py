@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import Tensor
 
@@ -92,3 +94,19 @@ def check_fields(
     for name in flags:
         if not isinstance(getattr(config, name), bool):
             raise TypeError(f"{name} must be True or False, got {getattr(config, name)!r}")
+
+
+def check_fits_in_memory(weights: int, what: str, bytes_per: int = 4) -> None:
+    """A module of ``weights`` parameters must fit in this machine's memory (``what`` names
+    the sizes that give it): refused before any allocation, which would fail (or, for a
+    billion stacked layers, take forever to build) with a less clear message."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: let the allocator decide
+        return
+    if weights * bytes_per > memory:
+        shown = min(weights, 10**300)  # a float can show it
+        raise ValueError(
+            f"{what} give {shown:.3g} weights ({shown * bytes_per / 2**30:.3g} GiB), more "
+            f"than this machine's {memory / 2**30:.3g} GiB of memory; choose smaller sizes"
+        )

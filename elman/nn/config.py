@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from elman.nn.checks import check_positive_int
+from elman.nn.checks import check_fits_in_memory, check_positive_int
 
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 INITS = ("torch", "xavier", "orthogonal", "identity")
@@ -137,6 +137,12 @@ class RecurrentConfig:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        c, d, h = self.cell(0), self.directions, self.hidden_size
+        later = (self.num_layers - 1) * (d * c.output_size + h)  # inputs of layers 1..L-1
+        check_fits_in_memory(  # before anything is allocated (or a billion layers built)
+            d * c.gates * h * (self.input_size + h + later),
+            f"num_layers={self.num_layers}, hidden_size={h}, input_size={self.input_size}",
+        )
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(
                 f"dropout={self.dropout} with num_layers=1 does nothing: dropout acts "

@@ -82,7 +82,8 @@ class ForecastConfig:
         q = self.levels
         if not q or any(not 0 < x < 1 for x in q) or list(q) != sorted(set(q)) or 0.5 not in q:
             raise ValueError(f"levels must ascend in (0, 1) and include 0.5, got {q!r}")
-        if isinstance(self.id_embedding, bool) or not isinstance(self.id_embedding, int):
+        e = self.id_embedding
+        if isinstance(e, bool) or not isinstance(e, int) or e < 0:
             raise ValueError(f"id_embedding must be an integer >= 0, got {self.id_embedding!r}")
 
 

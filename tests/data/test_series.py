@@ -115,3 +115,11 @@ def test_calendar_features_follow_the_frequency():
     assert f.shape == (24, 2)
     np.testing.assert_allclose(f[0], f[12])  # same month a year apart
     assert calendar_features(np.arange(10), None).shape == (10, 0)
+
+
+def test_a_freq_that_is_not_one_or_that_integer_steps_ignore_is_refused():
+    with pytest.raises(ValueError, match="freq 'XYZ' is not a pandas frequency"):
+        load_series(frame(), "sales", "date", freq="XYZ")
+    steps = pd.DataFrame({"sales": range(10)})  # no time column: integer steps
+    with pytest.raises(ValueError, match="integer time steps, not dates"):
+        load_series(steps, "sales", freq="D")

@@ -112,3 +112,12 @@ def test_other_constructor_errors():
 def test_cell_errors(call, error, message):
     with pytest.raises(error, match=message):
         call(enn.LSTMCell(3, 4))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"num_layers": 10**9}, {"hidden_size": 2**70}, {"hidden_size": 10**400}]
+)
+def test_a_layer_that_cannot_fit_in_memory_is_refused_before_it_is_built(kwargs):
+    sizes = {"input_size": 8, "hidden_size": 8} | kwargs
+    with pytest.raises(ValueError, match=r"more than this machine's .* GiB of memory"):
+        enn.LSTM(**sizes)

@@ -52,7 +52,7 @@ def _train(root: Path) -> dict[str, Path]:
             "6",
             "--no-bidirectional",
         ],
-        "motion": ["classify", "--ts", str(root / "m.ts"), "--no-bidirectional"],
+        "motion": ["classify", "--ts", str(root / "m.ts"), "--no-bidirectional", "--no-conv"],
         "tagger": ["tag", "--train", str(root / "t.tsv"), "--valid", str(root / "t.tsv")],
         "g2p": ["seq2seq", "--pairs", str(root / "p.tsv"), "--embedding", "6", "--max-target", "8"],
         "sales": ["forecast", str(root / "s.csv"), "--target", "value", "--no-calendar"],

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from elman.data.labelled import Examples
+from elman.data.tokenize import Tokenizer
 from elman.tasks import classify
 from elman.tasks.classifier import SequenceClassifier
 from elman.tasks.scores import format_confusion, scores
@@ -151,3 +152,14 @@ def test_text_dropouts_are_refused_for_series():
     config = classify.ClassifyConfig(hidden=4, word_dropout=0.1)
     with pytest.raises(ValueError, match="word_dropout: applies to text input only"):
         classify.ClassifyTask(data, data, config, 0)
+
+
+def test_the_conv_branch_is_on_by_default_for_series_only():
+    config = classify.ClassifyConfig(hidden=4, embedding=4)
+    series = classify.build_model(config, 2, classify.Encoder("series", None, 3))
+    text = classify.build_model(config, 2, classify.Encoder("text", Tokenizer.fit(["a b"]), None))
+    assert series.conv is not None and text.conv is None
+    off = classify.ClassifyConfig(hidden=4, conv=False)
+    assert classify.build_model(off, 2, classify.Encoder("series", None, 3)).conv is None
+    with pytest.raises(TypeError, match="conv must be True, False or None"):
+        classify.ClassifyConfig(conv=1)
