@@ -59,6 +59,7 @@ bench: $(BENCHDEPS)
 	$(PY) bench/anomaly.py
 	$(PY) bench/long_range.py
 	$(PY) bench/music.py
+	$(PY) bench/robustness.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

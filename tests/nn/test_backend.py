@@ -10,13 +10,16 @@ from elman.kernels import fused
 
 
 def test_auto_picks_the_measured_fastest_eligible_path():
-    assert enn.LSTM(3, 4, 2, bidirectional=True, dropout=0.1).uses_native()
+    assert enn.LSTM(3, 4, 2, bidirectional=True, dropout=0.1).eval().uses_native()
     assert not enn.LSTM(3, 4).uses_native(return_all_states=True)
     assert enn.LSTM(3, 4).path(return_all_states=True) == "reference"
     if fused.available():
         assert enn.GRU(3, 4).path(batch=8) == "fused"
         assert enn.GRU(3, 512).path(batch=128) == "native"  # torch's op wins there
-        assert enn.LSTM(3, 4).path(batch=32) == "fused"  # training at B >= 32
+        assert enn.GRU(3, 256).path(batch=64) == "fused"  # B x H = 16384 < 32768
+        assert enn.RNN(3, 256).path(batch=128) == "native"  # B x H = 32768
+        assert enn.LSTM(3, 4).path(batch=1) == "fused"  # training at B = 1
+        assert enn.LSTM(3, 4).path(batch=32) == "native"  # oneDNN, batch-first with dx
         assert enn.LSTM(3, 4).eval().path(batch=32) == "native"
         assert enn.LSTM(3, 4).eval().path(batch=32, steps=1) == "fused"  # a stream's step
         assert enn.LSTM(3, 4, 2, residual=True).path() == "fused"  # native cannot add skips
