@@ -619,23 +619,10 @@ BASE = {  # a valid command line of each command that loads a run
     "resume": ["resume", "{run:charlm}", "--steps", "4"],
     "serve": ["serve", "{run:charlm}", "--port", "{port}", "--log-level", "error"],
 }
+MUSIC_LINE = ["generate", "{run:music}", "--length", "4", "--midi", "{scratch}/a.mid"]
 OTHER_BASE = {  # options that only a run of another task reads: their own valid line
-    ("generate", "--primer-steps"): [
-        "generate",
-        "{run:music}",
-        "--length",
-        "4",
-        "--midi",
-        "{scratch}/a.mid",
-    ],
-    ("generate", "--primer-piece"): [
-        "generate",
-        "{run:music}",
-        "--length",
-        "4",
-        "--midi",
-        "{scratch}/a.mid",
-    ],
+    ("generate", "--primer-steps"): MUSIC_LINE,
+    ("generate", "--primer-piece"): MUSIC_LINE,
     ("generate", "--beam"): ["generate", "{run:wordlm}", "--prompt", "the", "--length", "3"],
     ("generate", "--nbest"): ["generate", "{run:wordlm}", "--prompt", "the", "--beam", "2"],
     ("predict", "--top-k"): ["predict", "{run:wordlm}", "{data}/lines.txt"],

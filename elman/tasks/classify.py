@@ -26,8 +26,8 @@ from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.pooling import POOLINGS
 from elman.tasks.classifier import SequenceClassifier
-from elman.tasks.classify_sources import load_source, recorded_source
-from elman.tasks.runs import fit_task, open_model, open_run, resume_run
+from elman.tasks.classify_sources import load_source
+from elman.tasks.runs import fit_task, open_model, open_run, recorded_source, resume_run
 from elman.tasks.scores import scores
 from elman.train import TrainConfig, seed_everything
 from elman.train.device import device_of, move

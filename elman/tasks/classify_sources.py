@@ -25,7 +25,6 @@ from elman.data.labelled import (
     stratified_holdout,
 )
 from elman.data.ucr import read_ts, sktime_path
-from elman.train.checkpoint import reading
 
 SOURCE_KINDS = ("sentiment", "table", "ts", "ucr")
 
@@ -65,16 +64,6 @@ def _hold_out(train: Examples, fraction: float, seed: int) -> tuple[Examples, Ex
         return train, train
     kept, held = stratified_holdout(train.labels, fraction, seed)
     return train.subset(kept), train.subset(held)
-
-
-def recorded_source(meta: dict, path: str | Path) -> dict:
-    """The data source the header ``meta`` of checkpoint ``path`` records (any task's); a
-    tampered one is a ``CheckpointError`` naming the file. (Belongs in ``tasks.runs``.)"""
-    with reading(path):
-        source = meta["task_config"]["source"]
-        if not isinstance(source, dict):
-            raise TypeError(f"task_config.source is a {type(source).__name__}, not an object")
-    return source
 
 
 def describe_path(path: str | Path | None) -> str | None:

@@ -139,3 +139,13 @@ def split_task_from_meta(
     train_set, valid_set, _ = load_source(info["source"])
     config, vocab = config_cls(**info["model"]), vocab_cls.from_json(info["vocab"])
     return make_task(train_set, valid_set, config, info["seed"], vocab, info["source"])
+
+
+def recorded_source(meta: dict, path: str | Path) -> dict:
+    """The data source the header ``meta`` of checkpoint ``path`` records (any task's); a
+    tampered one is a ``CheckpointError`` naming the file."""
+    with reading(path):
+        source = meta["task_config"]["source"]
+        if not isinstance(source, dict):
+            raise TypeError(f"task_config.source is a {type(source).__name__}, not an object")
+    return source

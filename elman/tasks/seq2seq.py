@@ -37,10 +37,10 @@ from elman.decode import Hypothesis, Sampling, beam_search, greedy_search
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.seq2seq import ATTENTIONS, Seq2Seq, select
-from elman.tasks.classify_sources import recorded_source
 from elman.tasks.runs import (
     fit_split_source,
     open_model,
+    recorded_source,
     resume_run,
     split_task_from_meta,
 )

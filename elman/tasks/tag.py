@@ -22,8 +22,13 @@ from elman.data.text import read_text
 from elman.data.tokenize import UNK_ID, Tokenizer
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
-from elman.tasks.classify_sources import recorded_source
-from elman.tasks.runs import fit_split_source, open_model, resume_run, split_task_from_meta
+from elman.tasks.runs import (
+    fit_split_source,
+    open_model,
+    recorded_source,
+    resume_run,
+    split_task_from_meta,
+)
 from elman.tasks.tagger import IGNORE, TagBatch, Tagger
 from elman.train import TrainConfig
 from elman.train.device import device_of, move
