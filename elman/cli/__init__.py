@@ -171,7 +171,11 @@ def _run(args: argparse.Namespace) -> None:
         }
         train[args.task](args)
     elif args.command == "generate":
-        lm.generate_command(args)
+        task = task_of(args.dir)
+        if task == "music":
+            music_cli.generate(args)  # it checks the generate options against music too
+        else:
+            lm.generate_command(args, task)
     elif args.command == "predict":
         _predict(args)
     elif args.command == "translate":

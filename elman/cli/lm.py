@@ -23,7 +23,6 @@ from elman.data.text import read_text
 from elman.decode import Sampling
 from elman.nn import CELLS
 from elman.tasks import charlm, wordlm
-from elman.tasks.runs import task_of
 from elman.train.checkpoint import read_meta, reading
 from elman.train.distributed import is_main
 
@@ -245,15 +244,9 @@ def generation_length(length: int | None, task: str) -> int:
     return length
 
 
-def generate_command(a: argparse.Namespace) -> None:
-    """``elman generate DIR``: text (charlm, wordlm), a beam's sentence endings (wordlm
-    --beam) or MIDI (music), refusing the options the model would ignore."""
-    from elman.cli.music import generate as generate_music  # it imports this module
-
-    task = task_of(a.dir)
-    if task == "music":
-        generate_music(a)  # it checks the options too
-        return
+def generate_command(a: argparse.Namespace, task: str) -> None:
+    """``elman generate DIR`` on a language model: text, or with --beam the likeliest
+    endings of the prompt's sentence (wordlm), refusing the options the model would ignore."""
     check_generate_options(a, task)
     if a.beam is not None:
         finish(Path(a.dir), task, a)
