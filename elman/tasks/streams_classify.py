@@ -54,12 +54,13 @@ def _network(model) -> SequenceClassifier:
         raise ValueError(
             "model: a bidirectional classifier cannot stream: its backward direction starts "
             "at the sequence's end, so every output changes when a step arrives; train with "
-            "bidirectional=False to stream"
+            "bidirectional=False (--no-bidirectional) to stream"
         )
     if network.conv is not None:
         raise ValueError(
             "model: the convolutional branch (conv=True) cannot stream: its convolutions read "
-            "steps ahead and it pools the whole window; train with conv=False to stream"
+            "steps ahead and it pools the whole window; train with conv=False (--no-conv, the "
+            "default for numeric series is on) to stream"
         )
     recurrent_layer(network)
     return network
