@@ -7,12 +7,12 @@ points from step 6,936). Each is split in time: the model trains on the first ``
 share (anomaly-free in both sets), thresholds are fitted on each method's scores on that
 part, and everything after it is the test part scored here.
 
-Ours (``elman.tasks.anomaly.Detector``): the residual of the one-step forecast over a running
-residual scale of rate ``--adapt`` (0.02, the baseline's 50-step memory), flagged values
-replaced by the forecast in the model's input, and on mitdb, whose label marks a stretch of
-abnormal beats rather than points, the scores averaged over a span of 50 steps (the
-baseline's window again). The table also shows the ablations (fixed scale, no replacement,
-neither: the first reading's detector). These choices came after the first reading
+Ours (``elman.tasks.forecast.anomaly.Detector``): the residual of the one-step forecast
+over a running residual scale of rate ``--adapt`` (0.02, the baseline's 50-step memory),
+flagged values replaced by the forecast in the model's input, and on mitdb, whose label
+marks a stretch of abnormal beats rather than points, the scores averaged over a span of
+50 steps (the baseline's window again). The table also shows the ablations (fixed scale,
+no replacement, neither: the first reading's detector). These choices came after the first reading
 (``bench/results/anomaly_first.*``), which used ``neither`` with the quantile rule.
 Rolling z-score baseline: s_t = |y_t - mean(y_{t-w..t-1})| / std(y_{t-w..t-1}), w = 50; it
 is shown raw (the target's) and smoothed like ours.
@@ -20,8 +20,8 @@ is shown raw (the target's) and smoothed like ours.
 Thresholds come from training-part scores by two rules, both shown: pot (a generalized
 Pareto tail fitted above the ``--pot-level`` quantile, extrapolated to ``--risk``; the
 target's) and the ``--quantile``. Metrics on the test part: point-wise and point-adjusted F1
-(see ``elman.tasks.anomaly``) and PR-AUC of the raw scores. Target (issue 6): ours beats the
-baseline on both sets.
+(see ``elman.tasks.forecast.anomaly``) and PR-AUC of the raw scores. Target (issue 6): ours
+beats the baseline on both sets.
 
     python bench/anomaly.py [--steps 1500]
 """
@@ -40,9 +40,9 @@ import torch
 from harness import markdown_table, metadata, summary, write_results
 
 from elman.data.series import load_series
-from elman.tasks import anomaly
-from elman.tasks import forecast_runs as fr
-from elman.tasks.forecast import ForecastConfig
+from elman.tasks.forecast import anomaly
+from elman.tasks.forecast import trained as fr
+from elman.tasks.forecast.data import ForecastConfig
 from elman.train import TrainConfig
 
 # share of the series used for training, and what the labels mark: single points (yahoo)

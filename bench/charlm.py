@@ -25,7 +25,7 @@ import torch
 from harness import markdown_table, metadata, summary, write_results
 
 from elman.decode import Sampling
-from elman.tasks import charlm
+from elman.tasks.lm import charlm
 from elman.train import TrainConfig, Trainer, seed_everything
 
 TARGETS = {10: 1.70, 60: 1.55}

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from harness import markdown_table, metadata, write_results
 
-from elman.tasks import charlm
+from elman.tasks.lm import charlm
 from elman.train import TrainConfig, Trainer, seed_everything
 from elman.train.trainer import LOG
 

@@ -1,6 +1,6 @@
 """onnxruntime vs PyTorch on the CPU: one step at B=1 (state in, state out) and whole
 sequences, for a 2-layer 256-wide LSTM, GRU and layer-norm LSTM exported by
-``elman.export.onnx`` (issue 9's
+``elman.graphs.onnx`` (issue 9's
 export benchmark). Measured side by side in one process, interleaved rounds, medians.
 
 - step: ours = ``layer.step(x, state)`` (Elman's compiled step); torch.nn = the same-weight
@@ -25,7 +25,7 @@ from harness import Row, Timing, markdown_table, measure, metadata, summary, war
 from harness import write_results as write_files
 
 import elman.nn as enn
-from elman.export import onnx as ox
+from elman.graphs import onnx as ox
 
 HERE = Path(__file__).parent
 REPEAT = 50  # steps per timed call in the step cases

@@ -33,8 +33,8 @@ import torch
 from harness import markdown_table, metadata, summary, write_results
 
 from elman.data.series import load_series
-from elman.tasks import forecast_runs as fr
-from elman.tasks.forecast import ForecastConfig
+from elman.tasks.forecast import trained as fr
+from elman.tasks.forecast.data import ForecastConfig
 from elman.train import TrainConfig
 
 # name: (horizon, seasonal period, context)

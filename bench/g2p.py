@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from harness import markdown_table, metadata, summary, write_results
 
-from elman.tasks import seq2seq as s2s
+from elman.tasks.seq2seq import task as s2s
 from elman.train import TrainConfig
 
 VARIANTS = ("none", "additive", "general", "dot")

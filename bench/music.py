@@ -31,8 +31,8 @@ from harness import Row, markdown_table, metadata, summary
 from harness import write_results as write_files
 
 from elman.cli.music import default_cache
-from elman.tasks import music
-from elman.tasks import music_sampling as sampling
+from elman.tasks.music import sampling
+from elman.tasks.music import task as music
 from elman.train import TrainConfig
 
 PUBLISHED = {"lstm": 8.45, "gru": 8.43, "rnn": 8.91}

@@ -36,7 +36,7 @@ from harness import Row, markdown_table, metadata, summary, write_results
 
 from elman.data.text import bundled_corpus_path, read_text
 from elman.serve.launch import launch
-from elman.tasks import charlm
+from elman.tasks.lm import charlm
 from elman.tasks.streams import Stream, feed_together
 
 HERE = Path(__file__).parent

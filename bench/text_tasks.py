@@ -36,7 +36,9 @@ import torch
 from harness import markdown_table, metadata, summary, write_results
 
 from elman.data.labelled import read_sentiment, stratified_folds
-from elman.tasks import classify, tag, wordlm
+from elman.tasks.classify import task as classify
+from elman.tasks.lm import wordlm
+from elman.tasks.tag import task as tag
 from elman.train import TrainConfig, Trainer, seed_everything
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

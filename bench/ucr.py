@@ -27,7 +27,7 @@ import torch
 from harness import markdown_table, metadata, summary, write_results
 
 from elman.data.ucr import read_ts, sktime_path
-from elman.tasks import classify
+from elman.tasks.classify import task as classify
 from elman.train import TrainConfig, Trainer, seed_everything
 
 TARGETS = {

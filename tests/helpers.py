@@ -60,3 +60,36 @@ def refused(capsys, argv: list[str], *parts: str) -> str:
     for part in parts:
         assert part in err, (part, err)
     return err
+
+
+class ReachedModel(Exception):
+    """Raised by ``assert_batches_reach_model_device``'s hook: the inputs were on the device."""
+
+
+def assert_batches_reach_model_device(monkeypatch, model: torch.nn.Module, evaluate) -> None:
+    """The device rule, checked on a CPU-only machine: with the evaluation helper told the
+    model lives on the ``meta`` device, the first module ``evaluate()`` calls must receive every
+    tensor on ``meta`` (a task that skips the helper, or builds a tensor on the CPU beside the
+    batch, hands a CPU tensor to the model and fails here, as it would on a GPU)."""
+    import elman.train.evaluation as evaluation
+
+    monkeypatch.setattr(evaluation, "device_of", lambda m: torch.device("meta"))
+
+    def check(module, args, kwargs):
+        tensors = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
+        nested = [t for a in args if isinstance(a, tuple | list) for t in a]
+        tensors += [t for t in nested if isinstance(t, torch.Tensor)]
+        cpu = [tuple(t.shape) for t in tensors if t.device.type != "meta"]
+        assert not cpu, f"{type(module).__name__} got tensors {cpu} off the model's device"
+        raise ReachedModel
+
+    hooks = [m.register_forward_pre_hook(check, with_kwargs=True) for m in model.modules()]
+    try:
+        try:
+            evaluate()
+        except ReachedModel:
+            return
+        raise AssertionError("evaluate() never called the model")
+    finally:
+        for h in hooks:
+            h.remove()

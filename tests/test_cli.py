@@ -12,7 +12,7 @@ import torch
 
 from elman.cli import main
 from elman.data.text import bundled_corpus_path, read_text
-from elman.tasks import charlm
+from elman.tasks.lm import charlm
 from elman.train.checkpoint import load_checkpoint
 
 TINY = [

@@ -132,8 +132,8 @@ def test_export_out_refuses_a_folder_and_replaces_a_file_only_with_overwrite(run
 @pytest.mark.parametrize("run", ["melody"], indirect=True)
 def test_melody_generation_writes_length_notes(run, tmp_path, capsys):
     from elman.data.midi import read_midi_spans
-    from elman.tasks import music
-    from elman.tasks import music_sampling as sampling
+    from elman.tasks.music import sampling
+    from elman.tasks.music import task as music
 
     midi = tmp_path / "x.mid"
     assert main(["generate", str(run), "--length", "64", "--seed", "1", "--midi", str(midi)]) == 0

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from elman.cli import main
-from elman.tasks import seq2seq as s2s
+from elman.tasks.seq2seq import task as s2s
 
 TINY = ["--embedding", "4", "--hidden", "4", "--batch-size", "8", "--max-target", "12"]
 RUN = ["--steps", "4", "--eval-every", "2", "--no-progress"]

@@ -119,8 +119,9 @@ def test_huge_values_are_refused_in_training_and_at_inference(runs, capsys, tmp_
 
 
 def test_a_stream_refuses_huge_values_and_stays_as_it_was(runs):
-    from elman.tasks import anomaly, forecast_runs
-    from elman.tasks.streams_forecast import ForecastStream
+    from elman.tasks.forecast import anomaly
+    from elman.tasks.forecast import trained as forecast_runs
+    from elman.tasks.forecast.stream import ForecastStream
 
     trained = forecast_runs.load(runs / "stream")
     stream = ForecastStream(trained, "a")
@@ -223,8 +224,8 @@ def test_backtest_scores_only_origins_past_the_training_data(runs, capsys):
 
 # ---- 8. one switch for detection and streams ------------------------------------------------
 def test_streamable_models_detect_and_stream_and_default_ones_say_how(runs, capsys):
-    from elman.tasks import forecast_runs
-    from elman.tasks.streams_forecast import ForecastStream
+    from elman.tasks.forecast import trained as forecast_runs
+    from elman.tasks.forecast.stream import ForecastStream
 
     capsys.readouterr()
     assert main(["detect", str(runs / "stream"), str(runs / "one.csv")]) == 0

@@ -33,8 +33,13 @@ from elman.cli import seq2seq as s2s
 from elman.cli import series as ts
 from elman.cli import serve as serve_cli
 from elman.cli.options import integer, refuse_unread
-from elman.tasks import charlm, classify, forecast_runs, music, seq2seq, tag, wordlm
-from elman.tasks.runs import task_of
+from elman.tasks.classify import task as classify
+from elman.tasks.forecast import trained as forecast_runs
+from elman.tasks.lm import charlm, wordlm
+from elman.tasks.music import task as music
+from elman.tasks.rundir import task_of
+from elman.tasks.seq2seq import task as seq2seq
+from elman.tasks.tag import task as tag
 from elman.train import CheckpointError, NonFiniteError
 from elman.train.checkpoint import read_meta, reading
 from elman.train.distributed import init_from_env, shutdown

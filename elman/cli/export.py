@@ -1,14 +1,14 @@
 """``elman export DIR --format onnx``: a trained model as ONNX graphs with its recurrent
 state as inputs and outputs, checked against PyTorch in onnxruntime on random and real inputs
-(the command fails past ``--tolerance``); see ``elman.export.runs``."""
+(the command fails past ``--tolerance``); see ``elman.export.run``."""
 
 from __future__ import annotations
 
 import argparse
 
 from elman.cli.options import number
-from elman.export import onnx as ox
-from elman.export.runs import export_run
+from elman.export.run import export_run
+from elman.graphs import onnx as ox
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

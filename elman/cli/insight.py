@@ -17,7 +17,8 @@ from elman.cli import seq2seq as s2s
 from elman.cli.options import integer, refuse_unread
 from elman.data.tokenize import EOS_ID
 from elman.files import output_dir, output_file
-from elman.tasks import charlm, insight, wordlm
+from elman.tasks.lm import charlm, wordlm
+from elman.tasks.lm import explain as insight
 
 MAX_LENGTH = 1000
 

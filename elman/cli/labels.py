@@ -19,8 +19,9 @@ from elman.data.labelled import MAX_CHARS, Examples, check_max_chars, read_table
 from elman.data.ucr import read_ts
 from elman.nn import CELLS
 from elman.nn.pooling import POOLINGS
-from elman.tasks import classify, tag
+from elman.tasks.classify import task as classify
 from elman.tasks.scores import format_confusion
+from elman.tasks.tag import task as tag
 from elman.train.distributed import is_main
 
 CLASSIFY_HELP = {

@@ -22,7 +22,7 @@ from elman.cli.options import (
 from elman.data.text import read_text
 from elman.decode import Sampling
 from elman.nn import CELLS
-from elman.tasks import charlm, wordlm
+from elman.tasks.lm import charlm, wordlm
 from elman.train.checkpoint import read_meta, reading
 from elman.train.distributed import is_main
 

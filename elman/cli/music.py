@@ -17,8 +17,8 @@ from elman.cli.options import (
     train_config,
 )
 from elman.files import output_file
-from elman.tasks import music
-from elman.tasks import music_sampling as sampling
+from elman.tasks.music import sampling
+from elman.tasks.music import task as music
 from elman.train.distributed import is_main
 
 HELP = {

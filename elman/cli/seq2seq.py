@@ -19,7 +19,7 @@ from elman.data.pairs import read_pairs
 from elman.decode import Sampling
 from elman.nn import CELLS
 from elman.nn.seq2seq import ATTENTIONS
-from elman.tasks import seq2seq
+from elman.tasks.seq2seq import task as seq2seq
 
 HELP = {
     "cell": f"recurrent cell: {', '.join(CELLS)}",

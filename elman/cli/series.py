@@ -23,9 +23,10 @@ from elman.cli.options import (
 from elman.data.series import read_table, stamp
 from elman.files import atomic_path, output_file
 from elman.nn import CELLS
-from elman.tasks import anomaly, forecast_runs
-from elman.tasks.baselines import BASELINES
-from elman.tasks.forecast import ForecastConfig
+from elman.tasks.forecast import anomaly
+from elman.tasks.forecast import trained as forecast_runs
+from elman.tasks.forecast.baselines import BASELINES
+from elman.tasks.forecast.data import ForecastConfig
 
 HELP = {
     "mode": "autoregressive (feed predictions back) or direct (the whole horizon at once)",

@@ -11,8 +11,10 @@ from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits
 from elman.serve.language import NextStepSessions, top_k_option
 from elman.serve.served import FLOAT32_MAX, Chunk, RequestError, Served, check_steps
-from elman.tasks import classify, seq2seq, tag
+from elman.tasks.classify import task as classify
+from elman.tasks.seq2seq import task as seq2seq
 from elman.tasks.streams import ClassifyStream, DecoderStream, feed_together
+from elman.tasks.tag import task as tag
 
 
 def check_count(field: str, count: int, limits: Limits) -> None:

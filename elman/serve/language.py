@@ -12,7 +12,7 @@ from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.decode import Sampling
 from elman.serve.config import Limits
 from elman.serve.served import Chunk, RequestError, Served, check_steps
-from elman.tasks import charlm, wordlm
+from elman.tasks.lm import charlm, wordlm
 from elman.tasks.streams import Stream, feed_together
 
 DEFAULT_TOP_K = 5

@@ -12,7 +12,8 @@ import torch
 from elman.serve.config import Limits
 from elman.serve.language import NextStepSessions, refuse_unused
 from elman.serve.served import Chunk, RequestError, check_steps
-from elman.tasks import music, music_sampling
+from elman.tasks.music import sampling as music_sampling
+from elman.tasks.music import task as music
 from elman.tasks.streams import Stream, feed_together
 
 SOUNDING = 0.05  # pitches listed in a roll session's reply: next-step probability above this

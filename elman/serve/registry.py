@@ -9,7 +9,7 @@ from elman.serve.language import CharModel, WordModel
 from elman.serve.music import MusicModel
 from elman.serve.series import ForecastModel
 from elman.serve.served import Served
-from elman.tasks.runs import checkpoint_of
+from elman.tasks.rundir import checkpoint_of
 from elman.train.checkpoint import CheckpointError, read_meta, reading
 
 FAMILIES: dict[str, type[Served]] = {

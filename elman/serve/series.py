@@ -13,10 +13,11 @@ from elman.data.series import Series
 from elman.data.windows import calendar_features
 from elman.serve.config import Limits
 from elman.serve.served import Chunk, RequestError, Served, check_steps
-from elman.tasks import anomaly, forecast_runs
-from elman.tasks.anomaly import Detector
+from elman.tasks.forecast import anomaly
+from elman.tasks.forecast import trained as forecast_runs
+from elman.tasks.forecast.anomaly import Detector
+from elman.tasks.forecast.stream import check_streamable
 from elman.tasks.streams import ForecastStream, feed_together
-from elman.tasks.streams_forecast import check_streamable
 
 FIT_QUANTILE = 0.99  # of the training data's scores: a session's threshold "fit"
 

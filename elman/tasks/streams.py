@@ -41,8 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from elman.tasks.streams_classify import ClassifyStream
-from elman.tasks.streams_common import (
+from elman.tasks.classify.stream import ClassifyStream
+from elman.tasks.forecast.stream import ForecastStream, NextSteps
+from elman.tasks.seq2seq.stream import DecoderStream
+from elman.tasks.streaming import (
     State,
     as_model_state,
     as_tuple,
@@ -55,8 +57,6 @@ from elman.tasks.streams_common import (
     take,
     unpack,
 )
-from elman.tasks.streams_forecast import ForecastStream, NextSteps
-from elman.tasks.streams_seq2seq import DecoderStream
 
 
 def _log_probs(model: nn.Module, out: Tensor) -> Tensor:
@@ -147,20 +147,22 @@ def load_run(out: str | Path, which: str = "best") -> Any:
 
     task = read_meta(Path(out) / f"{which}.safetensors").get("task")
     if task in ("charlm", "wordlm", "music", "tag"):
-        from elman.tasks import charlm, music, tag, wordlm
+        from elman.tasks.lm import charlm, wordlm
+        from elman.tasks.music import task as music
+        from elman.tasks.tag import task as tag
 
         loader = {"charlm": charlm, "wordlm": wordlm, "music": music, "tag": tag}[task]
         return loader.load(out, which)[0]
     if task == "forecast":
-        from elman.tasks import forecast_runs
+        from elman.tasks.forecast import trained as forecast_runs
 
         return forecast_runs.load(out, which)
     if task == "classify":
-        from elman.tasks import classify
+        from elman.tasks.classify import task as classify
 
         return classify.load(out, which)
     if task == "seq2seq":
-        from elman.tasks import seq2seq
+        from elman.tasks.seq2seq import task as seq2seq
 
         return seq2seq.load(out, which)[:3]  # (model, vocabularies, config)
     raise ValueError(f"{out}: a run of task {task!r}, which has no stream")
@@ -206,15 +208,15 @@ def restore_stream(model: Any, data: bytes, which: str = "best") -> AnyStream:
 def _kind(model: Any) -> str:
     """Which stream ``model`` takes; refuses the models that read the future."""
     from elman.nn.seq2seq import Seq2Seq
-    from elman.tasks.classifier import SequenceClassifier
-    from elman.tasks.forecast_runs import Trained
-    from elman.tasks.tagger import Tagger
+    from elman.tasks.classify.model import SequenceClassifier
+    from elman.tasks.forecast.trained import Trained
+    from elman.tasks.tag.model import Tagger
 
     if isinstance(model, Tagger):
         raise ValueError(
             "model: a tagger cannot stream: its recurrent layer is always bidirectional, so "
             "every tag depends on the words after it (and a CRF's best path on the whole "
-            "sentence); tag whole sentences with elman.tasks.tag.tag"
+            "sentence); tag whole sentences with elman.tasks.tag.task.tag"
         )
     if isinstance(model, Trained):
         return "forecast"

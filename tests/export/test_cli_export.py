@@ -114,7 +114,7 @@ def test_a_tolerance_too_tight_fails(files, capsys):
 
 
 def test_a_run_whose_data_is_gone_is_checked_on_random_inputs(files):
-    from elman.export.runs import export_run
+    from elman.export.run import export_run
 
     out = files / "c"
     data = ["--train", str(files / "train.csv")]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from elman import nn as enn
-from elman.export import onnx as ox
+from elman.graphs import onnx as ox
 
 pytest.importorskip("onnxruntime")
 

@@ -8,14 +8,14 @@ import torch
 
 from elman.data.tokenize import EOS_ID
 from elman.decode import greedy_search
-from elman.export import onnx as ox
-from elman.export import seq2seq as s2s
-from elman.export import tasks
-from elman.export.graph import check_graph, export_checked, write_graph
+from elman.graphs import onnx as ox
+from elman.graphs.graph import check_graph, export_checked, write_graph
 from elman.nn.seq2seq import Seq2Seq
-from elman.tasks.classifier import SequenceClassifier
-from elman.tasks.forecaster import Forecaster
-from elman.tasks.tagger import Tagger
+from elman.tasks import graphs as tasks
+from elman.tasks.classify.model import SequenceClassifier
+from elman.tasks.forecast.model import Forecaster
+from elman.tasks.seq2seq import graphs as s2s
+from elman.tasks.tag.model import Tagger
 
 pytest.importorskip("onnxruntime")
 

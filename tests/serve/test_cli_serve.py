@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from elman.cli import main
 from elman.serve.launch import launch
-from elman.tasks import charlm
+from elman.tasks.lm import charlm
 from elman.tasks.streams import Stream
 
 

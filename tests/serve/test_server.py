@@ -16,9 +16,14 @@ import torch
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits, ServeConfig
 from elman.serve.store import Row, Store
-from elman.tasks import anomaly, charlm, classify, forecast_runs, seq2seq, tag
-from elman.tasks.anomaly import Detector
+from elman.tasks.classify import task as classify
+from elman.tasks.forecast import anomaly
+from elman.tasks.forecast import trained as forecast_runs
+from elman.tasks.forecast.anomaly import Detector
+from elman.tasks.lm import charlm
+from elman.tasks.seq2seq import task as seq2seq
 from elman.tasks.streams import DecoderStream, ForecastStream, Stream
+from elman.tasks.tag import task as tag
 from tests.serve.conftest import serving
 
 JSON = {"content-type": "application/json"}

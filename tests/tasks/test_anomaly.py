@@ -11,9 +11,9 @@ import pytest
 pd = pytest.importorskip("pandas")
 
 from elman.data.series import load_series  # noqa: E402
-from elman.tasks import anomaly  # noqa: E402
-from elman.tasks import forecast_runs as fr  # noqa: E402
-from elman.tasks.forecast import ForecastConfig  # noqa: E402
+from elman.tasks.forecast import anomaly  # noqa: E402
+from elman.tasks.forecast import trained as fr  # noqa: E402
+from elman.tasks.forecast.data import ForecastConfig  # noqa: E402
 from elman.train import TrainConfig  # noqa: E402
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elman.tasks import baselines as b
+from elman.tasks.forecast import baselines as b
 
 
 def test_naive_and_seasonal_naive_follow_their_rules():

@@ -8,7 +8,7 @@ import torch
 from elman.data.stream import TokenStream
 from elman.data.text import bundled_corpus_path, read_text
 from elman.decode import Sampling
-from elman.tasks import charlm
+from elman.tasks.lm import charlm
 from elman.train import TrainConfig
 
 TINY = charlm.CharLMConfig(cell="gru", embedding=8, hidden=16, layers=2, batch_size=4, seq_len=16)

@@ -9,8 +9,8 @@ import torch
 
 from elman.data.labelled import Examples
 from elman.data.tokenize import Tokenizer
-from elman.tasks import classify
-from elman.tasks.classifier import SequenceClassifier
+from elman.tasks.classify import task as classify
+from elman.tasks.classify.model import SequenceClassifier
 from elman.tasks.scores import format_confusion, scores
 from elman.train import TrainConfig, Trainer
 

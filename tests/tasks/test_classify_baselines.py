@@ -9,7 +9,7 @@ import torch
 
 from elman.cli import main
 from elman.data.labelled import Examples
-from elman.tasks import classify
+from elman.tasks.classify import task as classify
 
 NAN = math.nan
 

@@ -11,15 +11,15 @@ import torch
 pd = pytest.importorskip("pandas")
 
 from elman.data.series import load_series  # noqa: E402
-from elman.tasks import forecast_runs as fr  # noqa: E402
-from elman.tasks.forecast import ForecastConfig, ForecastTask  # noqa: E402
-from elman.tasks.forecast_scores import (  # noqa: E402
+from elman.tasks.forecast import trained as fr  # noqa: E402
+from elman.tasks.forecast.data import ForecastConfig, ForecastTask  # noqa: E402
+from elman.tasks.forecast.model import DistributionHead  # noqa: E402
+from elman.tasks.forecast.scores import (  # noqa: E402
     interval_scores,
     mase_scale,
     point_scores,
     seasonal_period,
 )
-from elman.tasks.forecaster import DistributionHead  # noqa: E402
 from elman.train import TrainConfig  # noqa: E402
 
 
@@ -104,7 +104,7 @@ def test_bad_configs_and_inputs(tmp_path):
     with pytest.raises(ValueError, match="needs the autoregressive mode"):
         ForecastConfig(mode="direct", difference=True)
     with pytest.raises(ValueError, match="past covariates are unknown beyond"):
-        from elman.tasks.forecaster import Forecaster
+        from elman.tasks.forecast.model import Forecaster
 
         Forecaster("autoregressive", 4, past=2)
     with pytest.raises(ValueError, match=r"has 50 rows; .* = 48 \+ 12 \+ 12 = 72: lower --context"):

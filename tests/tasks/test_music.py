@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from elman.tasks import music
-from elman.tasks import music_sampling as sampling
+from elman.tasks.music import sampling
+from elman.tasks.music import task as music
 
 pytest.importorskip("music21")
 pytest.importorskip("mido")

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from elman.data.pairs import read_cmudict, read_pairs, split_pairs
-from elman.tasks import seq2seq as s2s
 from elman.tasks.scores import edit_distance, error_rates
+from elman.tasks.seq2seq import task as s2s
 from elman.train import TrainConfig
 
 CMU_SAMPLE = """\

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from elman.tasks.lm import RecurrentLM
-from elman.tasks.music import MusicConfig, MusicModel
+from elman.tasks.lm.model import RecurrentLM
+from elman.tasks.music.task import MusicConfig, MusicModel
 from elman.tasks.streams import Stream, feed_together
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from elman.nn.pooling import POOLINGS
-from elman.tasks.classifier import SequenceClassifier
-from elman.tasks.classify import Classifier, Encoder
+from elman.tasks.classify.model import SequenceClassifier
+from elman.tasks.classify.task import Classifier, Encoder
 from elman.tasks.streams import ClassifyStream, feed_together
 
 CUTS = ((0, 1), (1, 4), (4, 5), (5, 10))

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from elman.data.scaling import Scaler
-from elman.tasks.anomaly import Detector, surprise
-from elman.tasks.forecast import ForecastConfig, build_model, modelled
-from elman.tasks.forecast_runs import Trained
+from elman.tasks.forecast.anomaly import Detector, surprise
+from elman.tasks.forecast.data import ForecastConfig, build_model, modelled
+from elman.tasks.forecast.trained import Trained
 from elman.tasks.streams import ForecastStream, NextSteps, feed_together
 
 NAMES = ["a", "b"]

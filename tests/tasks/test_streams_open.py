@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from elman.tasks import classify, tag
-from elman.tasks import seq2seq as s2s
-from elman.tasks.classifier import SequenceClassifier
-from elman.tasks.lm import RecurrentLM
+from elman.tasks.classify import task as classify
+from elman.tasks.classify.model import SequenceClassifier
+from elman.tasks.lm.model import RecurrentLM
+from elman.tasks.seq2seq import task as s2s
 from elman.tasks.streams import (
     ClassifyStream,
     DecoderStream,
@@ -20,6 +20,7 @@ from elman.tasks.streams import (
     open_stream,
     restore_stream,
 )
+from elman.tasks.tag import task as tag
 from elman.train import TrainConfig
 from tests.tasks.test_streams_forecast import _trained
 

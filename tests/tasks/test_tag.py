@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from elman.tasks import tag
+from elman.tasks.tag import task as tag
 from elman.train import TrainConfig
 
 PATTERNS = [

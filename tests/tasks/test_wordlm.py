@@ -10,7 +10,7 @@ import torch
 
 from elman.data.tokenize import EOS_ID
 from elman.decode import Sampling
-from elman.tasks import wordlm
+from elman.tasks.lm import wordlm
 from elman.train import TrainConfig
 
 BROWN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "brown"

@@ -104,7 +104,7 @@ def test_saturation_shares_count_real_steps_only():
 
 
 def test_builtin_signals():
-    from elman.tasks.insight import builtin_signal
+    from elman.tasks.lm.explain import builtin_signal
 
     q = builtin_signal("quotes", list('a "bc" d'))
     assert q.tolist() == [0, 0, 1, 1, 1, 1, 0, 0]

@@ -1,0 +1,1 @@
+"""ONNX graphs of recurrent layers and their checks (imports nn only)."""

@@ -1,0 +1,411 @@
+"""Sequence classification (many-to-one) for text and numeric multivariate series.
+
+Examples are padded per batch and bucketed by length; the recurrent encoder gets the true
+``lengths``, so padding never reaches a prediction. Metrics: accuracy, macro-F1 and the
+confusion matrix (``elman.tasks.scores``). Data come as ``Examples`` (texts or (T, C) series
+with string labels); the class list comes from the training labels, and a label of a
+validation/test example that training never saw is an error naming it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from elman.data.batching import PaddedBatch, bucket_batches, collate
+from elman.data.labelled import Examples
+from elman.data.tokenize import KINDS as TOKENIZER_KINDS
+from elman.data.tokenize import Tokenizer
+from elman.nn import CELLS
+from elman.nn.checks import check_fields
+from elman.nn.pooling import POOLINGS
+from elman.tasks.classify.model import SequenceClassifier
+from elman.tasks.classify.sources import load_source
+from elman.tasks.rundir import fit_task, open_model, open_run, recorded_source, resume_run
+from elman.tasks.scores import scores
+from elman.train import TrainConfig, seed_everything
+from elman.train.device import device_of, move
+from elman.train.distributed import rank_and_world
+
+NAME = "classify"
+EVAL_BATCH = 256
+NN_ELEMENTS = 2**23  # elements per chunk of 1-NN distances (32 MB of float32)
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """The classifier and how examples are fed to it.
+
+    cell: one of ``elman.nn.CELLS``; hidden, layers: sizes; bidirectional: read both ways.
+    pooling: "last", "mean", "max" or "attention" over the encoder's outputs. dropout: between
+    layers and before the classifier. conv: add the LSTM-FCN convolutional branch (None: for
+    numeric series, where it beat 1-NN Euclidean on sets the recurrent encoder alone lost
+    on, and not for text).
+    embedding, embed_dropout (on the embeddings), word_dropout (share of training tokens
+    replaced by ``<unk>``), tokenizer ("word", "whitespace", "char" or "bpe"), lower, min_freq,
+    max_vocab: text input only. batch_size: examples per batch.
+    """
+
+    cell: str = "lstm"
+    hidden: int = 128
+    layers: int = 1
+    bidirectional: bool = True
+    pooling: str = "max"
+    dropout: float = 0.3
+    conv: bool | None = None
+    embedding: int = 128
+    embed_dropout: float = 0.0
+    word_dropout: float = 0.0
+    tokenizer: str = "word"
+    lower: bool = True
+    min_freq: int = 1
+    max_vocab: int | None = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        check_fields(
+            self,
+            {"cell": CELLS, "pooling": POOLINGS, "tokenizer": TOKENIZER_KINDS},
+            ("hidden", "layers", "embedding", "min_freq", "batch_size"),
+            ("max_vocab",),
+            ("dropout", "embed_dropout", "word_dropout"),
+            ("bidirectional", "lower"),
+        )
+        if self.conv is not None and not isinstance(self.conv, bool):
+            raise TypeError(f"conv must be True, False or None, got {self.conv!r}")
+
+
+def class_ids(labels: Sequence[str], classes: Sequence[str], what: str) -> Tensor:
+    order = {c: i for i, c in enumerate(classes)}
+    unseen = sorted({str(x) for x in labels} - set(order))
+    if unseen:
+        raise ValueError(
+            f"{what}: label(s) {unseen[:5]} never occur in training; "
+            f"the model knows {list(order)[:20]}"
+        )
+    return torch.tensor([order[str(x)] for x in labels], dtype=torch.int64)
+
+
+class Encoder:
+    """Turns raw inputs into model inputs: token ids for text, checked (T, C) for series."""
+
+    def __init__(self, kind: str, tokenizer: Tokenizer | None, channels: int | None) -> None:
+        self.kind, self.tokenizer, self.channels = kind, tokenizer, channels
+
+    def __call__(self, inputs: Sequence, what: str) -> list[Tensor]:
+        out = []
+        for i, item in enumerate(inputs):
+            if self.kind == "text":
+                if not isinstance(item, str) or not item.strip():
+                    raise ValueError(f"{what} example {i}: expected a non-empty text, got {item!r}")
+                ids = self.tokenizer.encode(item)  # type: ignore[union-attr]
+                if not ids:
+                    raise ValueError(f"{what} example {i}: {item!r} has no tokens")
+                out.append(torch.tensor(ids, dtype=torch.int64))
+            else:
+                out.append(self._series(item, f"{what} example {i}"))
+        return out
+
+    def _series(self, item, where: str) -> Tensor:
+        try:
+            x = torch.as_tensor(item, dtype=torch.float32)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: expected numbers, got {type(item).__name__} ({e})") from e
+        if x.dim() == 1:
+            x = x[:, None]
+        if x.dim() != 2 or x.shape[0] < 1 or x.shape[1] != self.channels:
+            raise ValueError(
+                f"{where}: expected a series of shape (T, {self.channels}), got {tuple(x.shape)}"
+            )
+        if bool(torch.isinf(x).any()):
+            raise ValueError(f"{where}: infinite values; use NaN for missing ones")
+        return x
+
+
+def fit_scaling(series: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation over every step of every series (NaN skipped)."""
+    values = torch.cat(list(series), dim=0)
+    finite = ~torch.isnan(values)
+    count = finite.sum(0).clamp(min=1)
+    mean = torch.where(finite, values, 0).sum(0) / count
+    var = torch.where(finite, (values - mean) ** 2, 0).sum(0) / count
+    return mean, var.sqrt().clamp(min=1e-6)
+
+
+def build_model(config: ClassifyConfig, classes: int, encoder: Encoder) -> SequenceClassifier:
+    c = config
+    common = dict(
+        classes=classes,
+        cell=c.cell,
+        hidden=c.hidden,
+        layers=c.layers,
+        bidirectional=c.bidirectional,
+        dropout=c.dropout,
+        pooling=c.pooling,
+        conv=encoder.kind == "series" if c.conv is None else c.conv,
+    )
+    if encoder.kind == "text":
+        return SequenceClassifier(
+            **common,
+            vocab_size=len(encoder.tokenizer),  # type: ignore[arg-type]
+            embedding=c.embedding,
+            embed_dropout=c.embed_dropout,
+            word_dropout=c.word_dropout,
+        )
+    for name in ("embed_dropout", "word_dropout"):
+        if getattr(c, name):
+            raise ValueError(f"{name}: applies to text input only, got {getattr(c, name)!r}")
+    return SequenceClassifier(**common, channels=encoder.channels)
+
+
+class ClassifyTask:
+    """The trainer's view of classification (see ``elman.train.Task``). ``classes`` and
+    ``tokenizer`` are given when rebuilding a trained model, else fitted on ``train``."""
+
+    name = NAME
+    unit = "examples"  # what the trainer's throughput counts (``loss`` returns examples)
+
+    def __init__(
+        self,
+        train: Examples,
+        valid: Examples,
+        config: ClassifyConfig,
+        seed: int = 0,
+        classes: Sequence[str] | None = None,
+        tokenizer: Tokenizer | None = None,
+        source: dict | None = None,
+    ) -> None:
+        if train.kind != valid.kind:
+            raise ValueError(f"train is {train.kind} but valid is {valid.kind}")
+        self.config, self.seed, self.source = config, seed, source or {}
+        self.classes = tuple(classes or sorted({str(x) for x in train.labels}))
+        self.encoder = self._encoder(train, tokenizer)
+        self.train_x = self.encoder(train.inputs, "training")
+        self.train_y = class_ids(train.labels, self.classes, "training")
+        self.valid_x = self.encoder(valid.inputs, "validation")
+        self.valid_y = class_ids(valid.labels, self.classes, "validation")
+        self.model = build_model(config, len(self.classes), self.encoder)
+        if train.kind == "series":  # a rebuilt model's checkpoint overwrites these again
+            mean, std = fit_scaling(self.train_x)
+            self.model.scale_mean.copy_(mean)
+            self.model.scale_std.copy_(std)
+
+    def _encoder(self, train: Examples, tokenizer: Tokenizer | None) -> Encoder:
+        if train.kind == "text":
+            c = self.config
+            tokenizer = tokenizer or Tokenizer.fit(
+                [str(t) for t in train.inputs], c.tokenizer, c.min_freq, c.max_vocab, c.lower
+            )
+            return Encoder("text", tokenizer, None)
+        first = torch.as_tensor(train.inputs[0], dtype=torch.float32)
+        return Encoder("series", None, 1 if first.dim() == 1 else int(first.shape[-1]))
+
+    def batches(self, epoch: int) -> list[PaddedBatch]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        lengths = [len(x) for x in self.train_x]
+        rank, world = rank_and_world()
+        out = []
+        for index in bucket_batches(lengths, self.config.batch_size, g):
+            if len(index) >= world:  # every rank needs rows of every batch
+                out.append(collate(self.train_x, index[rank::world], self.train_y))
+        return out
+
+    def loss(self, model: nn.Module, batch: PaddedBatch, carry):
+        logits = model(batch.x, batch.lengths)
+        return F.cross_entropy(logits, batch.y), len(batch.lengths), None
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        result = evaluate(model, self.valid_x, self.valid_y, len(self.classes))
+        return {f"val_{k}": v for k, v in result.items() if k != "confusion"} | {
+            "val_loss": result["loss"]
+        }
+
+    def describe(self) -> dict:
+        tok = self.encoder.tokenizer
+        return {
+            "model": asdict(self.config),
+            "kind": self.encoder.kind,
+            "classes": list(self.classes),
+            "channels": self.encoder.channels,
+            "tokenizer": None if tok is None else tok.to_json(),
+            "source": self.source,
+            "seed": self.seed,
+        }
+
+
+def predict_logits(model: nn.Module, inputs: Sequence[Tensor]) -> Tensor:
+    """Logits (N, K) of encoded ``inputs``, in their order (batched by length inside)."""
+    lengths = [len(x) for x in inputs]
+    out = torch.empty(0)
+    was_training, device = model.training, device_of(model)
+    model.eval()
+    with torch.no_grad():
+        for index in bucket_batches(lengths, EVAL_BATCH, shuffle=False):
+            batch = move(collate(inputs, index), device)
+            logits = model(batch.x, batch.lengths)
+            if out.numel() == 0:
+                out = logits.new_empty(len(inputs), logits.shape[1])
+            out[batch.index] = logits
+    model.train(was_training)
+    return out.cpu()
+
+
+def evaluate(model: nn.Module, inputs: Sequence[Tensor], targets: Tensor, classes: int) -> dict:
+    """Mean cross-entropy, accuracy, macro-F1 and confusion matrix of ``model`` on a data set."""
+    logits = predict_logits(model, inputs)
+    loss = float(F.cross_entropy(logits, targets))
+    return {"loss": loss if math.isfinite(loss) else math.inf} | scores(
+        targets, logits.argmax(1), classes
+    )
+
+
+def baselines(train: Examples, scored: Examples) -> dict[str, float]:
+    """Accuracy on ``scored`` of two answers that need no training beyond ``train``: the
+    majority class, and for series the label of the nearest training series (1-NN by
+    Euclidean distance, the standard time-series baseline). A model below them is worse than
+    the trivial answer."""
+    labels = [str(x) for x in train.labels]
+    majority = max(sorted(set(labels)), key=labels.count)
+    truth = [str(x) for x in scored.labels]
+    out = {"majority_class": sum(y == majority for y in truth) / len(truth)}
+    if train.kind == "series":
+        guess = [labels[i] for i in nearest(train.inputs, scored.inputs)]
+        out["nn1_euclidean"] = sum(g == y for g, y in zip(guess, truth, strict=True)) / len(truth)
+    return out
+
+
+def nearest(reference: Sequence, queries: Sequence) -> list[int]:
+    """For each query series, the index of the closest ``reference`` series: squared
+    Euclidean distance, averaged over the steps and channels both have (so series of unequal
+    length or with missing values compare; for equal lengths this is plain 1-NN Euclidean)."""
+    ref = _stack(reference)  # (N, T, C), NaN-padded
+    chunk = max(1, NN_ELEMENTS // ref.numel())  # bounds the (Q, N, T, C) differences
+    found = []
+    for start in range(0, len(queries), chunk):
+        q = _stack(queries[start : start + chunk], ref.shape[1])[:, None]  # (Q, 1, T, C)
+        d = (q - ref[None]) ** 2  # (Q, N, T, C)
+        both = ~torch.isnan(d)
+        mean = torch.where(both, d, 0).sum((2, 3)) / both.sum((2, 3)).clamp(min=1)
+        mean = torch.where(both.any(3).any(2), mean, torch.inf)  # nothing in common: farthest
+        found += mean.argmin(1).tolist()
+    return found
+
+
+def _stack(series: Sequence, steps: int | None = None) -> Tensor:
+    """(N, steps, C) of (T, C) or (T,) series, NaN-padded (cut to ``steps`` if given)."""
+    xs = [torch.as_tensor(x, dtype=torch.float32) for x in series]
+    xs = [x[:, None] if x.dim() == 1 else x for x in xs]
+    steps = steps or max(len(x) for x in xs)
+    out = torch.full((len(xs), steps, xs[0].shape[1]), torch.nan)
+    for i, x in enumerate(xs):
+        out[i, : min(len(x), steps)] = x[:steps]
+    return out
+
+
+# ---- runs ------------------------------------------------------------------------------
+def train(
+    source: dict,
+    config: ClassifyConfig,
+    train_config: TrainConfig,
+    out: str | Path,
+    until: int | None = None,
+    epochs: int | None = None,
+) -> dict[str, float]:
+    """Train a classifier on the data ``source`` describes (``classify_sources``) into ``out``."""
+    seed_everything(train_config.seed)
+    task = task_from_source(source, config, train_config.seed)
+    return fit_task(task, train_config, out, until, epochs)
+
+
+def task_from_source(
+    source: dict, config: ClassifyConfig, seed: int, classes=None, tokenizer=None
+) -> ClassifyTask:
+    train_set, valid_set, _ = load_source(source)
+    return ClassifyTask(train_set, valid_set, config, seed, classes, tokenizer, source)
+
+
+def _task_from_meta(meta: dict) -> ClassifyTask:
+    info = meta["task_config"]
+    tok = None if info["tokenizer"] is None else Tokenizer.from_json(info["tokenizer"])
+    config = ClassifyConfig(**info["model"])
+    return task_from_source(info["source"], config, info["seed"], info["classes"], tok)
+
+
+def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
+    """Continue the run in ``out`` exactly where its last checkpoint left it."""
+    return resume_run(out, NAME, _task_from_meta, steps, until)
+
+
+@dataclass
+class Classifier:
+    """A trained model with what it needs to read raw inputs and name its classes."""
+
+    model: SequenceClassifier
+    encoder: Encoder
+    classes: tuple[str, ...]
+    meta: dict
+
+    def probabilities(self, inputs: Sequence) -> Tensor:
+        """(N, K) class probabilities of raw texts or series."""
+        return predict_logits(self.model, self.encoder(inputs, "input")).softmax(-1)
+
+    def predict(self, inputs: Sequence) -> list[dict]:
+        """For each input: the predicted label and every class's probability."""
+        probs = self.probabilities(inputs)
+        return [
+            {
+                "label": self.classes[int(p.argmax())],
+                "probabilities": dict(zip(self.classes, p.tolist(), strict=True)),
+            }
+            for p in probs
+        ]
+
+    def evaluate(self, data: Examples) -> dict:
+        """Loss, accuracy, macro-F1 and confusion matrix on labelled ``data``."""
+        targets = class_ids(data.labels, self.classes, "evaluation")
+        x = self.encoder(data.inputs, "evaluation")
+        return evaluate(self.model, x, targets, len(self.classes)) | {"examples": len(data)}
+
+
+def load(out: str | Path, which: str = "best") -> Classifier:
+    """The classifier in ``out`` (``which``: "best" or "last" checkpoint)."""
+    model, encoder, meta = open_model(out, NAME, which, _model_from)
+    return Classifier(model, encoder, tuple(meta["task_config"]["classes"]), meta)
+
+
+def _model_from(info: dict) -> tuple[SequenceClassifier, Encoder]:
+    tok = None if info["tokenizer"] is None else Tokenizer.from_json(info["tokenizer"])
+    encoder = Encoder(info["kind"], tok, info["channels"])
+    return build_model(ClassifyConfig(**info["model"]), len(info["classes"]), encoder), encoder
+
+
+def held_out_test(out: str | Path) -> Examples:
+    """The test examples of the run in ``out`` (its source must name a test set)."""
+    _, _, test = run_data(out)
+    if test is None:
+        raise ValueError("this run's data source has no test set; pass labelled data to score")
+    return test
+
+
+def run_data(out: str | Path) -> tuple[Examples, Examples, Examples | None]:
+    """(train, validation, test or None) examples of the run in ``out``, read again from the
+    source its checkpoint records."""
+    _, meta = open_run(out, NAME, "best")
+    return load_source(recorded_source(meta, Path(out) / "best.safetensors"))
+
+
+def scored_with_baselines(out: str | Path) -> dict:
+    """A series run's best model on its test split (else its validation split) beside the
+    majority-class and 1-NN Euclidean baselines fitted on its training split."""
+    train, valid, test = run_data(out)
+    scored, what = (test, "test split") if test is not None else (valid, "validation split")
+    model = load(out)
+    result = model.evaluate(scored)
+    conv = model.model.conv is not None
+    return {"accuracy": result["accuracy"], "data": what, "conv": conv} | baselines(train, scored)
