@@ -43,6 +43,7 @@ from elman.data.series import load_series
 from elman.tasks.forecast import anomaly
 from elman.tasks.forecast import trained as fr
 from elman.tasks.forecast.data import ForecastConfig
+from elman.tasks.forecast.run import SPEC
 from elman.train import TrainConfig
 
 # share of the series used for training, and what the labels mark: single points (yahoo)
@@ -95,7 +96,7 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
     )
     if not (args.reuse and (out / "last.safetensors").exists()):
         fr.train([train], config, tc, out)
-    trained = fr.load(out)
+    trained = SPEC.load(out)
     base = rolling_z(y)
     row = {
         "name": name,

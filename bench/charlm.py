@@ -26,6 +26,7 @@ from harness import markdown_table, metadata, summary, write_results
 
 from elman.decode import Sampling
 from elman.tasks.lm import charlm
+from elman.tasks.registry import load_run
 from elman.train import TrainConfig, Trainer, seed_everything
 
 TARGETS = {10: 1.70, 60: 1.55}
@@ -90,7 +91,8 @@ def run_cell(cell: str, args: argparse.Namespace, text: str, source: dict) -> di
     }
     if target is not None:
         row |= {"target": target, "better": "lower", "met": nats <= target}
-    model, vocab, _ = charlm.load(out, "best")
+    loaded = load_run(out)
+    model, vocab = loaded.model, loaded.vocab
     row["sample"] = "ROMEO:" + "".join(
         charlm.generate(model, vocab, "ROMEO:", 400, Sampling(0.8, seed=1))
     )

@@ -35,6 +35,7 @@ from harness import markdown_table, metadata, summary, write_results
 from elman.data.series import load_series
 from elman.tasks.forecast import trained as fr
 from elman.tasks.forecast.data import ForecastConfig
+from elman.tasks.forecast.run import SPEC
 from elman.train import TrainConfig
 
 # name: (horizon, seasonal period, context)
@@ -121,7 +122,7 @@ def run_series(name: str, args: argparse.Namespace) -> dict:
         clip_norm=5.0,
     )
     fr.train([head], config, tc, out)
-    trained = fr.load(out)
+    trained = SPEC.load(out)
     ours = fr.backtest(trained, [s], args.origins, stride)
     row = {
         "name": name,

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from harness import markdown_table, metadata, summary, write_results
 
+from elman.tasks.registry import load_run
 from elman.tasks.seq2seq import task as s2s
 from elman.train import TrainConfig
 
@@ -65,7 +66,7 @@ def train_one(args: argparse.Namespace) -> None:
     result |= {"train_cpu_minutes": round(minutes, 1), "train_wall_minutes": round(train_wall, 1)}
     for beam in (1, 5):
         start = time.perf_counter()
-        scores = s2s.evaluate_split(out, "test", "best", beam)
+        scores = load_run(out).evaluate(split="test", beam=beam)
         result[f"beam{beam}"] = {
             "wer": round(scores["wer"], 4),
             "per": round(scores["per"], 4),

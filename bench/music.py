@@ -30,9 +30,10 @@ import torch
 from harness import Row, markdown_table, metadata, summary
 from harness import write_results as write_files
 
-from elman.cli.music import default_cache
 from elman.tasks.music import sampling
 from elman.tasks.music import task as music
+from elman.tasks.music.command import default_cache
+from elman.tasks.registry import load_run
 from elman.train import TrainConfig
 
 PUBLISHED = {"lstm": 8.45, "gru": 8.43, "rnn": 8.91}
@@ -58,8 +59,9 @@ def run(case: dict) -> Row:
     )
     start = time.perf_counter()
     music.train(case["source"], config, train, out)
-    result = music.evaluate_split(out, "test")
-    model, encoding, meta = music.load(out)
+    loaded = load_run(out)
+    result = loaded.evaluate(split="test")
+    model, encoding, meta = loaded.model, loaded.encoding, loaded.meta
     primer = sampling.primer_from(meta, 0, 8)
     piece = sampling.generate(model, encoding, primer, 56, 1.0, seed=0)
     sample = HERE / "results" / f"music_sample_{case['name'].replace(' ', '_')}.mid"

@@ -476,7 +476,7 @@ def numeric_options(words: list[str]) -> list[str]:
 
 def _numeric(kind) -> bool:
     """Whether an argparse type reads numbers: int, float, or a checking function that
-    returns one (e.g. elman.cli.options.integer)."""
+    returns one (e.g. elman.tasks.options.integer)."""
     returns = getattr(kind, "__annotations__", {}).get("return")
     return kind in (int, float) or returns in ("int", "float", int, float)
 
@@ -519,7 +519,7 @@ def outputs(
 
 
 def train_cases() -> list[Case]:
-    from elman.cli.options import TRAIN_HELP
+    from elman.tasks.options import TRAIN_HELP
 
     shared = {"--" + k.replace("_", "-") for k in TRAIN_HELP} | {"--epochs"}
     cases = []

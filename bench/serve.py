@@ -36,8 +36,9 @@ from harness import Row, markdown_table, metadata, summary, write_results
 
 from elman.data.text import bundled_corpus_path, read_text
 from elman.serve.launch import launch
-from elman.tasks.lm import charlm
-from elman.tasks.streams import Stream, feed_together
+from elman.tasks.lm.stream import Stream
+from elman.tasks.registry import load_run
+from elman.tasks.streams import feed_together
 
 HERE = Path(__file__).parent
 ELMAN = str(Path(sys.executable).parent / "elman")
@@ -212,7 +213,8 @@ def main() -> None:
     corpus = read_text(bundled_corpus_path())
     folder = Path(tempfile.mkdtemp(prefix="elman-serve-bench-"))
     run = train(folder)
-    model, vocab, _ = charlm.load(run)
+    loaded = load_run(run)
+    model, vocab = loaded.model, loaded.vocab
     rows: list[Row] = []
     table = []
     cases = [(n, 64, "step") for n in a.clients] + [(n, 1, "step") for n in a.clients]

@@ -38,6 +38,7 @@ from harness import markdown_table, metadata, summary, write_results
 from elman.data.labelled import read_sentiment, stratified_folds
 from elman.tasks.classify import task as classify
 from elman.tasks.lm import wordlm
+from elman.tasks.registry import load_run
 from elman.tasks.tag import task as tag
 from elman.train import TrainConfig, Trainer, seed_everything
 
@@ -90,12 +91,12 @@ def run_wordlm(args: argparse.Namespace) -> list[dict]:
     task = wordlm.WordLMTask(corpus, config, 0)
     start = time.perf_counter()
     Trainer(task, train, out).fit()
-    test = wordlm.evaluate_split(out, "test")
+    test = load_run(out).evaluate(split="test")
     tok = task.tokenizer
     train_ids, _ = wordlm.encode_documents(tok, corpus.train)
     test_ids, _ = wordlm.encode_documents(tok, corpus.test)
     baseline = ngram_perplexity(train_ids, test_ids, len(tok))
-    model, _, _ = wordlm.load(out)
+    model = load_run(out).model
     ranked = wordlm.complete(model, tok, "The jury said that the", 5)
     return [
         {
@@ -134,7 +135,7 @@ def run_tag(args: argparse.Namespace) -> list[dict]:
     out = Path(args.runs) / "tag"
     start, cpu = time.perf_counter(), time.process_time()
     tag.train(source, config, train, out)
-    result = tag.evaluate_split(out, "test")
+    result = load_run(out).evaluate(split="test")
     train_set, _, test_set = tag.load_source(source)
     return [
         {
@@ -213,8 +214,8 @@ def run_sentiment(args: argparse.Namespace) -> list[dict]:
             progress=False,
         )
         Trainer(task, train, Path(args.runs) / f"sentiment{k}").fit()
-        model = classify.load(Path(args.runs) / f"sentiment{k}")
-        ours.append(model.evaluate(test)["accuracy"])
+        model = load_run(Path(args.runs) / f"sentiment{k}")
+        ours.append(model.scores(test)["accuracy"])
         vec = CountVectorizer(ngram_range=(1, 2), lowercase=True)
         x_train = vec.fit_transform(rest.inputs)
         lr = LogisticRegression(max_iter=2000, C=1.0).fit(x_train, rest.labels)

@@ -28,6 +28,7 @@ from harness import markdown_table, metadata, summary, write_results
 
 from elman.data.ucr import read_ts, sktime_path
 from elman.tasks.classify import task as classify
+from elman.tasks.registry import load_run
 from elman.train import TrainConfig, Trainer, seed_everything
 
 TARGETS = {
@@ -89,8 +90,8 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
         )
         out = Path(args.runs) / f"{name}-{seed}"
         Trainer(task, tc, out).fit()
-        model = classify.load(out, "last")
-        accuracies.append(model.evaluate(test_set.examples())["accuracy"])
+        model = load_run(out, "last")
+        accuracies.append(model.scores(test_set.examples())["accuracy"])
         print(f"{name} seed {seed}: {accuracies[-1]:.4f}", flush=True)
     mean = statistics.mean(accuracies)
     target = TARGETS[name]

@@ -12,7 +12,7 @@ import torch
 
 from elman.cli import main
 from elman.data.text import bundled_corpus_path, read_text
-from elman.tasks.lm import charlm
+from elman.tasks.lm.run import CHARLM
 from elman.train.checkpoint import load_checkpoint
 
 TINY = [
@@ -60,8 +60,7 @@ def test_train_generate_evaluate_resume(tmp_path, text_file, capsys):
     assert result["data"] == "validation split" and result["nats_per_char"] > 0
     assert main(["evaluate", str(out), str(text_file)]) == 0
     assert main(["resume", str(out), "--steps", "9"]) == 0
-    _, _, meta = charlm.load(out, "last")
-    assert meta["position"]["step"] == 9
+    assert CHARLM.load(out, "last").meta["position"]["step"] == 9
 
 
 def test_errors_are_clear_and_overwrite_nothing(tmp_path, text_file, capsys):
@@ -195,7 +194,7 @@ def test_data_parallel_run_equals_one_process_with_the_same_global_batch(tmp_pat
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    a, _, _ = charlm.load(single, "last")
-    b, _, _ = charlm.load(ddp, "last")
+    a = CHARLM.load(single, "last").model
+    b = CHARLM.load(ddp, "last").model
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4, msg=name)

@@ -13,8 +13,12 @@ import pytest
 
 from elman.cli import main
 from elman.data.text import bundled_corpus_path, read_text
-from elman.train.checkpoint import read_meta, save_checkpoint
+from elman.tasks.registry import load_run
+from elman.train.checkpoint import read_meta
+from tests.fixtures.legacy.record import HERE as LEGACY_ROOT
 from tests.helpers import refused
+
+LEGACY = LEGACY_ROOT / "runs"
 
 CHARLM = [
     *("--cell", "gru", "--embedding", "8", "--hidden", "16", "--layers", "1"),
@@ -108,9 +112,8 @@ def test_explain_out_must_be_a_folder_and_png_a_file(run, tmp_path, capsys):
     mine.write_text("mine")
     refused(capsys, ["explain", str(run), "KING", "--out", str(mine)], "--out", "is a file")
     assert mine.read_text() == "mine"
-    fake = tmp_path / "s2s"  # a seq2seq run: --png is checked before the model is read
-    save_checkpoint(fake / "best.safetensors", {}, {"task": "seq2seq"})
-    refused(capsys, ["explain", str(fake), "abc", "--png", str(tmp_path)], "--png", "directory")
+    s2s = LEGACY / "seq2seq"  # a seq2seq run (nothing is written: --png is refused)
+    refused(capsys, ["explain", str(s2s), "abc", "--png", str(tmp_path)], "--png", "directory")
 
 
 @pytest.mark.parametrize("run", ["charlm"], indirect=True)
@@ -133,13 +136,13 @@ def test_export_out_refuses_a_folder_and_replaces_a_file_only_with_overwrite(run
 def test_melody_generation_writes_length_notes(run, tmp_path, capsys):
     from elman.data.midi import read_midi_spans
     from elman.tasks.music import sampling
-    from elman.tasks.music import task as music
 
     midi = tmp_path / "x.mid"
     assert main(["generate", str(run), "--length", "64", "--seed", "1", "--midi", str(midi)]) == 0
     assert capsys.readouterr().out == f"{midi}: 8 primer + 64 generated steps\n"
     assert len(read_midi_spans(midi)[0]) > 8  # notes beyond the primer's
-    model, encoding, meta = music.load(run)
+    loaded = load_run(run)
+    model, encoding, meta = loaded.model, loaded.encoding, loaded.meta
     primer = sampling.primer_from(meta, 0, 2)
     for seed in range(5):
         piece = sampling.generate(model, encoding, primer, 64, seed=seed)

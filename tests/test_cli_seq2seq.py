@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from elman.cli import main, task_of
+from elman.cli import main
+from elman.tasks.registry import task_of
 
 TINY = ["--embedding", "6", "--hidden", "6", "--batch-size", "4", "--max-target", "12"]
 RUN = ["--steps", "6", "--eval-every", "3", "--no-progress"]
@@ -82,4 +83,4 @@ def test_bad_requests_fail_cleanly(files, capsys):
     assert main(["translate", str(out), str(empty)]) == 2
     assert "input line(s) [2] are empty" in capsys.readouterr().err
     assert main(["predict", str(out), str(files / "words.txt")]) == 2
-    assert "`translate`" in capsys.readouterr().err
+    assert "`elman translate`" in capsys.readouterr().err  # what to use instead

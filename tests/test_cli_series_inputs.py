@@ -119,19 +119,17 @@ def test_huge_values_are_refused_in_training_and_at_inference(runs, capsys, tmp_
 
 
 def test_a_stream_refuses_huge_values_and_stays_as_it_was(runs):
-    from elman.tasks.forecast import anomaly
-    from elman.tasks.forecast import trained as forecast_runs
-    from elman.tasks.forecast.stream import ForecastStream
+    from elman.tasks.registry import load_run
 
-    trained = forecast_runs.load(runs / "stream")
-    stream = ForecastStream(trained, "a")
+    stream = load_run(runs / "stream").open_stream("a")
     stream.feed([10.0, 10.2])
     before = stream.to_bytes()
     with pytest.raises(ValueError, match=r"chunk\[1\]: 1e\+308 is out of range"):
         stream.feed([10.1, 1e308])
     assert stream.to_bytes() == before and stream.steps == 2
-    with pytest.raises(ValueError, match="value: -1e\\+308 is out of range"):
-        anomaly.Stream(trained, "a", 3.0).step(-1e308)
+    with pytest.raises(ValueError, match=r"chunk\[0\]: -1e\+308 is out of range"):
+        stream.feed(-1e308)
+    assert stream.to_bytes() == before and stream.steps == 2
 
 
 def test_the_scaler_refuses_overflow_in_one_place():
@@ -224,19 +222,18 @@ def test_backtest_scores_only_origins_past_the_training_data(runs, capsys):
 
 # ---- 8. one switch for detection and streams ------------------------------------------------
 def test_streamable_models_detect_and_stream_and_default_ones_say_how(runs, capsys):
-    from elman.tasks.forecast import trained as forecast_runs
-    from elman.tasks.forecast.stream import ForecastStream
+    from elman.tasks.forecast.run import SPEC
 
     capsys.readouterr()
     assert main(["detect", str(runs / "stream"), str(runs / "one.csv")]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == DAYS
-    trained = forecast_runs.load(runs / "stream")
-    assert not trained.config.normalize and not trained.config.calendar
-    assert len(ForecastStream(trained, "a").feed([10.0, 10.5]).point) == 2
+    run = SPEC.load(runs / "stream")
+    assert not run.config.normalize and not run.config.calendar
+    assert len(run.open_stream("a").feed([10.0, 10.5]).point) == 2
     refused(capsys, ["detect", str(runs / "model"), str(runs / "all.csv")], "--streamable")
     with pytest.raises(ValueError, match="--streamable"):
-        ForecastStream(forecast_runs.load(runs / "model"), "a")
+        SPEC.load(runs / "model").open_stream("a")
     args = ["train", "forecast", str(runs / "one.csv"), "--time-col", "day", "--streamable"]
     refused(
         capsys,
@@ -297,3 +294,23 @@ def test_a_tampered_header_is_one_line_naming_the_file(tmp_path, capsys, how, co
     # a run of another task is named by its directory (`elman forecast` needs a forecast run)
     named = "holds a charlm model" if how == "task" and command != "resume" else ".safetensors'"
     refused(capsys, [command, str(out), *data, *extra], str(out), named)
+
+
+# ---- 11. known-future covariates over the horizon ------------------------------------------
+def test_a_model_with_future_covariates_forecasts_from_a_future_file(tmp_path, capsys):
+    data = _frame(shops=("a",)).assign(promo=np.arange(DAYS) % 2 * 1.0)
+    data.to_csv(tmp_path / "promo.csv", index=False)
+    out = tmp_path / "promo"
+    argv = ["train", "forecast", str(tmp_path / "promo.csv"), "--time-col", "day"]
+    argv += ["--target", "sales", "--future-covariates", "promo", "--out", str(out), *TINY, *RUN]
+    assert main(argv) == 0
+    refused(capsys, ["forecast", str(out)], "reads 1 known-future covariate", "--future FILE")
+    future = tmp_path / "future.csv"
+    future.write_text("promo\n1\n0\n1\n")
+    refused(capsys, ["forecast", str(out), "--future", str(future)], "with 4 rows", "3 row(s)")
+    future.write_text("promo\n1\n0\n1\n0\n")
+    capsys.readouterr()
+    assert main(["forecast", str(out), "--future", str(future), "--seed", "3"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["time"] for r in rows] == ["2020-03-21", "2020-03-22", "2020-03-23", "2020-03-24"]
+    assert all(np.isfinite(float(r["point"])) for r in rows)

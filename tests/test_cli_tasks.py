@@ -135,7 +135,7 @@ def test_tag_train_predict_evaluate(files, capsys):
     assert main(["evaluate", str(out), str(files / "valid.tsv")]) == 0
     assert json.loads(capsys.readouterr().out)["tokens"] == 6
     assert main(["generate", str(out)]) == 2
-    assert "needs a language model" in capsys.readouterr().err
+    assert "`elman generate` needs a charlm, wordlm or music model" in capsys.readouterr().err
 
 
 def test_music_train_generate_evaluate_resume(tmp_path, capsys):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 
-from elman.cli.options import number
 from elman.export.run import export_run
 from elman.graphs import onnx as ox
+from elman.tasks.options import number
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -35,11 +35,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
 
-def export(a: argparse.Namespace, task: str) -> dict:
+def export(a: argparse.Namespace) -> dict:
     if not a.tolerance > 0:
         raise ValueError(f"--tolerance: expected a value > 0, got {a.tolerance}")
     try:
-        return export_run(a.dir, a.out, a.mode, a.tolerance, a.checkpoint, task, a.overwrite)
+        return export_run(a.dir, a.out, a.mode, a.tolerance, a.checkpoint, a.overwrite)
     except ModuleNotFoundError as e:
         if e.name not in ("onnx", "onnxruntime", "onnxscript"):
             raise

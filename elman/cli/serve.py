@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from elman.cli.options import integer
 from elman.serve.config import PERSIST, TOKEN_ENV, Limits, ServeConfig, tokens_from
+from elman.tasks.options import integer
 
 # flag, Limits field, help: over a limit a request gets a 4xx JSON reason
 FLAGS = (

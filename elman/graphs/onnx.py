@@ -12,18 +12,15 @@ Two graphs per layer:
 
 ``check`` runs the exported graph in onnxruntime beside PyTorch's reference path and returns
 the largest difference, raising when it exceeds the tolerance. The task models' graphs are in
-``elman.tasks.graphs``.
+each task package's ``graphs.py``.
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import os
-import sys
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,11 +28,11 @@ import torch
 from torch import Tensor, nn
 
 from elman.files import atomic_path
+from elman.graphs.exporting import OPSET, quiet_native_log
 from elman.nn.cellmath import state_sizes
 from elman.nn.recurrent import Recurrent
 
 MODES = ("sequence", "step")
-OPSET = 17
 NEEDS = "pip install elman[export]"
 
 
@@ -60,7 +57,7 @@ def exportable(model: nn.Module) -> tuple[nn.Module, dict[str, Recurrent]]:
     """A copy of ``model`` (eval mode) whose recurrent layers export whole with dynamic
     length: torch's fused op where it can run them, else a placeholder for a Scan graph;
     and those placeholders' layers by key, for ``write``."""
-    from elman.graphs.scan import Placeholder
+    from elman.graphs.scan import Placeholder  # here: scan needs the onnx package
 
     def swap(name: str, layer: Recurrent) -> nn.Module:
         if fused_exportable(layer):
@@ -170,22 +167,6 @@ def check(
 
 
 # ---- writing and checking -------------------------------------------------------------------
-@contextmanager
-def quiet_native_log() -> Iterator[None]:
-    """Silence file descriptor 2 for a block: the exporter's C++ side logs a notice per
-    node it cannot infer shapes for (packed sequences, the Scan placeholder) straight there,
-    past Python's warnings; its errors still arrive as exceptions."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _onnx():
     try:
         import onnx
@@ -223,7 +204,7 @@ def write(
     model = onnx.load_from_string(buffer.getvalue())
     _name_outputs(model, output_names)
     if layers:
-        from elman.graphs.scan import inline
+        from elman.graphs.scan import inline  # here: scan needs the onnx package
 
         model = inline(model, layers)
     with atomic_path(path) as tmp:

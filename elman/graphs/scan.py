@@ -30,7 +30,7 @@ import torch
 from onnx import helper, numpy_helper
 from torch import Tensor, nn
 
-from elman.graphs.onnx import OPSET, quiet_native_log
+from elman.graphs.exporting import OPSET, quiet_native_log
 from elman.nn.cellmath import Params, bind_step, project, state_sizes
 from elman.nn.config import CellConfig
 from elman.nn.recurrent import Recurrent

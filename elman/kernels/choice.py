@@ -52,10 +52,7 @@ beside torch.nn, both settings and thread counts, is in ``bench/results/layers.m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the layers import this module
-    from elman.nn.config import RecurrentConfig
+from typing import Protocol
 
 GEMM_LIMIT = 32768  # B x H from which torch's op ties or beats the loop (GRU, RNN)
 
@@ -68,9 +65,18 @@ def prefers_fused(mode: str, batch: int, hidden: int, training: bool, steps: int
     return batch * hidden < GEMM_LIMIT  # GRU, RNN_TANH, RNN_RELU
 
 
-def choose(
-    config: RecurrentConfig, eligible: list[str], batch: int, training: bool, steps: int = 0
-) -> str:
+class Shape(Protocol):
+    """What the choice reads of a layer's config (``elman.nn.config.RecurrentConfig`` has it;
+    kernels import torch only, never the layers above them). Read-only, as frozen configs are."""
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def hidden_size(self) -> int: ...
+
+
+def choose(config: Shape, eligible: list[str], batch: int, training: bool, steps: int = 0) -> str:
     """The path for a call: one of ``eligible`` ("native", "fused"), else "reference"."""
     if len(eligible) == 2:
         fused = prefers_fused(config.mode, batch, config.hidden_size, training, steps)

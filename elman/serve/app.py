@@ -103,7 +103,7 @@ class Server:
         """A stateless request, batched with concurrent ones to the same model and endpoint."""
         model = self.model(name, endpoint)
         job = model.parse_request(endpoint, body, self.limits)
-        reply = await self.batcher.submit((name, endpoint), partial(model.run, endpoint), job)
+        reply = await self.batcher.submit((name, endpoint), partial(model.answer, endpoint), job)
         check_finite(endpoint, reply)
         return reply
 

@@ -4,16 +4,16 @@ server-sent events) and sessions that read text and answer the next token's dist
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import torch
 
-from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
+from elman.data.tokenize import EOS_ID
 from elman.decode import Sampling
 from elman.serve.config import Limits
 from elman.serve.served import Chunk, RequestError, Served, check_steps
-from elman.tasks.lm import charlm, wordlm
-from elman.tasks.streams import Stream, feed_together
+from elman.tasks.lm.run import CharRun, LanguageRun, WordRun
+from elman.tasks.streaming import check_together
 
 DEFAULT_TOP_K = 5
 
@@ -44,16 +44,17 @@ def top_k_option(options: dict) -> dict:
 
 
 class NextStepSessions(Served):
-    """Sessions over an ``elman.tasks.streams.Stream``, answering the next step's top-k."""
+    """Sessions over the run's streams (``run.open_stream()``), answering the next step's
+    top-k."""
 
     def session_options(self, options: dict) -> dict:
         return top_k_option(options)
 
-    def open(self, options: dict) -> Stream:
-        return Stream(self.model)
+    def open(self, options: dict) -> Any:
+        return self.run.open_stream()
 
-    def restore(self, options: dict, data: bytes) -> Stream:
-        return Stream.from_bytes(self.model, data)
+    def restore(self, options: dict, data: bytes) -> Any:
+        return self.run.restore_stream(data)
 
     hidden_ids: tuple[int, ...] = ()  # never proposed as the next token
 
@@ -61,8 +62,9 @@ class NextStepSessions(Served):
         """The output tokens, by id."""
         raise NotImplementedError
 
-    def step(self, streams: list[Stream], chunks: list, options: list[dict]) -> list[dict]:
-        outs = feed_together(streams, chunks)
+    def step(self, streams: list, chunks: list, options: list[dict]) -> list[dict]:
+        check_together(streams, chunks)
+        outs = type(streams[0]).feed_together(streams, chunks)
         names = self.names()
         replies = []
         for out, opts in zip(outs, options, strict=True):
@@ -76,18 +78,25 @@ class NextStepSessions(Served):
 
 
 class LanguageModel(NextStepSessions):
+    """A character or word model (a ``LanguageRun``): generation and text sessions."""
+
     endpoints = ("generate", "sessions")
     takes = "text"
     streams_tokens = True
+    run: LanguageRun
 
-    def details(self) -> dict:
-        return {"vocabulary": len(self.names())}
+    def __init__(self, name: str, run: LanguageRun) -> None:
+        super().__init__(name, run)
+        self.hidden_ids = run.hidden_ids
+
+    def names(self) -> list[str]:
+        return self.run.names()
 
     def encode(self, text: str, first: bool, field: str = "text") -> list[int]:
         """Ids of ``text`` (``first``: the session's first step); errors name ``field``."""
         raise NotImplementedError
 
-    def parse(self, stream: Stream, inputs, limits: Limits) -> Chunk:
+    def parse(self, stream, inputs, limits: Limits) -> Chunk:
         if not isinstance(inputs, str):
             raise RequestError(f"text: a {self.task} session reads text, got {inputs!r}")
         ids = self.encode(inputs, stream.steps == 0)
@@ -96,18 +105,11 @@ class LanguageModel(NextStepSessions):
 
 
 class CharModel(LanguageModel):
-    task = "charlm"
-
-    def __init__(self, name: str, path: Path, which: str) -> None:
-        model, self.vocab, meta = charlm.load(path, which)
-        super().__init__(name, path, model, meta)
-
-    def names(self) -> list[str]:
-        return list(self.vocab.chars)
+    run: CharRun
 
     def encode(self, text: str, first: bool, field: str = "text") -> list[int]:
         try:
-            return self.vocab.encode(text).tolist()
+            return self.run.vocab.encode(text).tolist()
         except ValueError as e:
             raise RequestError(f"{field}: {e}") from None
 
@@ -119,34 +121,22 @@ class CharModel(LanguageModel):
                 f"prompt: expected 1 to {limits.steps} characters, got {len(request.prompt)}"
             )
         self.encode(request.prompt, True, "prompt")  # so errors come before the first token
-        return charlm.generate(
-            self.model, self.vocab, request.prompt, request.length, sampling_of(request)
-        )
+        return self.run.generate(request.prompt, request.length, sampling_of(request))
 
 
 class WordModel(LanguageModel):
-    task = "wordlm"
-    hidden_ids = (PAD_ID, UNK_ID)
-
-    def __init__(self, name: str, path: Path, which: str) -> None:
-        model, self.tokenizer, meta = wordlm.load(path, which)
-        super().__init__(name, path, model, meta)
-
-    def names(self) -> list[str]:
-        return list(self.tokenizer.tokens)
+    run: WordRun
 
     def encode(self, text: str, first: bool, field: str = "text") -> list[int]:
-        ids = self.tokenizer.encode(text)
+        ids = self.run.tokenizer.encode(text)
         return [EOS_ID, *ids] if first else ids  # a stream starts as a sentence does
 
     def generate(self, request, limits: Limits) -> Iterator[str]:
         refuse_unused(request, ("frames", "tokens"), self.task)
         _check_length(request.length, limits)
-        if len(self.tokenizer.encode(request.prompt)) > limits.steps:
+        if len(self.run.tokenizer.encode(request.prompt)) > limits.steps:
             raise RequestError(f"prompt: more than the limit of {limits.steps} tokens")
-        return wordlm.generate(
-            self.model, self.tokenizer, request.prompt, request.length, sampling_of(request)
-        )
+        return self.run.generate(request.prompt, request.length, sampling_of(request))
 
 
 def _check_length(length: int, limits: Limits) -> None:

@@ -6,33 +6,28 @@ from __future__ import annotations
 import base64
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from elman.serve.config import Limits
-from elman.serve.language import NextStepSessions, refuse_unused
-from elman.serve.served import Chunk, RequestError, check_steps
-from elman.tasks.music import sampling as music_sampling
-from elman.tasks.music import task as music
-from elman.tasks.streams import Stream, feed_together
+from elman.serve.language import refuse_unused, top_k_option
+from elman.serve.served import Chunk, RequestError, Served, check_steps
+from elman.tasks.music.run import MusicRun
 
 SOUNDING = 0.05  # pitches listed in a roll session's reply: next-step probability above this
 
 
-class MusicModel(NextStepSessions):
-    task = "music"
+class MusicModel(Served):
+    """A music run: ``generate`` (a piece and its MIDI) and next-step sessions answering the
+    likeliest note tokens (melody) or the pitches likely to sound (chorales)."""
+
     endpoints = ("generate", "sessions")
 
-    def __init__(self, name: str, path: Path, which: str) -> None:
-        model, self.encoding, meta = music.load(path, which)
-        super().__init__(name, path, model, meta)
-        self.takes = "tokens" if self.encoding.tokens else "frames"
-        self.grid = float(meta["task_config"]["model"]["step"])
-
-    def details(self) -> dict:
-        e = self.encoding
-        kind = {"tokens": len(e.tokens)} if e.tokens else {"pitches": [e.low, e.high]}
-        return {"grid_quarters": self.grid, **kind}
+    def __init__(self, name: str, run: MusicRun) -> None:
+        super().__init__(name, run)
+        self.music, self.encoding = run, run.encoding  # ``self.run`` is also Served.run's name
+        self.takes = "frames" if run.frames else "tokens"
 
     def encode(self, frames: list | None, tokens: list | None, field: str) -> torch.Tensor:
         """Frames (lists of MIDI pitches) as a roll (T, P), or tokens as ids (T,)."""
@@ -69,18 +64,11 @@ class MusicModel(NextStepSessions):
         primer = self.encode(request.frames, request.tokens, self.takes)
         if given is not None:
             check_steps(self.takes, len(primer), limits)
-        piece = music_sampling.generate(
-            self.model,
-            self.encoding,
-            primer,
-            request.length,
-            float(request.temperature),
-            request.seed,
+        piece = self.music.generate(
+            primer, request.length, float(request.temperature), request.seed
         )
         with tempfile.TemporaryDirectory() as folder:
-            path = music_sampling.write_midi(
-                piece, self.encoding, self.grid, Path(folder) / "p.mid"
-            )
+            path = self.music.write_midi(piece, Path(folder) / "p.mid")
             midi = base64.b64encode(path.read_bytes()).decode()
         return {self.takes: self.decode(piece), "midi_base64": midi}
 
@@ -91,15 +79,24 @@ class MusicModel(NextStepSessions):
         return [[e.low + int(k) for k in torch.nonzero(f).flatten()] for f in piece]
 
     # ---- sessions -------------------------------------------------------------------------
-    def parse(self, stream: Stream, inputs, limits: Limits) -> Chunk:
+    def session_options(self, options: dict) -> dict:
+        return top_k_option(options)
+
+    def open(self, options: dict) -> Any:
+        return self.music.open_stream()
+
+    def restore(self, options: dict, data: bytes) -> Any:
+        return self.music.restore_stream(data)
+
+    def parse(self, stream: Any, inputs, limits: Limits) -> Chunk:
         x = self.encode(inputs if self.takes == "frames" else None, inputs, self.takes)
         check_steps(self.takes, len(x), limits)
         if stream.steps == 0:
             x = torch.cat([self.start(), x])
         return Chunk(x, (self.takes, tuple(x.shape)))
 
-    def step(self, streams: list[Stream], chunks: list, options: list[dict]) -> list[dict]:
-        outs = feed_together(streams, chunks)
+    def step(self, streams: list[Any], chunks: list, options: list[dict]) -> list[dict]:
+        outs = type(streams[0]).feed_together(streams, chunks)
         replies = []
         for out, opts in zip(outs, options, strict=True):
             p = out[-1].exp()

@@ -1,26 +1,13 @@
-"""Which ``Served`` class answers for a run directory, chosen by its checkpoint's task."""
+"""The runs a server answers for: each directory opened as its task's ``Run`` and wrapped in
+the HTTP adapter its ``TaskSpec`` names."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from elman.serve.labels import ClassifyModel, Seq2SeqModel, TagModel
-from elman.serve.language import CharModel, WordModel
-from elman.serve.music import MusicModel
-from elman.serve.series import ForecastModel
 from elman.serve.served import Served
-from elman.tasks.rundir import checkpoint_of
-from elman.train.checkpoint import CheckpointError, read_meta, reading
-
-FAMILIES: dict[str, type[Served]] = {
-    "charlm": CharModel,
-    "wordlm": WordModel,
-    "classify": ClassifyModel,
-    "tag": TagModel,
-    "seq2seq": Seq2SeqModel,
-    "forecast": ForecastModel,
-    "music": MusicModel,
-}
+from elman.tasks.registry import checkpoint_of, load_run
+from elman.train.checkpoint import reading
 
 
 def load_one(path: str | Path, name: str | None = None) -> Served:
@@ -28,16 +15,9 @@ def load_one(path: str | Path, name: str | None = None) -> Served:
     model it claims is one ``CheckpointError`` naming the file."""
     path = Path(path)
     checkpoint = checkpoint_of(path)
-    meta = read_meta(checkpoint)
-    task = meta.get("task")
-    cls = FAMILIES.get(task) if isinstance(task, str) else None
-    if cls is None:
-        raise CheckpointError(
-            f"checkpoint {str(checkpoint)!r}: serving task {task!r} is not "
-            f"supported; expected one of {', '.join(FAMILIES)}"
-        )
     with reading(checkpoint):  # what the loaders do beyond open_model reads the header too
-        return cls(name or path.resolve().name, path, checkpoint.stem)
+        run = load_run(path, checkpoint.stem)
+        return run.spec.served_class()(name or path.resolve().name, run)
 
 
 def load_models(paths: list[str | Path]) -> list[Served]:
@@ -51,4 +31,4 @@ def load_models(paths: list[str | Path]) -> list[Served]:
     return [load_one(p, n) for p, n in zip(paths, names, strict=True)]
 
 
-__all__ = ["FAMILIES", "load_models", "load_one"]
+__all__ = ["load_models", "load_one"]

@@ -11,13 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from torch import nn
 
 from elman.data.scaling import FLOAT32_MAX  # networks read float32: past it is infinity
 from elman.serve.config import Limits
+from elman.tasks.spec import Run
 
 
 class RequestError(ValueError):
@@ -56,26 +54,6 @@ def _finite(x: object) -> bool:
     return True
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def layer_info(model: nn.Module) -> dict:
-    """The recurrent layer's shape, for the model-info endpoint."""
-    rnn = getattr(model, "rnn", None)
-    if rnn is None:
-        rnn = getattr(getattr(model, "decoder", None), "rnn", None)
-    if rnn is None or not hasattr(rnn, "config"):
-        return {}
-    c = rnn.config
-    return {
-        "cell": c.mode,
-        "hidden_size": c.hidden_size,
-        "num_layers": c.num_layers,
-        "bidirectional": c.bidirectional,
-    }
-
-
 @dataclass
 class Chunk:
     """One session's parsed step: ``data`` for its stream, ``key`` to batch it by."""
@@ -85,34 +63,32 @@ class Chunk:
 
 
 class Served:
-    """One model directory. Subclasses set ``task``, ``endpoints`` and ``takes`` (the step
-    field their sessions read: "text", "values", "frames" or "tokens", or None)."""
+    """One model directory, opened as a ``Run`` (``elman.tasks.spec``). Subclasses set
+    ``endpoints`` and ``takes`` (the step field their sessions read: "text", "values",
+    "frames" or "tokens", or None)."""
 
-    task = ""
     endpoints: tuple[str, ...] = ()
     takes: str | None = None
     streams_tokens = False  # whether ``generate`` yields tokens one by one (SSE)
     why = ""  # why a model of a task with sessions cannot stream, when it cannot
 
-    def __init__(self, name: str, path: Path, model: nn.Module, meta: dict) -> None:
-        self.name, self.path, self.model, self.meta = name, path, model, meta
+    def __init__(self, name: str, run: Run) -> None:
+        self.name, self.run = name, run
+        self.path, self.model, self.meta = run.path, run.model, run.meta
+
+    @property
+    def task(self) -> str:
+        return self.run.task
 
     def info(self) -> dict:
+        described = self.run.describe()
         return {
             "name": self.name,
             "task": self.task,
             "endpoints": list(self.endpoints),
             "sessions": self.takes is not None,
             "session_input": self.takes,
-            "parameters": parameter_count(self.model),
-            "step": self.meta.get("step"),
-            **layer_info(self.model),
-            **self.details(),
-        }
-
-    def details(self) -> dict:
-        """Task-specific info (vocabulary size, classes, horizon...)."""
-        return {}
+        } | {k: v for k, v in described.items() if k != "task"}
 
     # ---- sessions -------------------------------------------------------------------------
     def check_streams(self) -> None:
@@ -150,7 +126,7 @@ class Served:
         """A request to ``endpoint``, validated and encoded, ready to batch with others."""
         raise RequestError(f"model {self.name!r} ({self.task}) does not answer {endpoint}", 400)
 
-    def run(self, endpoint: str, jobs: list[Any]) -> list[dict]:
+    def answer(self, endpoint: str, jobs: list[Any]) -> list[dict]:
         """Answers to parsed requests, in order (one forward pass where the model allows)."""
         raise NotImplementedError
 
@@ -166,6 +142,4 @@ __all__ = [
     "Served",
     "check_finite",
     "check_steps",
-    "layer_info",
-    "parameter_count",
 ]

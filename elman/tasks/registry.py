@@ -54,7 +54,7 @@ def task_of(out: str | Path, which: str | None = None) -> str:
     best, else last)."""
     path = checkpoint_of(out) if which is None else Path(out) / f"{which}.safetensors"
     task = read_meta(path).get("task")
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise CheckpointError(
             f"checkpoint {str(path)!r} names task {task!r}, which this version does not know "
             f"(it knows {', '.join(TASKS)})"

@@ -30,33 +30,6 @@ def open_run(out: str | Path, name: str, which: str = "best") -> tuple[dict[str,
     return load_checkpoint(out / f"{which}.safetensors", name)
 
 
-def checkpoint_of(out: str | Path) -> Path:
-    """The checkpoint a run directory is read from: best, else last (a run stopped before
-    its first evaluation)."""
-    out = Path(out)
-    if not out.is_dir():
-        raise CheckpointError(f"model directory {str(out)!r} does not exist")
-    for name in ("best", "last"):
-        if (out / f"{name}.safetensors").exists():
-            return out / f"{name}.safetensors"
-    raise CheckpointError(f"model directory {str(out)!r} holds no checkpoint")
-
-
-TASKS = ("charlm", "wordlm", "classify", "tag", "seq2seq", "forecast", "music")
-
-
-def task_of(out: str | Path) -> str:
-    """The task whose run ``out`` holds (from its checkpoint header)."""
-    path = checkpoint_of(out)
-    task = read_meta(path).get("task")
-    if task not in TASKS:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} names task {task!r}, which this version does not know "
-            f"(it knows {', '.join(TASKS)})"
-        )
-    return task
-
-
 def open_model(
     out: str | Path, name: str, which: str, build: Callable[[dict], tuple[nn.Module, Any]]
 ) -> tuple[Any, Any, dict]:

@@ -21,6 +21,15 @@ from elman.tasks.report import validation_line
 
 
 @dataclass(frozen=True)
+class Handler:
+    """How a task answers one shared command: ``run(args, loaded_run)`` prints the answer;
+    ``reads`` lists the command's optional options (argparse default None) that it reads."""
+
+    run: Callable[[Any, Run], None]
+    reads: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One task. ``load(dir, which)`` opens a trained run as a ``Run``; ``resume(dir, steps,
         until)`` continues an interrupted one exactly; ``config`` is the model's config class and
@@ -75,8 +84,8 @@ class Run:
         task's own details (vocabulary, classes, horizon...)."""
         info = {
             "task": self.task,
-            "step": self.meta.get("step"),
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            "step": self.meta.get("step"),
         }
         rnn = self.recurrent()
         c = getattr(rnn, "config", None)
@@ -117,4 +126,4 @@ class Run:
         return "see `elman --help`"
 
 
-__all__ = ["Run", "TaskSpec"]
+__all__ = ["Handler", "Run", "TaskSpec"]

@@ -75,14 +75,12 @@ def plot_curves(
     """Plot ``keys`` against step from the log into ``out`` (PNG); None if matplotlib is absent
     (install the ``plot`` extra: ``pip install elman[plot]``)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: no backend is chosen or changed
     except ImportError:
         return None
     records = read_log(log)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for key in keys:
         points = [
             (r["step"], r[key])
@@ -97,5 +95,4 @@ def plot_curves(
     ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return out

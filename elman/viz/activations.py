@@ -171,12 +171,13 @@ def plot_saturation(
 ) -> Path:
     """Karpathy et al.'s saturation plot: per layer (first direction), each unit of each gate
     as a point (share of steps left-saturated, share right-saturated)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from elman.viz.files import save_figure
 
     layers = len(shares)
-    fig, axes = plt.subplots(1, layers, figsize=(3.6 * layers, 3.4), squeeze=False)
+    fig = Figure(figsize=(3.6 * layers, 3.4))
+    axes = fig.subplots(1, layers, squeeze=False)
     for index, (ax, directions) in enumerate(zip(axes[0], shares, strict=True)):
         for name, s in directions[0].items():
             ax.scatter(s["left"].numpy(), s["right"].numpy(), s=8, alpha=0.6, label=name)

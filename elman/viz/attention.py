@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from elman.viz.files import save_figure
 
@@ -24,7 +24,8 @@ def plot_attention(
             f"weights: expected shape ({len(outputs)}, {len(inputs)}) for {len(outputs)} "
             f"outputs and {len(inputs)} inputs, got ({rows}, {cols})"
         )
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.4 * cols + 1.5), max(3.0, 0.35 * rows + 1.5)))
+    fig = Figure(figsize=(max(3.0, 0.4 * cols + 1.5), max(3.0, 0.35 * rows + 1.5)))
+    ax = fig.subplots()
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(cols), list(inputs))
     ax.set_yticks(range(rows), list(outputs))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from elman.viz.files import save_figure
 
@@ -16,7 +16,8 @@ def plot_confusion(
     """Write the heat map of ``confusion`` to ``path``, counts printed in each cell."""
     k = len(classes)
     size = max(4.0, 0.45 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     image = ax.imshow(confusion, cmap="Blues")
     ax.set_xticks(range(k), [str(c) for c in classes], rotation=90 if k > 6 else 0)
     ax.set_yticks(range(k), [str(c) for c in classes])

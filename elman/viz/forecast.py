@@ -7,9 +7,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.backend_bases import FigureCanvasBase
+from matplotlib.figure import Figure
 
 from elman.viz.files import save_figure
 
@@ -68,7 +68,8 @@ def plot_forecasts(panels: list[Panel], path: str | Path, coverage: float | None
     cols = min(len(panels), 3)
     rows = math.ceil(len(panels) / cols)
     size = (9, 4) if len(panels) == 1 else (4.5 * cols, 3 * rows)
-    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
+    fig = Figure(figsize=size)
+    axes = fig.subplots(rows, cols, squeeze=False)
     band = "interval" if coverage is None else f"{coverage:.0%} interval"
     for k, ax in enumerate(axes.flat):
         if k < len(panels):

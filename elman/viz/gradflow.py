@@ -71,11 +71,12 @@ def layer_gradient_flow(
 
 def plot_gradient_flow(curves: dict[str, Tensor], path: str | Path, title: str = "") -> Path:
     """One line per model: ||dL/dh_t|| against the distance T - t, log scale."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from elman.viz.files import save_figure
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for name, norms in curves.items():
         distance = torch.arange(len(norms) - 1, -1, -1)
         shown = norms.detach().double()

@@ -72,7 +72,7 @@ def write_text_heatmap(
 
 
 def _png(path: Path, pieces: Sequence[str], vals: list[float], title: str, width: int) -> Path:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     from elman.viz.files import save_figure
@@ -86,7 +86,7 @@ def _png(path: Path, pieces: Sequence[str], vals: list[float], title: str, width
             lines.append([])
     scale = max((abs(v) for v in vals), default=0.0)
     cols = max(len(line) for line in lines)
-    fig = plt.figure(figsize=(max(4.0, cols * 0.12), 0.5 + 0.22 * len(lines)))
+    fig = Figure(figsize=(max(4.0, cols * 0.12), 0.5 + 0.22 * len(lines)))
     ax = fig.add_axes((0, 0, 1, 1 - 0.4 / (0.5 + 0.22 * len(lines))))
     ax.set_xlim(0, cols)
     ax.set_ylim(len(lines), 0)

@@ -11,17 +11,26 @@ from elman.decode import greedy_search
 from elman.graphs import onnx as ox
 from elman.graphs.graph import check_graph, export_checked, write_graph
 from elman.nn.seq2seq import Seq2Seq
-from elman.tasks import graphs as tasks
+from elman.tasks.classify.graphs import classifier_graphs
 from elman.tasks.classify.model import SequenceClassifier
+from elman.tasks.forecast.graphs import forecaster_graphs
 from elman.tasks.forecast.model import Forecaster
+from elman.tasks.lm.graphs import language_graphs
 from elman.tasks.seq2seq import graphs as s2s
-from elman.tasks.tag.model import Tagger
+from elman.tasks.tag.graphs import tagger_graphs
+from elman.tasks.tag.model import TagBatch, Tagger
 
 pytest.importorskip("onnxruntime")
+GRAPHS = {  # each task's graphs, by its model class
+    SequenceClassifier: classifier_graphs,
+    Tagger: tagger_graphs,
+    Seq2Seq: s2s.seq2seq_graphs,
+    Forecaster: forecaster_graphs,
+}
 
 
 def _exported(tmp_path, model) -> tuple[list, dict]:
-    found = tasks.graphs_of(model.eval())
+    found = GRAPHS[type(model)](model.eval())
     paths = {g.name: tmp_path / f"{g.name}.onnx" for g in found}
     diffs = export_checked(found, paths)  # batch 3, length 7 where the export saw 2, 5
     assert max(diffs.values()) < 1e-5
@@ -80,9 +89,7 @@ def test_tagger_graph_gives_emissions_and_the_crf_scores(tmp_path, cell, crf):
         for value, weight in ((a, crf.transitions), (start, crf.start), (end, crf.end)):
             torch.testing.assert_close(value, weight.detach())
         mask = torch.arange(6)[None] < n[:, None]
-        assert model.crf.decode(e, mask) == model.eval().decode(
-            tasks.TagBatch(words, chars, n, None, n)
-        )
+        assert model.crf.decode(e, mask) == model.eval().decode(TagBatch(words, chars, n, None, n))
 
 
 SEQ2SEQ = {
@@ -151,16 +158,14 @@ def test_direct_forecaster_graph(tmp_path, past, future, ids, cell):
     assert graph.inputs[0] == "z" and ("past" in graph.inputs) == bool(past)
 
 
-def test_other_models_are_refused():
-    with pytest.raises(TypeError, match="SequenceClassifier, Tagger, Seq2Seq or Forecaster"):
-        tasks.graphs_of(torch.nn.Linear(2, 2))
+def test_an_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="mode"):
-        tasks.language_graphs(torch.nn.Linear(2, 2), 4, False, "chunk")
+        language_graphs(torch.nn.Linear(2, 2), 4, False, "chunk")
 
 
 def test_graphs_write_atomically(tmp_path):
     model = SequenceClassifier(2, "gru", 3, vocab_size=5, embedding=2)
-    (graph,) = tasks.graphs_of(model.eval())
+    (graph,) = classifier_graphs(model.eval())
     with pytest.raises(Exception):  # noqa: B017  a bad example: the file never appears
         write_graph(graph, tmp_path / "m.onnx", (torch.zeros(2, 3),))
     assert not (tmp_path / "m.onnx").exists()

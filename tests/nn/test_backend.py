@@ -13,23 +13,34 @@ def test_auto_picks_the_measured_fastest_eligible_path():
     assert enn.LSTM(3, 4, 2, bidirectional=True, dropout=0.1).eval().uses_native()
     assert not enn.LSTM(3, 4).uses_native(return_all_states=True)
     assert enn.LSTM(3, 4).path(return_all_states=True) == "reference"
-    if fused.available():
-        assert enn.GRU(3, 4).path(batch=8) == "fused"
-        assert enn.GRU(3, 512).path(batch=128) == "native"  # torch's op wins there
-        assert enn.GRU(3, 256).path(batch=64) == "fused"  # B x H = 16384 < 32768
-        assert enn.RNN(3, 256).path(batch=128) == "native"  # B x H = 32768
-        assert enn.LSTM(3, 4).path(batch=1) == "fused"  # training at B = 1
-        assert enn.LSTM(3, 4).path(batch=32) == "native"  # oneDNN, batch-first with dx
-        assert enn.LSTM(3, 4).eval().path(batch=32) == "native"
-        assert enn.LSTM(3, 4).eval().path(batch=32, steps=1) == "fused"  # a stream's step
-        assert enn.LSTM(3, 4, 2, residual=True).path() == "fused"  # native cannot add skips
-        assert enn.LayerNormGRU(3, 4).path() == "fused"  # torch has no layer-norm op
     assert not enn.LayerNormLSTM(3, 4).uses_native()
     assert not enn.GRU(3, 4, 2, residual=True).uses_native()
     assert not enn.RNN(3, 4, backend="reference").uses_native()
     assert enn.LayerNormGRU(3, 4).native_blockers() == [
         "layer_norm=False (torch has no fused layer-norm RNN)"
     ]
+
+
+@pytest.mark.kernels
+def test_auto_picks_the_compiled_loop_where_it_measured_faster():
+    assert enn.GRU(3, 4).path(batch=8) == "fused"
+    assert enn.GRU(3, 512).path(batch=128) == "native"  # torch's op wins there
+    assert enn.GRU(3, 256).path(batch=64) == "fused"  # B x H = 16384 < 32768
+    assert enn.RNN(3, 256).path(batch=128) == "native"  # B x H = 32768
+    assert enn.LSTM(3, 4).path(batch=1) == "fused"  # training at B = 1
+    assert enn.LSTM(3, 4).path(batch=32) == "native"  # oneDNN, batch-first with dx
+    assert enn.LSTM(3, 4).eval().path(batch=32) == "native"
+    assert enn.LSTM(3, 4).eval().path(batch=32, steps=1) == "fused"  # a stream's step
+    assert enn.LSTM(3, 4, 2, residual=True).path() == "fused"  # native cannot add skips
+    assert enn.LayerNormGRU(3, 4).path() == "fused"  # torch has no layer-norm op
+
+
+def test_without_the_compiled_loop_auto_falls_back_to_torchs_op_or_the_reference(monkeypatch):
+    monkeypatch.setattr(fused, "extension", lambda: None)
+    assert enn.GRU(3, 4).path(batch=8) == "native"
+    assert enn.LSTM(3, 4).path(batch=1) == "native"
+    assert enn.LSTM(3, 4, 2, residual=True).path() == "reference"
+    assert enn.LayerNormGRU(3, 4).path() == "reference"
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 
 from elman.cli import main
 from elman.serve.launch import launch
-from elman.tasks.lm import charlm
-from elman.tasks.streams import Stream
+from elman.tasks.lm.stream import Stream
+from elman.tasks.registry import load_run
 
 
 def _start(run, state, *extra) -> tuple[subprocess.Popen, str]:
@@ -36,7 +36,8 @@ def test_a_killed_server_resumes_every_session(runs, tmp_path):
         proc.wait()
     proc, url = _start(runs["char"], state)
     try:
-        model, vocab, _ = charlm.load(runs["char"])
+        loaded = load_run(runs["char"])
+        model, vocab = loaded.model, loaded.vocab
         for sid, text in zip(ids, ("KING", "lord", "sweet"), strict=True):
             assert httpx.get(f"{url}/sessions/{sid}").json()["steps"] == len(text)
             reply = httpx.post(f"{url}/sessions/{sid}/step", json={"text": "s"}).json()

@@ -150,14 +150,14 @@ def test_forecast_values_past_the_scaler_are_a_422(live):
         assert r.status_code == 422 and "e+308" in r.json()["detail"], r.text
         assert "is out of range" in r.json()["detail"]
     model = app.state.server.models["sales"]
-    real = model.run
-    model.run = lambda endpoint, jobs: [  # a model that answers NaN: refused, never sent
+    real = model.answer
+    model.answer = lambda endpoint, jobs: [  # a model that answers NaN: refused, never sent
         {"point": [math.nan] * 4, "quantiles": {}} for _ in jobs
     ]
     try:
         r = client.post("/models/sales/forecast", json={"values": [0.5] * 20})
     finally:
-        model.run = real
+        model.answer = real
     assert r.status_code == 422 and "not finite" in r.json()["detail"]
     assert client.post("/models/sales/forecast", json={"values": [0.5] * 20}).status_code == 200
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 
 import httpx
 import numpy as np
@@ -16,15 +17,13 @@ import torch
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits, ServeConfig
 from elman.serve.store import Row, Store
-from elman.tasks.classify import task as classify
 from elman.tasks.forecast import anomaly
 from elman.tasks.forecast import trained as forecast_runs
 from elman.tasks.forecast.anomaly import Detector
-from elman.tasks.lm import charlm
-from elman.tasks.seq2seq import task as seq2seq
-from elman.tasks.streams import DecoderStream, ForecastStream, Stream
-from elman.tasks.tag import task as tag
+from elman.tasks.registry import load_run
 from tests.serve.conftest import serving
+
+pytestmark = pytest.mark.slow  # a real uvicorn server, serving eight freshly trained runs
 
 JSON = {"content-type": "application/json"}
 TOKENS = ("client-one-token-abcdef", "client-two-token-ghijkl")
@@ -57,10 +56,9 @@ def test_generate_plain_and_as_server_sent_events(server, runs):
     client, _ = server
     body = {"prompt": "KING", "length": 12, "seed": 3, "temperature": 0.8}
     text = client.post("/models/char/generate", json=body).json()["text"]
-    model, vocab, _ = charlm.load(runs["char"])
     from elman.decode import Sampling
 
-    expected = "".join(charlm.generate(model, vocab, "KING", 12, Sampling(0.8, seed=3)))
+    expected = "".join(load_run(runs["char"]).generate("KING", 12, Sampling(0.8, seed=3)))
     assert text == expected
     with client.stream("POST", "/models/char/generate", json=body | {"stream": True}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -75,19 +73,18 @@ def test_generate_plain_and_as_server_sent_events(server, runs):
 def test_classify_tag_transduce_forecast_match_python(server, runs):
     client, _ = server
     got = client.post("/models/classes/classify", json={"texts": ["great film", "awful"]}).json()
-    want = classify.load(runs["classes"]).predict(["great film", "awful"])
+    want = load_run(runs["classes"]).predict(["great film", "awful"])
     for g, w in zip(got["predictions"], want, strict=True):
         assert g["label"] == w["label"]
         assert g["probabilities"] == pytest.approx(w["probabilities"], abs=1e-6)
     tags = client.post("/models/tagger/tag", json={"texts": ["the dog ran"]}).json()["tags"]
-    model, vocab, _ = tag.load(runs["tagger"])
-    assert tags == tag.tag(model, vocab, [["the", "dog", "ran"]])
+    assert tags == load_run(runs["tagger"]).tag([["the", "dog", "ran"]])
     out = client.post("/models/g2p/transduce", json={"inputs": ["cat"], "beam": 2, "nbest": 2})
     hyps = out.json()["outputs"][0]
     assert len(hyps) == 2 and hyps[0]["logprob"] >= hyps[1]["logprob"]
-    model, vocab, config, _ = seq2seq.load(runs["g2p"])
-    best = seq2seq.transduce(model, vocab, ["cat"], config, 2, 2)[0][0]
-    assert hyps[0]["output"] == vocab.target.decode(best.tokens)
+    g2p = load_run(runs["g2p"])
+    best = g2p.transduce(["cat"], 2, 2)[0][0]
+    assert hyps[0]["output"] == g2p.vocab.target.decode(best.tokens)
     values = [float(v) for v in range(20)]
     fc = client.post("/models/sales/forecast", json={"values": values}).json()
     assert len(fc["point"]) == 4 and set(fc["quantiles"]) == {"0.1", "0.5", "0.9"}
@@ -95,7 +92,7 @@ def test_classify_tag_transduce_forecast_match_python(server, runs):
 
     from elman.data.series import Series
 
-    trained = forecast_runs.load(runs["sales"])
+    trained = load_run(runs["sales"])
     empty = np.zeros((20, 0))
     s = Series("", np.arange(20), np.array(values), empty, empty)
     assert fc["point"] == pytest.approx(forecast_runs.forecast(trained, s)[0].tolist(), rel=1e-5)
@@ -104,8 +101,8 @@ def test_classify_tag_transduce_forecast_match_python(server, runs):
 def test_session_steps_equal_the_python_stream(server, runs):
     client, _ = server
     sid = client.post("/sessions", json={"model": "char", "options": {"top_k": 60}}).json()["id"]
-    model, vocab, _ = charlm.load(runs["char"])
-    stream = Stream(model)
+    char = load_run(runs["char"])
+    vocab, stream = char.vocab, char.open_stream()
     for piece in ("KIN", "G", " RICHARD"):
         reply = client.post(f"/sessions/{sid}/step", json={"text": piece}).json()
         logp = stream.feed(vocab.encode(piece))[-1]
@@ -118,17 +115,31 @@ def test_session_steps_equal_the_python_stream(server, runs):
     assert client.post(f"/sessions/{sid}/step", json={"text": "a"}).status_code == 404
 
 
-def test_concurrent_steps_are_micro_batched_and_equal_lone_streams(server, runs):
+def test_concurrent_steps_are_micro_batched_and_equal_lone_streams(server, runs, monkeypatch):
     client, app = server
     url = str(client.base_url)
-    model, vocab, _ = charlm.load(runs["char"])
+    char = load_run(runs["char"])
     texts = ["romeo", "sweet", "heart", "night"]
+    batcher, served = app.state.server.batcher, app.state.server.models["char"]
+    gate = threading.Event()
+    parsed = []
+
+    def parse(*args, **kwargs):  # on the server's loop, right before the step is queued
+        chunk = type(served).parse(served, *args, **kwargs)
+        parsed.append(chunk)
+        if len(parsed) % len(texts) == 0:  # the round's last step: open once it is queued
+            asyncio.get_running_loop().call_soon(gate.set)
+        return chunk
+
+    monkeypatch.setattr(served, "parse", parse)
 
     async def go():
         async with httpx.AsyncClient(base_url=url, timeout=30) as c:
             ids = [(await c.post("/sessions", json={"model": "char"})).json()["id"] for _ in texts]
-            batches = len(app.state.server.batcher.sizes)
+            batches = len(batcher.sizes)
             for k in range(4):  # each round: every session steps one character at once
+                gate.clear()
+                batcher.pool.submit(gate.wait, 30)  # the worker waits until all are queued
                 rs = await asyncio.gather(
                     *(
                         c.post(f"/sessions/{i}/step", json={"text": t[k]})
@@ -136,14 +147,16 @@ def test_concurrent_steps_are_micro_batched_and_equal_lone_streams(server, runs)
                     )
                 )
                 assert all(r.status_code == 200 for r in rs)
-            return ids, [r.json() for r in rs], app.state.server.batcher.sizes[batches:]
+            return ids, [r.json() for r in rs], batcher.sizes[batches:]
 
     ids, replies, sizes = asyncio.run(go())
-    assert max(sizes) > 1  # some steps shared a forward pass
+    assert gate.is_set() and len(parsed) == 4 * len(texts)
+    # each round: at most the one step that found the worker idle ran alone, the rest together
+    assert sum(sizes) == 4 * len(texts) and len(sizes) <= 2 * 4 and max(sizes) >= 2
     for reply, text in zip(replies, texts, strict=True):
-        logp = Stream(model).feed(vocab.encode(text[:4]))[-1]
+        logp = char.open_stream().feed(char.vocab.encode(text[:4]))[-1]
         top = logp.exp().topk(5)
-        assert [d["token"] for d in reply["next"]] == [vocab.chars[i] for i in top.indices]
+        assert [d["token"] for d in reply["next"]] == [char.vocab.chars[i] for i in top.indices]
         assert [d["p"] for d in reply["next"]] == pytest.approx(top.values.tolist(), abs=1e-6)
     for i in ids:
         client.delete(f"/sessions/{i}")
@@ -246,14 +259,14 @@ def test_non_loopback_bind_needs_a_token():
 @pytest.mark.parametrize("persist", ["step", "shutdown"])
 def test_sessions_survive_a_restart(runs, tmp_path, persist):
     state = tmp_path / "s.sqlite"
-    model, vocab, _ = charlm.load(runs["char"])
+    char = load_run(runs["char"])
     with serving([runs["char"]], state, persist=persist) as (url, _):
         sid = httpx.post(f"{url}/sessions", json={"model": "char"}).json()["id"]
         httpx.post(f"{url}/sessions/{sid}/step", json={"text": "KING "})
     with serving([runs["char"]], state, persist=persist) as (url, _):
         assert httpx.get(f"{url}/sessions/{sid}").json()["steps"] == 5
         reply = httpx.post(f"{url}/sessions/{sid}/step", json={"text": "LEAR"}).json()
-    logp = Stream(model).feed(vocab.encode("KING LEAR"))[-1]
+    logp = char.open_stream().feed(char.vocab.encode("KING LEAR"))[-1]
     top = logp.exp().topk(5)
     assert [d["p"] for d in reply["next"]] == pytest.approx(top.values.tolist(), abs=1e-6)
     assert torch.isfinite(logp).all()
@@ -272,7 +285,7 @@ def test_forecast_session_gives_next_step_forecasts_and_scores(server, runs):
     first = client.post(f"/sessions/{sid}/step", json={"values": values[:5]}).json()
     second = client.post(f"/sessions/{sid}/step", json={"values": values[5:]}).json()
     rows = first["outputs"] + second["outputs"]
-    want = ForecastStream(forecast_runs.load(runs["sales"]), None, Detector(threshold=3.0))
+    want = load_run(runs["sales"]).open_stream(None, Detector(threshold=3.0))
     out = want.feed(values)
     assert len(rows) == 8
     for t, row in enumerate(rows):
@@ -286,7 +299,7 @@ def test_forecast_session_threshold_fitted_on_the_training_data(server, runs):
     client, _ = server
     r = client.post("/sessions", json={"model": "sales", "options": {"threshold": "fit"}})
     assert r.status_code == 201
-    trained = forecast_runs.load(runs["sales"])
+    trained = load_run(runs["sales"])
     series = forecast_runs.load_source(trained.info["source"])
     training = [x.head(len(x) - trained.info["valid_steps"]) for x in series]
     want = anomaly.fit_threshold(trained, training, 0.99)
@@ -304,7 +317,7 @@ def test_classify_session_tracks_the_prefix(server, runs):
     sid = _open(client, "classes")
     client.post(f"/sessions/{sid}/step", json={"text": "great"})
     reply = client.post(f"/sessions/{sid}/step", json={"text": "film"}).json()
-    want = classify.load(runs["classes"]).predict(["great film"])[0]
+    want = load_run(runs["classes"]).predict(["great film"])[0]
     assert reply["label"] == want["label"]
     assert reply["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
 
@@ -315,7 +328,7 @@ def test_series_classify_session_checks_the_feature_count(server, runs):
     sid = _open(client, "motion")
     rows = [[1.0, -1.0], [2.0, 1.0], [0.5, 0.0]]
     reply = client.post(f"/sessions/{sid}/step", json={"frames": rows}).json()
-    want = classify.load(runs["motion"]).predict([rows])[0]
+    want = load_run(runs["motion"]).predict([rows])[0]
     assert reply["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
     bad = client.post(f"/sessions/{sid}/step", json={"frames": [[1.0, 2.0, 3.0]]})
     assert bad.status_code == 422 and "(steps, 2)" in bad.json()["detail"]
@@ -328,8 +341,8 @@ def test_seq2seq_session_equals_the_decoder_stream(server, runs):
     client, _ = server
     sid = _open(client, "g2p", source="cat", top_k=3)
     reply = client.post(f"/sessions/{sid}/step", json={"tokens": ["K"]}).json()
-    model, vocab, config, _ = seq2seq.load(runs["g2p"])
-    stream = DecoderStream(model, vocab.encode_source("cat", config.max_source, "s"))
+    g2p = load_run(runs["g2p"])
+    vocab, stream = g2p.vocab, g2p.open_stream("cat")
     p = stream.feed(torch.tensor([EOS_ID, *vocab.target.ids(["K"])]))[-1].exp()
     p[[PAD_ID, UNK_ID]] = 0
     top = p.topk(3)

@@ -14,7 +14,10 @@ from elman.data.series import load_series  # noqa: E402
 from elman.tasks.forecast import anomaly  # noqa: E402
 from elman.tasks.forecast import trained as fr  # noqa: E402
 from elman.tasks.forecast.data import ForecastConfig  # noqa: E402
+from elman.tasks.forecast.run import SPEC, ForecastRun  # noqa: E402
+from elman.tasks.forecast.stream import ForecastStream  # noqa: E402
 from elman.train import TrainConfig  # noqa: E402
+from tests.helpers import assert_batches_reach_model_device  # noqa: E402
 
 
 def fit(out, difference: bool = False):
@@ -31,7 +34,7 @@ def fit(out, difference: bool = False):
         difference=difference,
     )
     fr.train(series, config, TrainConfig(steps=150, lr=5e-3, eval_every=150, progress=False), out)
-    return fr.load(out), series[0]
+    return SPEC.load(out), series[0]
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +48,15 @@ def test_streaming_equals_batch_scoring(tmp_path_factory, score, difference):
     model, s = fit(tmp_path_factory.mktemp("stream"), difference)
     batch = anomaly.scores(model, s, score)
     assert (batch[: 1 + difference] == 0).all()
-    plain = anomaly.Detector(score, replace=False)  # the one-pass batch form
-    stream = anomaly.Stream(model, s.name, 3.0, plain)
-    one_by_one = [stream.step(v)[0] for v in s.values[:80]]
+    plain = anomaly.Detector(score, 3.0, replace=False)  # the one-pass batch form
+    stream = ForecastStream(model, s.name, plain)
+    one_by_one = [float(stream.feed(v).score[0]) for v in s.values[:80]]
     np.testing.assert_allclose(one_by_one, batch[:80], rtol=1e-4, atol=1e-5)
-    smooth = anomaly.Detector(score, replace=False, smooth=4)  # still one pass, then averaged
+    smooth = anomaly.Detector(score, 3.0, replace=False, smooth=4)  # one pass, then averaged
     smoothed = anomaly.scores(model, s, smooth)
-    stream = anomaly.Stream(model, s.name, 3.0, smooth)
+    stream = ForecastStream(model, s.name, smooth)
     np.testing.assert_allclose(
-        [stream.step(v)[0] for v in s.values[:80]], smoothed[:80], 1e-4, 1e-5
+        [float(stream.feed(v).score[0]) for v in s.values[:80]], smoothed[:80], 1e-4, 1e-5
     )
     assert smoothed[1 + difference :].std() < batch[1 + difference :].std()
     spiked = s.values.copy()
@@ -61,13 +64,13 @@ def test_streaming_equals_batch_scoring(tmp_path_factory, score, difference):
     adapt = 0.05 if score == "residual" else 0.0
     robust = anomaly.Detector(score, threshold=3.0, adapt=adapt, smooth=3)
     batch = anomaly.scores(model, load_series(pd.DataFrame({"y": spiked}), "y")[0], robust)
-    stream = anomaly.Stream(model, s.name, 3.0, robust)
-    one_by_one = [stream.step(v)[0] for v in spiked[:80]]
+    stream = ForecastStream(model, s.name, robust)
+    one_by_one = [float(stream.feed(v).score[0]) for v in spiked[:80]]
     np.testing.assert_allclose(one_by_one, batch[:80], rtol=1e-4, atol=1e-5)
-    first = anomaly.Stream(model, s.name, 3.0, robust)  # stopped at 45, restored, continued
-    head = [first.step(v)[0] for v in spiked[:45]]
-    again = anomaly.Stream(model, s.name, 3.0, robust).restore(first.to_bytes())
-    np.testing.assert_array_equal(head + [again.step(v)[0] for v in spiked[45:80]], one_by_one)
+    first = ForecastStream(model, s.name, robust)  # stopped at 45, restored, continued
+    head = [float(first.feed(v).score[0]) for v in spiked[:45]]
+    again = ForecastStream.from_bytes(model, first.to_bytes())
+    np.testing.assert_array_equal(head + again.feed(spiked[45:80]).score.tolist(), one_by_one)
 
 
 def test_replacing_flagged_values_silences_the_echo_of_a_spike(tmp_path):
@@ -121,7 +124,9 @@ def test_detection_metrics():
 
 def test_refusals(trained, tmp_path):
     model, _ = trained
-    normalized = fr.Trained(model.model, replace(model.config, normalize=True), model.info)
+    normalized = ForecastRun(
+        model.path, model.which, model.model, model.meta, replace(model.config, normalize=True)
+    )
     with pytest.raises(
         ValueError, match=r"normalize=True\): train it with `elman train forecast --streamable`"
     ):
@@ -139,6 +144,14 @@ def test_refusals(trained, tmp_path):
     tail = np.random.default_rng(0).exponential(size=20000)
     assert anomaly.threshold_of(tail, "pot", 0.95, 1e-3) == pytest.approx(np.log(1e3), rel=0.05)
     with pytest.raises(ValueError, match="finite"):
-        anomaly.Stream(model, "y", 1.0).step(float("nan"))
-    with pytest.raises(ValueError, match="not the state of an anomaly stream"):
-        anomaly.Stream(model, "y", 1.0).restore(b"junk")
+        ForecastStream(model, "y", anomaly.Detector(threshold=1.0)).feed(float("nan"))
+    with pytest.raises(ValueError, match="data: not the state of a forecast stream"):
+        model.restore_stream(b"junk")
+
+
+def test_batch_scores_hand_the_model_its_series_on_its_device(monkeypatch, trained):
+    model, s = trained
+    plain = anomaly.Detector(replace=False)  # the one-pass batch form
+    assert_batches_reach_model_device(
+        monkeypatch, model.model, lambda: anomaly.scores(model, s, plain)
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -9,7 +11,9 @@ from elman.data.stream import TokenStream
 from elman.data.text import bundled_corpus_path, read_text
 from elman.decode import Sampling
 from elman.tasks.lm import charlm
+from elman.tasks.lm.run import CHARLM
 from elman.train import TrainConfig
+from tests.helpers import assert_batches_reach_model_device
 
 TINY = charlm.CharLMConfig(cell="gru", embedding=8, hidden=16, layers=2, batch_size=4, seq_len=16)
 
@@ -50,7 +54,8 @@ def test_train_generate_evaluate_round_trip(tmp_path, text_file):
     train = TrainConfig(steps=30, eval_every=10, lr=1e-2, progress=False)
     metrics = charlm.train(text_file, TINY, train, tmp_path)
     assert 0 < metrics["val_loss"] < 3.5  # uniform over the vocabulary would be ~4
-    model, vocab, meta = charlm.load(tmp_path)
+    run = CHARLM.load(tmp_path)
+    model, vocab, meta = run.model, run.vocab, run.meta
     assert meta["task_config"]["source"]["chars"] == 6000
     a = "".join(charlm.generate(model, vocab, "ROMEO:", 50, Sampling(0.8, seed=1)))
     b = "".join(charlm.generate(model, vocab, "ROMEO:", 50, Sampling(0.8, seed=1)))
@@ -60,6 +65,47 @@ def test_train_generate_evaluate_round_trip(tmp_path, text_file):
     with pytest.raises(ValueError, match="lacks"):
         next(charlm.generate(model, vocab, "ROMEO€", 5))
     assert len("".join(charlm.generate(model, vocab, "ROMEO€", 5, unknown="skip"))) == 5
+    _the_run_answers_for_its_model(run, tmp_path, text_file)
+
+
+def _the_run_answers_for_its_model(run, tmp_path, text_file):
+    """The Run: generation, evaluation, streams, graphs and description of one model."""
+    assert run.task == "charlm" and run.which == "best" and run.config == TINY
+    assert "".join(run.generate("ROMEO:", 9, Sampling(0.8, seed=1))) == "".join(
+        charlm.generate(run.model, run.vocab, "ROMEO:", 9, Sampling(0.8, seed=1))
+    )
+    held = run.evaluate()
+    assert held["data"] == "validation split" and held["chars"] == 600 and held["step"] == 30
+    assert held["bits_per_char"] == pytest.approx(held["nats_per_char"] / math.log(2))
+    other = run.evaluate(text_file)
+    assert other["data"] == str(text_file) and other["chars"] == 6000
+    ids = run.vocab.encode("KING:")
+    stream = run.open_stream()
+    first = stream.feed(ids[:2])
+    again = run.restore_stream(stream.to_bytes())
+    whole = torch.log_softmax(run.model(ids[None])[0][0], -1)
+    torch.testing.assert_close(torch.cat([first, again.feed(ids[2:])]), whole)
+    with pytest.raises(ValueError, match="options: a language stream takes none"):
+        run.open_stream(source="x")
+    described = run.describe()
+    assert described["vocabulary"] == len(run.vocab) and described["hidden_size"] == 16
+    for mode, steps in (("sequence", 64), ("step", 1), (None, 64)):
+        found = run.graphs(mode)
+        assert found.mode == (mode or "sequence") and [g.name for g in found.graphs] == [
+            f"model-{mode or 'sequence'}"
+        ]
+        x = found.real[found.graphs[0].name][0]
+        assert x.shape == (1, steps) and torch.equal(x[0], charlm.validation_ids(tmp_path)[:steps])
+    with pytest.raises(ValueError, match="does not predict; `elman generate DIR"):
+        run.predict(["KING"])
+
+
+def test_evaluation_batches_reach_the_model_device(monkeypatch):
+    torch.manual_seed(0)
+    model = charlm.CharLM(10, TINY)
+    ids = torch.randint(10, (200,))
+    assert_batches_reach_model_device(monkeypatch, model, lambda: charlm.evaluate_ids(model, ids))
+    assert model.training  # the helper puts the mode back
 
 
 def test_resume_continues_exactly(tmp_path, text_file):
@@ -68,8 +114,8 @@ def test_resume_continues_exactly(tmp_path, text_file):
     charlm.train(text_file, config, train, tmp_path / "whole")
     charlm.train(text_file, config, train, tmp_path / "paused", until=6)
     charlm.resume(tmp_path / "paused")
-    a, _, _ = charlm.load(tmp_path / "whole", "last")
-    b, _, _ = charlm.load(tmp_path / "paused", "last")
+    a = CHARLM.load(tmp_path / "whole", "last").model
+    b = CHARLM.load(tmp_path / "paused", "last").model
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), name
 

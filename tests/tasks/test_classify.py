@@ -11,8 +11,11 @@ from elman.data.labelled import Examples
 from elman.data.tokenize import Tokenizer
 from elman.tasks.classify import task as classify
 from elman.tasks.classify.model import SequenceClassifier
+from elman.tasks.classify.run import SPEC, ClassifyRun
+from elman.tasks.registry import load_run
 from elman.tasks.scores import format_confusion, scores
 from elman.train import TrainConfig, Trainer
+from tests.helpers import assert_batches_reach_model_device
 
 TINY = classify.ClassifyConfig(hidden=8, embedding=8, batch_size=4, dropout=0.0)
 FAST = TrainConfig(steps=40, eval_every=20, lr=2e-2, progress=False)
@@ -80,9 +83,13 @@ def test_text_classifier_learns_and_round_trips(tmp_path):
     source = {"kind": "table", "train": str(csv), "test": str(test_csv), "valid_fraction": 0.2}
     metrics = classify.train(source, TINY, FAST, tmp_path / "run")
     assert metrics["val_accuracy"] == 1.0
-    model = classify.load(tmp_path / "run")
-    result = model.evaluate(classify.held_out_test(tmp_path / "run"))
+    model = load_run(tmp_path / "run")
+    assert isinstance(model, ClassifyRun) and model.which == "best"
+    assert model.config == TINY and model.details() == {"classes": ["neg", "pos"], "input": "text"}
+    result = model.evaluate()  # the run's test split
     assert result["accuracy"] >= 0.85 and result["examples"] == 20  # chance is 0.5
+    assert result["data"] == "test split" and "baselines" not in result
+    assert model.evaluate(str(test_csv)) == result | {"data": str(test_csv)}
     out = model.predict(["a great film", "an awful plot"])
     assert [o["label"] for o in out] == ["pos", "neg"]
     assert sum(out[0]["probabilities"].values()) == pytest.approx(1.0)
@@ -163,3 +170,24 @@ def test_the_conv_branch_is_on_by_default_for_series_only():
     assert classify.build_model(off, 2, classify.Encoder("series", None, 3)).conv is None
     with pytest.raises(TypeError, match="conv must be True, False or None"):
         classify.ClassifyConfig(conv=1)
+
+
+def test_the_run_evaluates_and_predicts_on_the_model_device(tmp_path, monkeypatch):
+    data = _words(40, 0)
+    csv = tmp_path / "train.csv"
+    csv.write_text(
+        "text,label\n"
+        + "".join(f"{t},{y}\n" for t, y in zip(data.inputs, data.labels, strict=True))
+    )
+    source = {"kind": "table", "train": str(csv), "valid_fraction": 0.2}
+    classify.train(source, TINY, TrainConfig(steps=2, eval_every=2, progress=False), tmp_path / "r")
+    run = SPEC.load(tmp_path / "r", "last")
+    assert run.which == "last" and run.task == "classify"
+    with pytest.raises(ValueError, match="no test set"):
+        run.evaluate()
+    assert_batches_reach_model_device(monkeypatch, run.model, lambda: run.evaluate(data))
+    assert_batches_reach_model_device(monkeypatch, run.model, lambda: run.predict(["a film"]))
+    with pytest.raises(ValueError, match="'step' is for language and music models"):
+        run.graphs("step")
+    with pytest.raises(ValueError, match="bidirectional classifier cannot stream"):
+        run.open_stream()

@@ -94,7 +94,7 @@ def test_train_and_evaluate_print_the_baselines(tmp_path, capsys):
 
 
 def test_the_baseline_line_flags_a_model_no_better_than_them():
-    from elman.cli.labels import baseline_line
+    from elman.tasks.classify.command import baseline_line
 
     r = {"data": "test split", "accuracy": 0.5, "nn1_euclidean": 0.52, "majority_class": 0.18}
     line = baseline_line(r | {"conv": False})

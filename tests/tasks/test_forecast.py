@@ -14,6 +14,7 @@ from elman.data.series import load_series  # noqa: E402
 from elman.tasks.forecast import trained as fr  # noqa: E402
 from elman.tasks.forecast.data import ForecastConfig, ForecastTask  # noqa: E402
 from elman.tasks.forecast.model import DistributionHead  # noqa: E402
+from elman.tasks.forecast.run import SPEC  # noqa: E402
 from elman.tasks.forecast.scores import (  # noqa: E402
     interval_scores,
     mase_scale,
@@ -21,6 +22,7 @@ from elman.tasks.forecast.scores import (  # noqa: E402
     seasonal_period,
 )
 from elman.train import TrainConfig  # noqa: E402
+from tests.helpers import assert_batches_reach_model_device  # noqa: E402
 
 
 def sine(n=300, freq="h", level=50.0):
@@ -51,7 +53,7 @@ def test_a_tiny_model_fits_a_noiseless_sine(tmp_path):
     fr.train(
         series, config, TrainConfig(steps=300, lr=5e-3, eval_every=300, progress=False), tmp_path
     )
-    point, quant = fr.forecast(fr.load(tmp_path), series[0])
+    point, quant = fr.forecast(SPEC.load(tmp_path), series[0])
     truth = np.sin(np.arange(300, 312) * 2 * np.pi / 24) * 10 + 50
     assert np.abs(point - truth).mean() < 0.5  # amplitude 10: under 5% of it
     assert (np.diff(quant, axis=-1) >= 0).all()
@@ -65,7 +67,7 @@ def test_every_form_forecasts_with_ordered_intervals(mode, difference, head, tmp
     series = sine(160, level=5.0)
     config = tiny(mode=mode, head=head, context=24, horizon=6, calendar=True, difference=difference)
     fr.train(series, config, TrainConfig(steps=20, eval_every=10, progress=False), tmp_path)
-    trained = fr.load(tmp_path)
+    trained = SPEC.load(tmp_path)
     point, quant = fr.forecast(trained, series[0], seed=1)
     assert point.shape == (6,) and quant.shape == (6, 3)
     assert (np.diff(quant, axis=-1) >= -1e-9).all()
@@ -78,22 +80,22 @@ def test_backtest_origins_are_as_documented(tmp_path):
     config = tiny(context=24, horizon=6)
     first = [series[0].head(150)]  # trained on steps 0..143, validated on 144..149
     fr.train(first, config, TrainConfig(steps=5, eval_every=5, progress=False), tmp_path)
-    result = fr.backtest(fr.load(tmp_path), series, origins=3, stride=4)
+    result = fr.backtest(SPEC.load(tmp_path), series, origins=3, stride=4)
     (row,) = result["series"]
     assert row["origins"] == [185, 189, 193]  # the last one ends exactly at the last value
     assert set(result["mean"]) >= {"mae", "rmse", "smape", "mase", "coverage", "pinball"}
-    assert fr.training_end(fr.load(tmp_path), series[0]) == 143
+    assert fr.training_end(SPEC.load(tmp_path), series[0]) == 143
     # origins 143, 149, ..., 191: 9 fit past the training end, 50 do not
     assert (
-        fr.backtest(fr.load(tmp_path), series, origins=9, stride=6)["series"][0]["origins"][0]
+        fr.backtest(SPEC.load(tmp_path), series, origins=9, stride=6)["series"][0]["origins"][0]
         == 145
     )
     with pytest.raises(ValueError, match=r"50 origin\(s\) 6 apart do not fit, only 9: .* row 144"):
-        fr.backtest(fr.load(tmp_path), series, origins=50, stride=6)
+        fr.backtest(SPEC.load(tmp_path), series, origins=50, stride=6)
     with pytest.raises(ValueError, match="origins must be an integer >= 1, got 0"):
-        fr.backtest(fr.load(tmp_path), series, origins=0)
+        fr.backtest(SPEC.load(tmp_path), series, origins=0)
     with pytest.raises(ValueError, match="stride must be an integer >= 1, got 0"):
-        fr.backtest(fr.load(tmp_path), series, origins=1, stride=0)
+        fr.backtest(SPEC.load(tmp_path), series, origins=1, stride=0)
 
 
 def test_bad_configs_and_inputs(tmp_path):
@@ -136,3 +138,48 @@ def test_scores():
         np.array([0.0, 5.0]), np.array([[-1, 0, 1], [-1, 0, 1]]), (0.1, 0.5, 0.9), 1
     )
     assert i["coverage"] == 0.5 and i["interval"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("mode", ["autoregressive", "direct"])
+def test_backtests_and_forecasts_hand_the_model_its_batches_on_its_device(
+    monkeypatch, tmp_path, mode
+):
+    series = sine(160, level=5.0)
+    config = tiny(mode=mode, context=24, horizon=6, calendar=True, samples=4)
+    fr.train(series, config, TrainConfig(steps=2, eval_every=2, progress=False), tmp_path)
+    run = SPEC.load(tmp_path)
+    assert_batches_reach_model_device(monkeypatch, run.model, lambda: fr.backtest(run, series, 1))
+    assert_batches_reach_model_device(monkeypatch, run.model, lambda: run.predict(series))
+
+
+def test_a_run_answers_the_shared_interface(tmp_path):
+    from elman.tasks.registry import load_run
+
+    series = sine(160, level=5.0)
+    config = tiny(mode="direct", context=24, horizon=6)
+    fr.train(series, config, TrainConfig(steps=2, eval_every=2, progress=False), tmp_path)
+    run = load_run(tmp_path)
+    assert run.task == "forecast" and run.spec is SPEC and run.which == "best"
+    (row,) = run.predict(series)
+    point, quant = fr.forecast(run, series[0])
+    assert row == {
+        "point": point.tolist(),
+        "quantiles": {
+            "0.1": quant[:, 0].tolist(),
+            "0.5": quant[:, 1].tolist(),
+            "0.9": quant[:, 2].tolist(),
+        },
+    }
+    info = run.describe()
+    assert info["task"] == "forecast" and info["step"] is None  # as /models always showed it
+    assert info["mode"] == "direct" and info["horizon"] == 6 and info["series"] == ["y"]
+    with pytest.raises(ValueError, match=r"^forecast models are scored by `elman backtest DIR"):
+        run.evaluate()
+    with pytest.raises(ValueError, match="a 'direct'-mode forecaster emits its whole horizon"):
+        run.open_stream()
+    with pytest.raises(ValueError, match="'step' is for language and music models"):
+        run.graphs("step")
+    with pytest.warns(UserWarning, match="no real-data check: the run's series cannot be read"):
+        export = run.graphs()  # its data was given in Python: random inputs only
+    assert [g.name for g in export.graphs] == ["model-sequence"] and export.mode is None
+    assert export.real == {} and export.graphs[0].inputs == ("z",)

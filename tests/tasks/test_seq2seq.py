@@ -158,3 +158,120 @@ def test_sampled_outputs_are_seeded_and_exclude_beams():
     assert [h[0].tokens for h in a] == [h[0].tokens for h in b]
     with pytest.raises(ValueError, match="sampling draws one output"):
         s2s.transduce(model, task.vocab, words, config, beam=3, sampling=Sampling(1.0))
+
+
+# ---- a trained run ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run trained on a pairs file (no test file: 5% of it held out as valid)."""
+    root = tmp_path_factory.mktemp("s2s")
+    pairs = root / "pairs.tsv"
+    pairs.write_text("".join(f"{s}\t{refs[0]}\n" for s, refs in reversal_pairs(60)))
+    source = {"kind": "pairs", "train": str(pairs), "valid": None, "test": None, "seed": 0}
+    out = root / "run"
+    s2s.train(source, tiny_config(), TrainConfig(steps=4, eval_every=2, progress=False), out)
+    return out, pairs
+
+
+def test_a_run_is_loaded_by_its_spec_and_described(trained):
+    from elman.tasks import registry
+    from elman.tasks.seq2seq.run import SPEC, Seq2SeqRun
+
+    out, _ = trained
+    run = registry.load_run(out)
+    assert isinstance(run, Seq2SeqRun) and registry.spec("seq2seq") is SPEC
+    assert (run.task, run.which, run.path) == ("seq2seq", "best", out)
+    assert run.config == tiny_config() and run.vocab.source.tokens
+    info = run.describe()
+    assert (info["max_source"], info["max_target"]) == (100, 12)
+    assert "cell" not in info and info["step"] == 4  # neither recurrent layer is described
+    assert SPEC.train_defaults["steps"] == 5000 and SPEC.config is s2s.Seq2SeqConfig
+    assert SPEC.load(out, "last").which == "last"
+    assert "`elman translate`" in run.instead("predict")  # the hint of `elman predict`'s refusal
+
+
+def test_a_run_predicts_rows_and_evaluates_files_and_splits(trained):
+    from elman.tasks.seq2seq.run import load
+
+    out, pairs = trained
+    run = load(out)
+    rows = run.predict(["abc", "abz"], beam=2, nbest=2)
+    assert [r["input"] for r in rows] == ["abc", "abz"]
+    assert all(r["output"] == r["nbest"][0]["output"] and len(r["nbest"]) <= 2 for r in rows)
+    assert rows[1]["unknown"] == ["z"] and set(rows[0]["nbest"][0]) == {
+        "output",
+        "score",
+        "logprob",
+        "finished",
+    }
+    sampled = [run.predict(["abc"], temperature=1.0, seed=3)[0]["output"] for _ in range(2)]
+    assert sampled[0] == sampled[1]
+    on_file = run.evaluate(str(pairs), beam=2)
+    assert on_file["data"] == str(pairs) and on_file["words"] == len(read_pairs(pairs))
+    held = run.evaluate(split="valid")
+    assert held["data"] == "valid split" and 0 <= held["wer"] <= 1
+    in_memory = run.evaluate(reversal_pairs(5))
+    assert in_memory["words"] == 5 and "data" not in in_memory
+    with pytest.raises(ValueError, match="no test split; pass a pairs file"):
+        run.evaluate()
+    with pytest.raises(ValueError, match="split must be 'valid' or 'test', got 'train'"):
+        run.evaluate(split="train")
+
+
+def test_a_run_streams_from_text_or_ids_and_refuses_bad_options(trained):
+    import torch
+
+    from elman.data.tokenize import EOS_ID
+    from elman.tasks.seq2seq.run import load
+    from elman.tasks.seq2seq.stream import DecoderStream
+
+    run = load(trained[0])
+    stream = run.open_stream(source="abc")
+    ids = run.vocab.encode_source("abc", 100, "source")
+    first = stream.feed([EOS_ID])
+    torch.testing.assert_close(first, DecoderStream(run.model, ids).feed([EOS_ID]))
+    again = run.restore_stream(stream.to_bytes())
+    assert isinstance(again, DecoderStream) and again.steps == 1
+    torch.testing.assert_close(again.feed([4]), stream.feed([4]))
+    torch.testing.assert_close(run.open_stream(source=ids).feed([EOS_ID]), first)
+    with pytest.raises(ValueError, match="source: a decoder stream is opened on a source"):
+        run.open_stream()
+    with pytest.raises(ValueError, match=r"a seq2seq stream takes none, got \['top_k'\]"):
+        run.open_stream(source="abc", top_k=3)
+
+
+def test_a_run_exports_two_graphs_checked_by_greedy_decoding(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from elman.graphs.graph import export_checked
+    from elman.tasks.seq2seq.run import load
+
+    run = load(trained[0])
+    with pytest.raises(ValueError, match="mode: 'step' is for language and music models"):
+        run.graphs("step")
+    with pytest.raises(ValueError, match="mode: expected one of"):
+        run.graphs("frames")
+    found = run.graphs()
+    assert [g.name for g in found.graphs] == ["encoder", "decoder-step"] and found.mode is None
+    assert set(found.real) == {"encoder", "decoder-step"}  # held-out pairs: the valid split
+    paths = {g.name: tmp_path / f"{g.name}.onnx" for g in found.graphs}
+    diffs = export_checked(found.graphs, paths, found.real)
+    assert diffs and all(d < 1e-4 for d in diffs.values())
+    valid = s2s.load_source(run.meta["task_config"]["source"])[1]  # no test split: valid
+    assert found.check(paths) == {"greedy_tokens_match": True, "greedy_sources": len(valid)}
+    assert len(found.real["encoder"][0]) == len(valid) <= 8
+
+
+def test_evaluation_batches_reach_the_model_device(monkeypatch, tmp_path):
+    from elman.tasks.seq2seq.run import Seq2SeqRun
+    from tests.helpers import assert_batches_reach_model_device
+
+    pairs = reversal_pairs(20)
+    config = tiny_config()
+    task = s2s.Seq2SeqTask(pairs, pairs, config)
+    run = Seq2SeqRun(tmp_path, "best", task.model, {}, config, task.vocab)
+    for evaluate in (
+        lambda: run.evaluate(pairs, beam=2),  # beam search
+        lambda: run.predict(["abc"]),  # greedy search
+        lambda: s2s.mean_loss(task.model, task.valid_data),  # teacher-forced loss
+    ):
+        assert_batches_reach_model_device(monkeypatch, task.model, evaluate)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from elman.tasks.lm.model import RecurrentLM
+from elman.tasks.lm.stream import Stream
 from elman.tasks.music.task import MusicConfig, MusicModel
-from elman.tasks.streams import Stream, feed_together
 
 
 def _lm(cell: str, layers: int = 2) -> RecurrentLM:
@@ -46,13 +46,13 @@ def test_streams_stepped_together_equal_streams_alone():
             s.feed(h)
             t.feed(h)
     nxt = [torch.randint(0, 11, (2,)) for _ in histories]
-    got = feed_together(together, nxt)
+    got = Stream.feed_together(together, nxt)
     for g, t, x in zip(got, alone, nxt, strict=True):
         torch.testing.assert_close(g, t.feed(x))
     for s, t in zip(together, alone, strict=True):
         torch.testing.assert_close(s.state, t.state)
     with pytest.raises(ValueError, match="share one shape"):
-        feed_together(together[:2], [torch.tensor([1]), torch.tensor([1, 2])])
+        Stream.feed_together(together[:2], [torch.tensor([1]), torch.tensor([1, 2])])
 
 
 def test_piano_roll_stream_gives_per_pitch_log_probabilities():
@@ -60,8 +60,21 @@ def test_piano_roll_stream_gives_per_pitch_log_probabilities():
     model = MusicModel(MusicConfig(hidden=8), 5).double().eval()
     frames = (torch.rand(9, 5) < 0.3).double()
     whole = F.logsigmoid(model(frames[None])[0][0])
-    stream = Stream(model)
+    stream = Stream(model, sigmoid=True)
     torch.testing.assert_close(torch.cat([stream.feed(frames[:4]), stream.feed(frames[4:])]), whole)
+    again = Stream.from_bytes(model, stream.to_bytes(), sigmoid=True)
+    longer = F.logsigmoid(model(torch.cat([frames, frames[:2]])[None])[0][0])
+    torch.testing.assert_close(again.feed(frames[:2]), longer[9:])
+
+
+def test_log_softmax_unless_told_the_outputs_are_per_pitch():
+    torch.manual_seed(1)
+    model = MusicModel(MusicConfig(hidden=8), 5).double().eval()
+    frames = (torch.rand(4, 5) < 0.3).double()
+    out = model(frames[None])[0][0]
+    torch.testing.assert_close(Stream(model).feed(frames), F.log_softmax(out, dim=-1))
+    with pytest.raises(TypeError, match="sigmoid: expected True or False"):
+        Stream(model, sigmoid="yes")
 
 
 def test_models_that_cannot_stream_are_refused():

@@ -8,8 +8,10 @@ import torch
 
 from elman.nn.pooling import POOLINGS
 from elman.tasks.classify.model import SequenceClassifier
-from elman.tasks.classify.task import Classifier, Encoder
-from elman.tasks.streams import ClassifyStream, feed_together
+from elman.tasks.classify.run import ClassifyRun
+from elman.tasks.classify.stream import ClassifyStream
+from elman.tasks.classify.task import Encoder
+from elman.tasks.streams import feed_together
 
 CUTS = ((0, 1), (1, 4), (4, 5), (5, 10))
 
@@ -58,7 +60,8 @@ def test_every_prefix_equals_predict_and_state_survives_bytes(pooling, kind):
 @pytest.mark.parametrize("cell", ["gru", "ln-lstm"])
 def test_cells_and_a_loaded_classifier_stream(cell):
     model, x = _model("attention", "text", cell), _inputs("text", 7, 1)
-    loaded = Classifier(model, Encoder("text", None, None), ("neg", "pos", "mix"), {})
+    classes = ("neg", "pos", "mix")
+    loaded = ClassifyRun(".", "best", model, {}, None, Encoder("text", None, None), classes)
     stream = ClassifyStream(loaded)
     assert stream.classes == ("neg", "pos", "mix") and stream.model is model
     torch.testing.assert_close(
@@ -96,7 +99,7 @@ def test_classifiers_that_cannot_stream_are_refused():
     conv = SequenceClassifier(2, "lstm", 4, 1, False, 0.0, "max", channels=2, conv=True)
     with pytest.raises(ValueError, match=r"convolutional branch \(conv=True\) cannot stream"):
         ClassifyStream(conv)
-    with pytest.raises(TypeError, match="Classifier or SequenceClassifier"):
+    with pytest.raises(TypeError, match="ClassifyRun or SequenceClassifier"):
         ClassifyStream(torch.nn.Linear(2, 2))
     text = ClassifyStream(_model("last", "text"))
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 9\)"):

@@ -12,8 +12,9 @@ import torch
 from elman.data.scaling import Scaler
 from elman.tasks.forecast.anomaly import Detector, surprise
 from elman.tasks.forecast.data import ForecastConfig, build_model, modelled
-from elman.tasks.forecast.trained import Trained
-from elman.tasks.streams import ForecastStream, NextSteps, feed_together
+from elman.tasks.forecast.run import ForecastRun
+from elman.tasks.forecast.stream import ForecastStream, NextSteps
+from elman.tasks.streams import feed_together
 
 NAMES = ["a", "b"]
 
@@ -42,7 +43,12 @@ def _trained(difference: bool = False, head: str = "gaussian", cell: str = "lstm
         for loc, scale in ((2.0, 3.0), (-1.0, 0.5))
     ]
     info = {"scalers": scalers, "names": NAMES, "source": {}, "sizes": {"past": 0, "future": 0}}
-    return Trained(model, config, info)
+    return _run(model, config, info)
+
+
+def _run(model, config: ForecastConfig, info: dict) -> ForecastRun:
+    """A run of ``model`` that was never saved (its header holds only ``info``)."""
+    return ForecastRun("unsaved", "best", model, {"task_config": info}, config)
 
 
 def _values(n: int, seed: int) -> np.ndarray:
@@ -51,7 +57,7 @@ def _values(n: int, seed: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def _whole(trained: Trained, index: int, values: np.ndarray):
+def _whole(trained: ForecastRun, index: int, values: np.ndarray):
     """Point (T,), quantiles (T, L) and scores (T,) from one pass over the whole series."""
     c, head = trained.config, trained.model.head
     scaler = trained.target_scaler(index)
@@ -131,12 +137,12 @@ def test_forecasters_that_cannot_stream_are_refused():
     direct = _trained(mode="direct")
     with pytest.raises(ValueError, match="cannot stream step by step"):
         ForecastStream(direct, "a")
-    normalized = Trained(trained.model, replace(trained.config, normalize=True), trained.info)
+    normalized = _run(trained.model, replace(trained.config, normalize=True), trained.info)
     with pytest.raises(ValueError, match=r"normalize=True.*elman train forecast --streamable"):
         ForecastStream(normalized, "a")
     info = trained.info | {"sizes": {"past": 0, "future": 2}}
     with pytest.raises(ValueError, match="known-future covariates"):
-        ForecastStream(Trained(trained.model, trained.config, info), "a")
+        _run(trained.model, trained.config, info).open_stream("a")
     with pytest.raises(ValueError, match="name one of"):
         ForecastStream(trained)
     with pytest.raises(ValueError, match="finite"):

@@ -1,5 +1,6 @@
-"""One entry point for every task's stream: open_stream / restore_stream on loaded models and
-run directories, feed_together by kind, and the models that read the future refused."""
+"""One entry point for every task's stream: open_stream / restore_stream on run directories
+and loaded Runs (each task's ``Run.open_stream``), feed_together by kind, and the models that
+read the future refused with their reason. The runs are the legacy fixtures of every task."""
 
 from __future__ import annotations
 
@@ -7,113 +8,69 @@ import numpy as np
 import pytest
 import torch
 
-from elman.tasks.classify import task as classify
-from elman.tasks.classify.model import SequenceClassifier
-from elman.tasks.lm.model import RecurrentLM
-from elman.tasks.seq2seq import task as s2s
-from elman.tasks.streams import (
-    ClassifyStream,
-    DecoderStream,
-    ForecastStream,
-    Stream,
-    feed_together,
-    open_stream,
-    restore_stream,
-)
-from elman.tasks.tag import task as tag
-from elman.train import TrainConfig
-from tests.tasks.test_streams_forecast import _trained
+from elman.tasks.registry import load_run
+from elman.tasks.streams import feed_together, open_stream, restore_stream
+from tests.fixtures.legacy.record import HERE
 
-TINY_TAG = tag.TagConfig(
-    word_embedding=4, char_embedding=2, char_filters=3, hidden=4, min_freq=1, batch_size=2
-)
+RUNS = HERE / "runs"
+CASES = {  # task -> (options, first chunk, next chunk)
+    "charlm": ({}, [1, 2, 3], [4]),
+    "wordlm": ({}, [3, 4], [5]),
+    "seq2seq": ({"source": "cat"}, [1, 5], [4]),
+    "forecast": ({"name": "b"}, [10.0, 10.5, 9.5], [10.2]),
+}
 
 
-def _seq2seq():
-    pairs = [("abc", ["C B A"]), ("bca", ["A C B"]), ("ca", ["A C"])]
-    config = s2s.Seq2SeqConfig(embedding=4, hidden=3, layers=2, dropout=0.0)
-    vocab = s2s.Vocabularies.fit(pairs, config)
-    torch.manual_seed(0)
-    return s2s.build_model(vocab, config).eval(), vocab, config
+def _same(a, b) -> None:
+    if hasattr(a, "point"):  # a forecast stream's NextSteps
+        np.testing.assert_array_equal(a.point, b.point)
+        np.testing.assert_array_equal(a.score, b.score)
+    else:
+        torch.testing.assert_close(a, b)
 
 
-def test_open_and_restore_every_kind():
-    torch.manual_seed(0)
-    lm = RecurrentLM(11, "gru", 6, 8, 2).eval()
-    clf = SequenceClassifier(3, "lstm", 5, 1, False, 0.0, "attention", vocab_size=9, embedding=4)
-    trained = _trained()
-    model, vocab, config = _seq2seq()
-    cases = [
-        (lm, {}, Stream, [1, 2, 3], [4]),
-        (clf.eval(), {}, ClassifyStream, [1, 2, 3], [4]),
-        (model, {"source": [3, 4]}, DecoderStream, [2, 4], [5]),
-        ((model, vocab, config), {"source": "abc"}, DecoderStream, [2, 4], [5]),
-    ]
-    for loaded, options, kind, first, then in cases:
-        stream = open_stream(loaded, **options)
-        assert type(stream) is kind
-        stream.feed(first)
-        restored = restore_stream(loaded, stream.to_bytes())
-        assert type(restored) is kind and restored.steps == len(first)
-        torch.testing.assert_close(restored.feed(then), stream.feed(then))
-    stream = open_stream(trained, name="b", detector="nll")
-    assert isinstance(stream, ForecastStream) and stream.index == 1
-    stream.feed([1.0, 2.0, 1.5])
-    again = restore_stream(trained, stream.to_bytes())
-    assert again.detector == stream.detector
-    np.testing.assert_array_equal(again.feed(3.0).point, stream.feed(3.0).point)
-    text = open_stream((model, vocab, config), source="abc")
-    ids = open_stream(model, source=vocab.encode_source("abc", 10, "source"))
-    torch.testing.assert_close(text.feed([2, 4]), ids.feed([2, 4]))
+@pytest.mark.parametrize("task", sorted(CASES))
+def test_open_feed_save_and_restore_from_a_directory_or_a_run(task):
+    options, first, then = CASES[task]
+    run = load_run(RUNS / task)
+    for opened in (open_stream(RUNS / task, **options), open_stream(run, **options)):
+        opened.feed(first)
+        data = opened.to_bytes()
+        for restored in (restore_stream(RUNS / task, data), restore_stream(run, data)):
+            assert type(restored) is type(opened) and restored.steps == len(first)
+            _same(restored.feed(then), opened.feed(then))
+            opened = restore_stream(run, data)  # the next check starts from the same state
 
 
-def test_wrong_options_and_mixed_kinds_are_refused():
-    torch.manual_seed(0)
-    lm = RecurrentLM(11, "gru", 6, 8, 1).eval()
-    model, _, _ = _seq2seq()
-    with pytest.raises(ValueError, match=r"a language stream takes none, got \['source'\]"):
+def test_feed_together_equals_feeding_alone():
+    run = load_run(RUNS / "charlm")
+    a, b = run.open_stream(), run.open_stream()
+    a.feed([1, 2])
+    alone = [run.restore_stream(a.to_bytes()).feed([3]), run.open_stream().feed([4])]
+    together = feed_together([a, b], [[3], [4]])
+    for x, y in zip(together, alone, strict=True):
+        torch.testing.assert_close(x, y)
+
+
+def test_mixed_kinds_bad_options_and_bad_runs_are_refused():
+    lm, s2s = load_run(RUNS / "charlm"), load_run(RUNS / "seq2seq")
+    with pytest.raises(TypeError, match="one kind"):
+        feed_together([lm.open_stream(), s2s.open_stream(source="cat")], [[1], [2]])
+    with pytest.raises(ValueError, match=r"takes none, got \['source'\]"):
         open_stream(lm, source="abc")
     with pytest.raises(ValueError, match="opened on a source"):
-        open_stream(model)
-    with pytest.raises(TypeError, match="one kind"):
-        feed_together([Stream(lm), DecoderStream(model, [3])], [[1], [2]])
-    with pytest.raises(TypeError, match="a trained model or a run directory"):
+        open_stream(s2s)
+    with pytest.raises(TypeError, match="a run directory or a Run"):
         open_stream(42)
-    both = SequenceClassifier(2, "gru", 4, 1, True, 0.0, "last", channels=1)
-    with pytest.raises(ValueError, match="bidirectional"):
-        open_stream(both)
 
 
-def test_a_tagger_cannot_stream():
-    vocab = tag.Vocabularies.fit([[("the", "at"), ("dog", "nn")]], 1)
-    with pytest.raises(ValueError, match="tagger cannot stream: its recurrent layer is always"):
-        open_stream(tag.build_model(vocab, TINY_TAG))
-
-
-def test_run_directories(tmp_path):
-    texts = ["good film", "bad plot", "a good plot", "bad film", "good", "bad"] * 3
-    labels = ["pos" if "good" in t else "neg" for t in texts]
-    csv = tmp_path / "train.csv"
-    csv.write_text(
-        "text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels, strict=True))
-    )
-    source = {"kind": "table", "train": str(csv), "valid_fraction": 0.2}
-    config = classify.ClassifyConfig(
-        hidden=4, embedding=4, bidirectional=False, pooling="mean", batch_size=4, dropout=0.0
-    )
-    fast = TrainConfig(steps=2, eval_every=2, lr=1e-2, progress=False)
-    classify.train(source, config, fast, tmp_path / "clf")
-    loaded = classify.load(tmp_path / "clf")
-    stream = open_stream(tmp_path / "clf")
-    assert isinstance(stream, ClassifyStream) and stream.classes == loaded.classes
-    ids = loaded.encoder(["a good film"], "input")[0]
-    got = stream.feed(ids)[-1]
-    torch.testing.assert_close(got, loaded.probabilities(["a good film"])[0])
-    again = restore_stream(tmp_path / "clf", stream.to_bytes())
-    assert again.steps == len(ids)
-    sentences = tmp_path / "tags.tsv"
-    sentences.write_text("the\tat\ndog\tnn\n\na\tat\ncat\tnn\n")
-    tag_source = {"kind": "conll", "train": str(sentences), "valid": str(sentences)}
-    tag.train(tag_source, TINY_TAG, fast, tmp_path / "tag")
-    with pytest.raises(ValueError, match="tagger cannot stream"):
-        open_stream(tmp_path / "tag")
+@pytest.mark.parametrize(
+    ("task", "why"),
+    [
+        ("tag", "tagger cannot stream: its recurrent layer is always bidirectional"),
+        ("classify", "a bidirectional classifier cannot stream"),
+    ],
+)
+def test_models_that_read_the_future_cannot_stream(task, why):
+    with pytest.raises(ValueError, match=why):
+        open_stream(RUNS / task)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from elman.data.tokenize import EOS_ID
 from elman.nn.seq2seq import Seq2Seq
-from elman.tasks.streams import DecoderStream, feed_together
+from elman.tasks.seq2seq.stream import DecoderStream
+from elman.tasks.streams import feed_together
 
 SOURCE_VOCAB, TARGET_VOCAB = 7, 8
 

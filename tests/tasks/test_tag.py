@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from elman.tasks.registry import load_run
 from elman.tasks.tag import task as tag
+from elman.tasks.tag.run import SPEC, TagRun
 from elman.train import TrainConfig
+from tests.helpers import assert_batches_reach_model_device
 
 PATTERNS = [
     [("the", "at"), ("dog", "nn"), ("runs", "vbz")],
@@ -55,8 +58,18 @@ def test_tagger_learns_tags_and_tags_unseen_words(tmp_path, crf):
         tmp_path / "run",
     )
     assert metrics["val_accuracy"] == 1.0
-    model, vocab, _ = tag.load(tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    assert isinstance(run, TagRun) and run.config == config
+    model, vocab = run.model, run.vocab
     assert tag.tag(model, vocab, [["the", "dog", "sleeps", "."]]) == [["at", "nn", "vbz", "."]]
+    assert run.predict(["the dog sleeps .", ["the", "cat"]]) == [
+        {"words": ["the", "dog", "sleeps", "."], "tags": ["at", "nn", "vbz", "."]},
+        {"words": ["the", "cat"], "tags": tag.tag(model, vocab, [["the", "cat"]])[0]},
+    ]
+    assert run.evaluate(split="valid") == run.evaluate(str(valid_file)) | {"data": "valid split"}
+    assert run.evaluate(split="valid")["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="no test split"):
+        run.evaluate()
     unseen = tag.accuracy(model, [vocab.encode(["the", "zebra", "runs"], ["at", "nn", "vbz"])])
     assert unseen["unseen_tokens"] == 1 and unseen["tokens"] == 3
     with pytest.raises(ValueError, match="an empty sentence"):
@@ -75,3 +88,22 @@ def test_conll_reader_reports_malformed_lines(tmp_path):
         tag.read_conll(path)
     with pytest.raises(ValueError, match="kind must be 'brown' or 'conll'"):
         tag.load_source({"kind": "json"})
+
+
+def test_the_run_evaluates_on_the_model_device_and_never_streams(tmp_path, monkeypatch):
+    path = tmp_path / "tagged.tsv"
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in PATTERNS) + "\n")
+    source = {"kind": "conll", "train": str(path), "valid": str(path), "test": str(path)}
+    tag.train(source, TINY, TrainConfig(steps=2, eval_every=2, progress=False), tmp_path / "r")
+    run = SPEC.load(tmp_path / "r")
+    assert run.details() == {"tags": list(run.vocab.tags)}
+    assert run.evaluate()["data"] == "test split"
+    for evaluate in (run.evaluate, lambda: run.predict(["the dog"])):
+        assert_batches_reach_model_device(monkeypatch, run.model, evaluate)
+    refusal = "model: a tagger cannot stream: its recurrent layer is always bidirectional"
+    with pytest.raises(ValueError, match=refusal):
+        run.open_stream()
+    with pytest.raises(ValueError, match=refusal):
+        run.restore_stream(b"")
+    with pytest.raises(ValueError, match="'step' is for language and music models"):
+        run.graphs("step")

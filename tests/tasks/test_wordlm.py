@@ -11,7 +11,9 @@ import torch
 from elman.data.tokenize import EOS_ID
 from elman.decode import Sampling
 from elman.tasks.lm import wordlm
+from elman.tasks.lm.run import WORDLM
 from elman.train import TrainConfig
+from tests.helpers import assert_batches_reach_model_device
 
 BROWN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "brown"
 TINY = wordlm.WordLMConfig(
@@ -73,7 +75,8 @@ def test_adaptive_softmax_loss_and_logits_agree_and_it_trains(tmp_path, corpus_f
         corpus, tiny, TrainConfig(steps=40, lr=1e-2, progress=False), tmp_path / "a"
     )
     assert metrics["val_perplexity"] < 12
-    model, tok, meta = wordlm.load(tmp_path / "a")
+    run = WORDLM.load(tmp_path / "a")
+    model, tok, meta = run.model, run.tokenizer, run.meta
     assert meta["task_config"]["model"]["cutoffs"] == [5]
     assert len(wordlm.complete(model, tok, "the cat", k=3)) == 3
 
@@ -86,11 +89,12 @@ def test_train_resume_exactly_then_complete_and_generate(tmp_path, corpus_files)
     assert metrics["val_perplexity"] < 12  # the vocabulary has 14 tokens; it learned a little
     wordlm.train(corpus, TINY, config, tmp_path / "paused", until=5)
     wordlm.resume(tmp_path / "paused")
-    a, _, _ = wordlm.load(tmp_path / "whole", "last")
-    b, _, _ = wordlm.load(tmp_path / "paused", "last")
+    a = WORDLM.load(tmp_path / "whole", "last").model
+    b = WORDLM.load(tmp_path / "paused", "last").model
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
-    model, tok, _ = wordlm.load(tmp_path / "whole")
+    run = WORDLM.load(tmp_path / "whole")
+    model, tok = run.model, run.tokenizer
     ranked = wordlm.complete(model, tok, "The cat sat on the", k=3)
     assert len(ranked) == 3 and all(w not in ("<pad>", "<unk>") for w, _ in ranked)
     probs = [p for _, p in ranked]
@@ -100,6 +104,52 @@ def test_train_resume_exactly_then_complete_and_generate(tmp_path, corpus_files)
     assert text.startswith(" ") and "<unk>" not in text
     scored = wordlm.score_documents(model, tok, [["the cat sat on the mat ."]])
     assert scored["tokens"] == 8 and scored["unk_rate"] == 0
+    _the_run_answers_for_its_model(run, corpus_files)
+
+
+def _the_run_answers_for_its_model(run, corpus_files):
+    """The Run: next words, generation, perplexity, streams and graphs of one model."""
+    assert (
+        run.task == "wordlm"
+        and run.config == TINY
+        and run.describe()["vocabulary"] == len(run.tokenizer) == 13
+    )
+    (row,) = run.predict(["The cat sat on the"], top_k=3)
+    ranked = wordlm.complete(run.model, run.tokenizer, "The cat sat on the", k=3)
+    assert row == {"text": "The cat sat on the", "next": [{"word": w, "p": p} for w, p in ranked]}
+    assert [len(r["next"]) for r in run.predict(["a", "the dog"])] == [5, 5]
+    assert "".join(run.generate("the dog", 5, Sampling(0.8, seed=3))) == "".join(
+        wordlm.generate(run.model, run.tokenizer, "the dog", 5, Sampling(0.8, seed=3))
+    )
+    assert run.finish("the cat", 3, 2) == wordlm.finish(run.model, run.tokenizer, "the cat", 3, 2)
+    held = run.evaluate()
+    assert held["data"] == "valid split (the run has no test split)"
+    assert run.evaluate(split="valid") == held | {"data": "valid split"}
+    with pytest.raises(ValueError, match="this run's corpus has no test split"):
+        run.evaluate(split="test")
+    with pytest.raises(ValueError, match="split must be 'valid' or 'test', got 'train'"):
+        run.evaluate(split="train")
+    scored = run.evaluate(corpus_files / "valid.txt")
+    assert scored["data"] == str(corpus_files / "valid.txt")
+    assert scored["perplexity"] == pytest.approx(held["perplexity"])  # the same sentences
+    ids = torch.tensor([EOS_ID, *run.tokenizer.encode("the cat sat")])
+    stream = run.open_stream()
+    first = stream.feed(ids[:2])
+    rest = run.restore_stream(stream.to_bytes()).feed(ids[2:])
+    whole = torch.log_softmax(run.model(ids[None])[0][0], -1)
+    torch.testing.assert_close(torch.cat([first, rest]), whole)
+    found = run.graphs("step")
+    assert found.mode == "step" and found.graphs[0].name == "model-step"
+    assert found.real["model-step"][0].tolist() == [[EOS_ID]]
+    ids, pieces = run.explain_pieces("the cat")
+    assert ids[0] == EOS_ID and pieces[0] == "<eos> " and len(pieces) == 3
+
+
+def test_evaluation_batches_reach_the_model_device(monkeypatch):
+    model = wordlm.build_model(20, TINY)
+    ids, starts = torch.randint(20, (300,)), torch.tensor([100])
+    evaluate = lambda: wordlm.evaluate_ids(model, ids, doc_starts=starts)  # noqa: E731
+    assert_batches_reach_model_device(monkeypatch, model, evaluate)
 
 
 def test_a_changed_corpus_refuses_to_resume(tmp_path, corpus_files):
@@ -140,7 +190,8 @@ def test_finish_ranks_sentence_endings_by_their_probability(tmp_path, corpus_fil
     corpus = wordlm.text_corpus([corpus_files / "a.txt"], corpus_files / "valid.txt")
     config = TrainConfig(steps=12, eval_every=12, lr=1e-2, progress=False)
     wordlm.train(corpus, TINY, config, tmp_path / "run")
-    model, tok, _ = wordlm.load(tmp_path / "run")
+    run = WORDLM.load(tmp_path / "run")
+    model, tok = run.model, run.tokenizer
     endings = wordlm.finish(model, tok, "the cat", beam=4, nbest=3, max_len=6)
     assert 1 <= len(endings) <= 3
     for text, logprob in endings:

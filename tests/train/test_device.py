@@ -31,11 +31,15 @@ def test_resolve_device_names_what_is_wrong():
     assert resolve_device("auto").type == expected
     with pytest.raises(ValueError, match=r"device must be 'cpu'.*got 'tpu'"):
         resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="device='cuda', but this machine has no CUDA GPU"):
-            resolve_device("cuda")
     assert device_of(torch.nn.Linear(2, 2)) == torch.device("cpu")
     assert device_of(torch.nn.ReLU()) == torch.device("cpu")
+
+
+def test_cuda_on_a_machine_without_a_gpu_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # any machine: no GPU
+    with pytest.raises(ValueError, match="device='cuda', but this machine has no CUDA GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu")
 
 
 def test_config_device_and_backend():

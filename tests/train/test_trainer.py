@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 import torch
 
 from elman.train import NonFiniteError, TrainConfig, Trainer, seed_everything
 from elman.train.checkpoint import load_checkpoint
+from elman.train.metrics import plot_curves
 from elman.train.schedule import Schedule
 from tests.train.fake_task import FakeTask
 
@@ -33,7 +35,21 @@ def test_training_lowers_the_loss_and_writes_logs_and_checkpoints(tmp_path):
     assert (tmp_path / "last.safetensors").exists() and (tmp_path / "best.safetensors").exists()
     _, meta = load_checkpoint(tmp_path / "best.safetensors", "fake")
     assert meta["metrics"]["val_loss"] == min(evals)
+
+
+def test_the_loss_curves_are_drawn_where_matplotlib_is_installed(tmp_path):
+    pytest.importorskip("matplotlib")
+    _run(tmp_path, steps=8)
     assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def test_without_matplotlib_the_curves_are_left_out_quietly(tmp_path, monkeypatch):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text(json.dumps({"step": 1, "train_loss": 1.0}) + "\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib... now fails
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert plot_curves(log, tmp_path / "loss.png") is None
+    assert not (tmp_path / "loss.png").exists()
 
 
 @pytest.mark.parametrize("accumulate", [1, 3])
@@ -96,13 +112,21 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
-def test_every_optimizer_runs_and_resumes(tmp_path, optimizer):
-    _run(tmp_path, until=3, steps=6, optimizer=optimizer)
-    trainer = Trainer(
-        FakeTask(), TrainConfig(**(FAST | dict(steps=6, optimizer=optimizer))), tmp_path
-    )
-    trainer.restore()
-    assert math.isfinite(trainer.fit()["val_loss"])
+def test_every_optimizer_resumes_exactly(tmp_path, optimizer):
+    # its state (moments, momentum buffers) must come back: the weights equal an unpaused run's
+    whole, metrics = _run(tmp_path / "whole", steps=6, optimizer=optimizer)
+    assert math.isfinite(metrics["val_loss"])
+    _run(tmp_path / "paused", until=3, steps=6, optimizer=optimizer)
+    seed_everything(123)
+    config = TrainConfig(**(FAST | dict(steps=6, optimizer=optimizer)))
+    resumed = Trainer(FakeTask(), config, tmp_path / "paused")
+    resumed.restore()
+    assert resumed.position.step == 3
+    resumed.fit()
+    for (name, a), b in zip(
+        whole.task.model.state_dict().items(), resumed.task.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
 
 
 def test_schedules():

@@ -44,11 +44,11 @@ WHAT = "classify stream"
 
 
 def _network(model) -> SequenceClassifier:
-    """The network of a loaded ``Classifier`` (or the network itself), checked to stream."""
+    """The network of a ``ClassifyRun`` (or the network itself), checked to stream."""
     network = getattr(model, "model", model)
     if not isinstance(network, SequenceClassifier):
         raise TypeError(
-            f"model: expected a Classifier or SequenceClassifier, got {type(model).__name__}"
+            f"model: expected a ClassifyRun or SequenceClassifier, got {type(model).__name__}"
         )
     if network.rnn.config.bidirectional:
         raise ValueError(
@@ -123,7 +123,7 @@ def _attend_steps(
 class ClassifyStream:
     """One sequence read by a unidirectional classifier, a step or a chunk at a time.
 
-    ``model``: a loaded ``Classifier`` (its ``classes`` are kept) or a ``SequenceClassifier``.
+    ``model``: a ``ClassifyRun`` (its ``classes`` are kept) or a ``SequenceClassifier``.
     """
 
     def __init__(self, model) -> None:

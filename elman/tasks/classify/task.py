@@ -27,11 +27,11 @@ from elman.nn.checks import check_fields
 from elman.nn.pooling import POOLINGS
 from elman.tasks.classify.model import SequenceClassifier
 from elman.tasks.classify.sources import load_source
-from elman.tasks.rundir import fit_task, open_model, open_run, recorded_source, resume_run
+from elman.tasks.rundir import fit_task, resume_run
 from elman.tasks.scores import scores
 from elman.train import TrainConfig, seed_everything
-from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
+from elman.train.evaluation import evaluating
 
 NAME = "classify"
 EVAL_BATCH = 256
@@ -243,16 +243,13 @@ def predict_logits(model: nn.Module, inputs: Sequence[Tensor]) -> Tensor:
     """Logits (N, K) of encoded ``inputs``, in their order (batched by length inside)."""
     lengths = [len(x) for x in inputs]
     out = torch.empty(0)
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model) as to_model:
         for index in bucket_batches(lengths, EVAL_BATCH, shuffle=False):
-            batch = move(collate(inputs, index), device)
+            batch = to_model(collate(inputs, index))
             logits = model(batch.x, batch.lengths)
             if out.numel() == 0:
                 out = logits.new_empty(len(inputs), logits.shape[1])
             out[batch.index] = logits
-    model.train(was_training)
     return out.cpu()
 
 
@@ -332,9 +329,19 @@ def task_from_source(
 
 def _task_from_meta(meta: dict) -> ClassifyTask:
     info = meta["task_config"]
-    tok = None if info["tokenizer"] is None else Tokenizer.from_json(info["tokenizer"])
-    config = ClassifyConfig(**info["model"])
-    return task_from_source(info["source"], config, info["seed"], info["classes"], tok)
+    config, tokenizer = ClassifyConfig(**info["model"]), tokenizer_of(info)
+    return task_from_source(info["source"], config, info["seed"], info["classes"], tokenizer)
+
+
+def tokenizer_of(info: dict) -> Tokenizer | None:
+    """The tokenizer a checkpoint's ``task_config`` records (None for series)."""
+    return None if info["tokenizer"] is None else Tokenizer.from_json(info["tokenizer"])
+
+
+def model_from(info: dict) -> tuple[SequenceClassifier, Encoder]:
+    """The (untrained) network and input encoder a checkpoint's ``task_config`` describes."""
+    encoder = Encoder(info["kind"], tokenizer_of(info), info["channels"])
+    return build_model(ClassifyConfig(**info["model"]), len(info["classes"]), encoder), encoder
 
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
@@ -342,70 +349,16 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
     return resume_run(out, NAME, _task_from_meta, steps, until)
 
 
-@dataclass
-class Classifier:
-    """A trained model with what it needs to read raw inputs and name its classes."""
-
-    model: SequenceClassifier
-    encoder: Encoder
-    classes: tuple[str, ...]
-    meta: dict
-
-    def probabilities(self, inputs: Sequence) -> Tensor:
-        """(N, K) class probabilities of raw texts or series."""
-        return predict_logits(self.model, self.encoder(inputs, "input")).softmax(-1)
-
-    def predict(self, inputs: Sequence) -> list[dict]:
-        """For each input: the predicted label and every class's probability."""
-        probs = self.probabilities(inputs)
-        return [
-            {
-                "label": self.classes[int(p.argmax())],
-                "probabilities": dict(zip(self.classes, p.tolist(), strict=True)),
-            }
-            for p in probs
-        ]
-
-    def evaluate(self, data: Examples) -> dict:
-        """Loss, accuracy, macro-F1 and confusion matrix on labelled ``data``."""
-        targets = class_ids(data.labels, self.classes, "evaluation")
-        x = self.encoder(data.inputs, "evaluation")
-        return evaluate(self.model, x, targets, len(self.classes)) | {"examples": len(data)}
-
-
-def load(out: str | Path, which: str = "best") -> Classifier:
-    """The classifier in ``out`` (``which``: "best" or "last" checkpoint)."""
-    model, encoder, meta = open_model(out, NAME, which, _model_from)
-    return Classifier(model, encoder, tuple(meta["task_config"]["classes"]), meta)
-
-
-def _model_from(info: dict) -> tuple[SequenceClassifier, Encoder]:
-    tok = None if info["tokenizer"] is None else Tokenizer.from_json(info["tokenizer"])
-    encoder = Encoder(info["kind"], tok, info["channels"])
-    return build_model(ClassifyConfig(**info["model"]), len(info["classes"]), encoder), encoder
-
-
-def held_out_test(out: str | Path) -> Examples:
-    """The test examples of the run in ``out`` (its source must name a test set)."""
-    _, _, test = run_data(out)
-    if test is None:
-        raise ValueError("this run's data source has no test set; pass labelled data to score")
-    return test
-
-
-def run_data(out: str | Path) -> tuple[Examples, Examples, Examples | None]:
-    """(train, validation, test or None) examples of the run in ``out``, read again from the
-    source its checkpoint records."""
-    _, meta = open_run(out, NAME, "best")
-    return load_source(recorded_source(meta, Path(out) / "best.safetensors"))
-
-
-def scored_with_baselines(out: str | Path) -> dict:
-    """A series run's best model on its test split (else its validation split) beside the
-    majority-class and 1-NN Euclidean baselines fitted on its training split."""
-    train, valid, test = run_data(out)
-    scored, what = (test, "test split") if test is not None else (valid, "validation split")
-    model = load(out)
-    result = model.evaluate(scored)
-    conv = model.model.conv is not None
-    return {"accuracy": result["accuracy"], "data": what, "conv": conv} | baselines(train, scored)
+__all__ = [
+    "ClassifyConfig",
+    "ClassifyTask",
+    "Encoder",
+    "baselines",
+    "build_model",
+    "evaluate",
+    "model_from",
+    "nearest",
+    "predict_logits",
+    "resume",
+    "train",
+]

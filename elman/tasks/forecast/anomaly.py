@@ -14,8 +14,9 @@ r"""Anomaly detection by surprise under a one-step-ahead autoregressive forecast
 
 The model reads the series once, from a zero state, carrying its state from step to step;
 the first step (the first two for a model of differences) has nothing to be surprised
-against and scores 0. ``Stream`` does the same one observation at a time with O(1) memory
-(the recurrent state, the last value or two and v), so batch and streaming scores agree.
+against and scores 0. A forecast stream (``elman.tasks.forecast.stream.ForecastStream``) does
+the same one observation at a time with O(1) memory (the recurrent state, the last value or
+two and v), so batch and streaming scores agree.
 
 Two choices of ``Detector`` make the scores robust, at the price of reading step by step:
 - ``adapt`` (α > 0, residual score): the model's σ was learned on the training part; a series
@@ -46,18 +47,20 @@ from dataclasses import dataclass, replace
 from functools import partial
 from itertools import accumulate
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_bytes
 from torch import Tensor
 
 from elman.data.series import Series
 from elman.tasks.forecast.anomaly_metrics import average_precision, detection_scores
 from elman.tasks.forecast.data import Prepared, modelled
-from elman.tasks.forecast.trained import Trained
-from elman.tasks.streaming import as_model_state, as_tuple, pack, row, stack
+from elman.tasks.streaming import as_model_state, as_tuple, row, stack
+from elman.train.evaluation import evaluating
+
+if TYPE_CHECKING:  # the run imports this module
+    from elman.tasks.forecast.run import ForecastRun
 
 SCORES = ("residual", "nll")
 CLIP = 3.0  # running standard deviations an outlier may add to the running scale
@@ -111,23 +114,23 @@ def _detector(detector: Detector | str) -> Detector:
     return Detector(detector) if isinstance(detector, str) else detector
 
 
-def _check(trained: Trained, detector: Detector) -> None:
-    if trained.config.mode != "autoregressive":
+def _check(run: ForecastRun, detector: Detector) -> None:
+    if run.config.mode != "autoregressive":
         raise ValueError(
             f"anomaly scores need an autoregressive model (mode='autoregressive'): {STREAMABLE}"
         )
-    if trained.config.normalize:
+    if run.config.normalize:
         raise ValueError(
             "anomaly scores read the series as one stream, and this model rescales every "
             f"window by its own context (normalize=True): {STREAMABLE}"
         )
-    if detector.score == "nll" and trained.config.head != "gaussian":
+    if detector.score == "nll" and run.config.head != "gaussian":
         raise ValueError("score='nll' needs a gaussian head; use score='residual'")
 
 
-def surprise(trained: Trained, theta: Tensor, z: Tensor, score: str) -> Tensor:
+def surprise(run: ForecastRun, theta: Tensor, z: Tensor, score: str) -> Tensor:
     """Scores of scaled values ``z`` (...) under one-step parameters ``theta`` (..., P)."""
-    head = trained.model.head
+    head = run.model.head
     if head.kind == "gaussian":
         mu, sigma = theta[..., 0], theta[..., 1]
         if score == "nll":
@@ -140,23 +143,25 @@ def surprise(trained: Trained, theta: Tensor, z: Tensor, score: str) -> Tensor:
 
 
 @torch.no_grad()
-def scores(trained: Trained, s: Series, detector: Detector | str = "residual") -> np.ndarray:
+def scores(run: ForecastRun, s: Series, detector: Detector | str = "residual") -> np.ndarray:
     """(T,) scores of every value of ``s`` (the first scores 0); ``detector`` may be a score
     name."""
     detector = _detector(detector)
-    _check(trained, detector)
-    data = trained.prepare(s)
+    _check(run, detector)
+    data = run.prepare(s)
     if detector.sequential:
-        reader = Reader(trained, data.index, detector)
+        reader = Reader(run, data.index, detector)
         return np.array([reader.step(data.z[t], data.future[t])[0] for t in range(len(data.z))])
-    return _scores(trained, data, detector)
+    return _scores(run, data, detector)
 
 
-def _scores(trained: Trained, data: Prepared, detector: Detector) -> np.ndarray:
-    model, diff = trained.model.eval(), trained.config.difference
-    u, future = modelled(data.z[None], data.future[None], diff)
-    theta, _ = model.step_parameters(u[:, :-1], future[:, 1:], torch.tensor([data.index]))
-    out = surprise(trained, theta[0], u[0, 1:], detector.score).double().numpy()
+def _scores(run: ForecastRun, data: Prepared, detector: Detector) -> np.ndarray:
+    model, diff = run.model, run.config.difference
+    with evaluating(model) as to_model:
+        z, future, ids = to_model((data.z[None], data.future[None], torch.tensor([data.index])))
+        u, future = modelled(z, future, diff)
+        theta, _ = model.step_parameters(u[:, :-1], future[:, 1:], ids)
+        out = surprise(run, theta[0], u[0, 1:], detector.score).double().cpu().numpy()
     return np.concatenate([np.zeros(1 + diff), ewma(out, detector.smooth)])
 
 
@@ -176,7 +181,7 @@ def smoothed(span: int, level: float | None, score: float) -> float:
 
 
 def fit_threshold(
-    trained: Trained,
+    run: ForecastRun,
     series: list[Series],
     quantile: float = 0.99,
     detector: Detector | str = "residual",
@@ -187,7 +192,7 @@ def fit_threshold(
     test part), scored with ``detector`` less its threshold (see ``threshold_of``)."""
     check_rule(rule, quantile, risk)
     plain = replace(_detector(detector), threshold=None)
-    pooled = np.concatenate([scores(trained, s, plain)[1:] for s in series])
+    pooled = np.concatenate([scores(run, s, plain)[1:] for s in series])
     return threshold_of(pooled, rule, quantile, risk)
 
 
@@ -227,9 +232,9 @@ def check_rule(rule: str, quantile: float, risk: float | None = DEFAULT_RISK) ->
 
 
 class Reader:
-    """The step-by-step scorer behind ``Stream``, sequential batch scoring and the forecast
-    stream (``elman.tasks.forecast.stream``): one series, scaled values z_t with their
-    known-future covariates f_t.
+    """The step-by-step scorer behind sequential batch scoring and the forecast stream
+    (``elman.tasks.forecast.stream``): one series, scaled values z_t with their known-future
+    covariates f_t.
 
     A step has two halves: advancing feeds the last modelled value (and f_t) to the network
     and keeps θ_t, the parameters of the next value; ``observe`` scores z_t against them.
@@ -237,8 +242,8 @@ class Reader:
     reported) before the next value arrives, and ``step`` then uses it instead of advancing
     twice. ``advance_together`` advances many readers of one model as one batch."""
 
-    def __init__(self, trained: Trained, index: int, detector: Detector) -> None:
-        self.trained, self.detector = trained, detector
+    def __init__(self, run: ForecastRun, index: int, detector: Detector) -> None:
+        self.run, self.detector = run, detector
         self.ids = torch.tensor([index])
         self.state, self.last, self.previous, self.scale = None, None, None, 1.0
         self.replaced, self.level = False, None
@@ -259,7 +264,7 @@ class Reader:
     def advance_together(readers: list[Reader], futures: list[Tensor]) -> None:
         """Advance every reader (all ``ready``, of one model) in one batched network step:
         each feeds its last modelled value with the next value's f (F,) and keeps θ (P,)."""
-        model = readers[0].trained.model.eval()
+        model = readers[0].run.model.eval()
         rnn = model.rnn
         zero = rnn.zero_state(1)
         batch = stack([zero if r.state is None else as_tuple(r.state) for r in readers])
@@ -273,7 +278,7 @@ class Reader:
     def observe(self, z: Tensor) -> tuple[float, bool]:
         """Score scaled ``z`` () against θ from ``advance`` (absent before the first values)."""
         u, last = z, self.last
-        if self.trained.config.difference:
+        if self.run.config.difference:
             self.last = z
             if last is None:
                 return 0.0, False
@@ -281,10 +286,10 @@ class Reader:
         if self.previous is None:
             self.previous = u
             return 0.0, False
-        d, model = self.detector, self.trained.model
+        d, model = self.detector, self.run.model
         theta, self.theta = self.theta, None
         assert theta is not None, "advance_together() before observe()"
-        r = float(surprise(self.trained, theta, u, d.score))
+        r = float(surprise(self.run, theta, u, d.score))
         s = r / math.sqrt(self.scale) if d.adapt else r
         if d.smooth > 1:
             s = self.level = smoothed(d.smooth, self.level, s)
@@ -293,7 +298,7 @@ class Reader:
         self.replaced = replace_it  # the second flag in a row is taken as a new level
         if replace_it:
             u = model.head.point(theta)
-            if self.trained.config.difference:
+            if self.run.config.difference:
                 self.last = last + u  # the level the forecast implies, for the next step
         if d.adapt:  # clipped, so one outlier cannot inflate the scale (a Huber-style update)
             clipped = min(r * r, CLIP * CLIP * self.scale)
@@ -318,7 +323,7 @@ class Reader:
 
     def load_state_dict(self, tensors: dict[str, Tensor]) -> None:
         rnn = tuple(tensors[f"rnn.{i}"] for i in range(2) if f"rnn.{i}" in tensors)
-        lstm = self.trained.model.rnn.config.mode == "LSTM"
+        lstm = self.run.model.rnn.config.mode == "LSTM"
         self.state = None if not rnn else (rnn if lstm else rnn[0])
         self.last, self.previous = tensors.get("last"), tensors.get("previous")
         self.scale, self.replaced = float(tensors["scale"]), bool(tensors["replaced"])
@@ -326,55 +331,11 @@ class Reader:
         self.theta = tensors.get("theta")
 
 
-class Stream:
-    """One series, one observation at a time: ``step(value)`` -> (score, flagged)."""
-
-    def __init__(
-        self,
-        trained: Trained,
-        name: str,
-        threshold: float,
-        detector: Detector | str = "residual",
-    ) -> None:
-        detector = replace(_detector(detector), threshold=threshold)
-        _check(trained, detector)
-        if trained.future_size:
-            raise ValueError(
-                "streaming takes values alone: this model reads known-future covariates "
-                f"(calendar features of timestamps, or user columns): {STREAMABLE}"
-            )
-        index = trained.lookup(name)
-        self.scaler = trained.target_scaler(index)
-        self.reader = Reader(trained, index, detector)
-
-    @torch.no_grad()
-    def step(self, value: float) -> tuple[float, bool]:
-        """The score of ``value`` given everything before it, and whether it is flagged."""
-        if not math.isfinite(value):
-            raise ValueError(f"value: expected a finite number, got {value!r}")
-        z = torch.tensor(self.scaler.scaled(float(value), "value"), dtype=torch.float32)
-        return self.reader.step(z, torch.zeros(0))
-
-    def to_bytes(self) -> bytes:
-        """The stream's state (recurrent state, last values, running scale) as safetensors
-        bytes; ``restore`` continues from it exactly."""
-        return pack(self.reader.state_dict())
-
-    def restore(self, data: bytes) -> Stream:
-        """Continue from ``to_bytes`` of a stream of the same model, series and detector."""
-        try:
-            self.reader.load_state_dict(load_bytes(data))
-        except (KeyError, ValueError, RuntimeError, SafetensorError) as e:
-            raise ValueError(f"data: not the state of an anomaly stream ({e})") from None
-        return self
-
-
 __all__ = [
     "SCORES",
     "STREAMABLE",
     "Detector",
     "Reader",
-    "Stream",
     "average_precision",
     "check_rule",
     "detection_scores",

@@ -72,12 +72,14 @@ class DistributionHead(nn.Module):
         return theta[..., index]
 
     def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One draw per row: Gaussian, or from the piecewise-linear quantile function."""
+        """One draw per row: Gaussian, or from the piecewise-linear quantile function. The
+        noise is drawn where ``generator`` lives (the CPU by default) and moved to θ's device,
+        so a seed gives the same paths on every device."""
         shape, dtype = theta.shape[:-1], theta.dtype
         if self.kind == "gaussian":
-            noise = torch.randn(shape, generator=generator, dtype=dtype)
+            noise = torch.randn(shape, generator=generator, dtype=dtype).to(theta.device)
             return theta[..., 0] + theta[..., 1] * noise
-        u = torch.rand(shape, generator=generator, dtype=dtype)
+        u = torch.rand(shape, generator=generator, dtype=dtype).to(theta.device)
         return _interpolate(u, theta.new_tensor(self.levels), theta)
 
 

@@ -29,14 +29,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from elman.tasks.forecast.anomaly import SCORES, STREAMABLE, Detector, Reader
-from elman.tasks.forecast.trained import Trained
 from elman.tasks.streaming import check_lengths, check_together, pack, take, unpack
+
+if TYPE_CHECKING:  # the run imports this module
+    from elman.tasks.forecast.run import ForecastRun
 
 WHAT = "forecast stream"
 NOTHING = torch.zeros(0)  # no known-future covariates
@@ -56,8 +59,8 @@ class NextSteps:
     flagged: np.ndarray
 
 
-def check_streamable(trained: Trained, detector: Detector) -> None:
-    c = trained.config
+def check_streamable(run: ForecastRun, detector: Detector) -> None:
+    c = run.config
     if c.mode != "autoregressive":
         raise ValueError(
             f"model: a {c.mode!r}-mode forecaster emits its whole horizon from a context "
@@ -68,7 +71,7 @@ def check_streamable(trained: Trained, detector: Detector) -> None:
             "model: per-window normalization (normalize=True) rescales every window by its "
             f"own context, so the series cannot be read as one stream; {STREAMABLE}"
         )
-    if trained.future_size:
+    if run.future_size:
         raise ValueError(
             "model: it reads known-future covariates (calendar features or user columns) "
             f"and a stream takes values alone; {STREAMABLE}"
@@ -77,30 +80,30 @@ def check_streamable(trained: Trained, detector: Detector) -> None:
         raise ValueError(f"detector: score='nll' needs a gaussian head, not {c.head!r}")
 
 
-def _series_index(trained: Trained, name: str | None) -> int:
-    if name is None and len(trained.names) > 1:
+def _series_index(run: ForecastRun, name: str | None) -> int:
+    if name is None and len(run.names) > 1:
         raise ValueError(
-            f"name: the model knows {len(trained.names)} series; name one of {trained.names[:10]}"
+            f"name: the model knows {len(run.names)} series; name one of {run.names[:10]}"
         )
-    return trained.lookup(name if name is not None else trained.names[0])
+    return run.lookup(name if name is not None else run.names[0])
 
 
 class ForecastStream:
     """One series read by an autoregressive forecaster, one value (or a chunk) at a time.
 
-    trained: a loaded forecaster (``forecast_runs.load``); name: the series (None for a
-    model of one series); detector: how the anomaly scores are made (a score name or an
-    ``anomaly.Detector``; its threshold flags values, None: never)."""
+    run: a loaded forecaster (``ForecastRun``: ``SPEC.load(dir)``, or its ``open_stream``);
+    name: the series (None for a model of one series); detector: how the anomaly scores are
+    made (a score name or an ``anomaly.Detector``; its threshold flags values, None: never)."""
 
     def __init__(
-        self, trained: Trained, name: str | None = None, detector: Detector | str = "residual"
+        self, run: ForecastRun, name: str | None = None, detector: Detector | str = "residual"
     ) -> None:
         detector = Detector(detector) if isinstance(detector, str) else detector
-        check_streamable(trained, detector)
-        self.trained, self.model, self.detector = trained, trained.model, detector
-        self.index = _series_index(trained, name)
-        self.scaler = trained.target_scaler(self.index)
-        self.reader = Reader(trained, self.index, detector)
+        check_streamable(run, detector)
+        self.run, self.model, self.detector = run, run.model, detector
+        self.index = _series_index(run, name)
+        self.scaler = run.target_scaler(self.index)
+        self.reader = Reader(run, self.index, detector)
         self.steps = 0
 
     def _scaled(self, chunk) -> Tensor:
@@ -111,12 +114,12 @@ class ForecastStream:
 
     def _next(self) -> tuple[float, np.ndarray]:
         """The next value's point forecast and quantiles, in the series' units."""
-        levels = self.trained.config.levels
+        levels = self.run.config.levels
         theta = self.reader.theta
         if theta is None:
             return math.nan, np.full(len(levels), math.nan)
         head = self.model.head
-        base = float(self.reader.last) if self.trained.config.difference else 0.0
+        base = float(self.reader.last) if self.run.config.difference else 0.0
         point = base + float(head.point(theta))
         quant = base + head.quantiles(theta, levels).double().numpy()
         return float(self.scaler.inverse(point)), self.scaler.inverse(quant)
@@ -142,7 +145,7 @@ class ForecastStream:
             _advance([r for r in readers if r.ready])
             for i, s in enumerate(streams):
                 rows[i].append((*s._next(), *seen[i]))
-        levels = streams[0].trained.config.levels
+        levels = streams[0].run.config.levels
         out = []
         for s, got in zip(streams, rows, strict=True):
             point, quant, score, flagged = zip(*got, strict=True)
@@ -172,12 +175,12 @@ class ForecastStream:
         )
 
     @classmethod
-    def from_bytes(cls, trained: Trained, data: bytes) -> ForecastStream:
-        """A stream of ``trained`` that continues where ``to_bytes`` left one."""
+    def from_bytes(cls, run: ForecastRun, data: bytes) -> ForecastStream:
+        """A stream of ``run`` that continues where ``to_bytes`` left one."""
         tensors = unpack(data, WHAT)
         index = int(take(tensors, "series", ()))
-        if not 0 <= index < len(trained.names):
-            raise ValueError(f"series: id {index} is not one of the model's {len(trained.names)}")
+        if not 0 <= index < len(run.names):
+            raise ValueError(f"series: id {index} is not one of the model's {len(run.names)}")
         threshold = float(take(tensors, "detector.threshold", ()))
         score = int(take(tensors, "detector.score", ()))
         if not 0 <= score < len(SCORES):
@@ -189,9 +192,9 @@ class ForecastStream:
             bool(take(tensors, "detector.replace", ())),
             int(take(tensors, "detector.smooth", ())),
         )
-        stream = cls(trained, trained.names[index], detector)
+        stream = cls(run, run.names[index], detector)
         reader = {k[7:]: v for k, v in tensors.items() if k.startswith("reader.")}
-        _check_reader(trained, reader)
+        _check_reader(run, reader)
         stream.reader.load_state_dict(reader)
         stream.steps = int(take(tensors, "steps", ()))
         return stream
@@ -202,14 +205,14 @@ def _advance(readers: list[Reader]) -> None:
         Reader.advance_together(readers, [NOTHING] * len(readers))
 
 
-def _check_reader(trained: Trained, tensors: dict[str, Tensor]) -> None:
+def _check_reader(run: ForecastRun, tensors: dict[str, Tensor]) -> None:
     """The stored reader state has the shapes this model's reader carries."""
-    zero = trained.model.rnn.zero_state(1)
+    zero = run.model.rnn.zero_state(1)
     if any(f"rnn.{i}" in tensors for i in range(len(zero))):  # absent: nothing read yet
         for i, ref in enumerate(zero):
             take(tensors, f"rnn.{i}", tuple(ref.shape))
     if "theta" in tensors:
-        take(tensors, "theta", (trained.model.head.width,))
+        take(tensors, "theta", (run.model.head.width,))
     for key in ("scale", "replaced"):
         take(tensors, key, ())
 

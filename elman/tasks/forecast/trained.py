@@ -1,4 +1,5 @@
-"""Training, loading, forecasting and rolling-origin backtesting of forecast models.
+"""Training, forecasting and rolling-origin backtesting of forecast models (a trained one is
+a ``elman.tasks.forecast.run.ForecastRun``).
 
 Backtesting (``historical forecasts``): the trained model forecasts ``horizon`` steps from
 each origin t (the last step it may read) of the series given, origins ``stride`` apart and
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from elman.data.scaling import Scaler
 from elman.data.series import Series, load_series
 from elman.tasks.forecast.baselines import baseline
 from elman.tasks.forecast.data import (
@@ -26,24 +27,21 @@ from elman.tasks.forecast.data import (
     ForecastConfig,
     ForecastTask,
     Prepared,
-    build_model,
     extend_time,
     modelled,
-    prepare,
     window_stats,
 )
 from elman.tasks.forecast.model import Forecaster
 from elman.tasks.forecast.scores import interval_scores, mase_scale, point_scores, seasonal_period
-from elman.tasks.rundir import fit_task, open_model, resume_run
+from elman.tasks.rundir import fit_task, resume_run
 from elman.train import TrainConfig, seed_everything
-from elman.train.checkpoint import reading
+from elman.train.evaluation import evaluating
 
-# what a run's source may hold: its kind and ``load_series``' options
-SOURCE_KEYS = {"kind", "path", "targets", "time_col", "id_col", "past", "future", "freq", "missing"}
+if TYPE_CHECKING:  # the run imports this module
+    from elman.tasks.forecast.run import ForecastRun
 
 
 # ---- forecasting -------------------------------------------------------------------------
-@torch.no_grad()
 def predict(
     model: Forecaster,
     config: ForecastConfig,
@@ -53,7 +51,7 @@ def predict(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Point forecasts (N, H) and quantiles (N, H, L) at ``config.levels``, in data units,
     for the ``horizon`` steps after each origin. ``data.future`` must reach origin + H."""
-    c, model = config, model.eval()
+    c = config
     for t in origins:
         if t < c.context - 1:
             raise ValueError(f"origin {t}: needs {c.context} values of context before it")
@@ -62,24 +60,27 @@ def predict(
                 f"origin {t}: known-future covariates end at step {len(data.future) - 1}, "
                 f"before the horizon's last step {t + c.horizon}"
             )
-    start = torch.tensor([t - c.context + 1 for t in origins])
+    start = [t - c.context + 1 for t in origins]
     span = c.context + c.horizon
-    rows = lambda x, n: torch.stack([x[s : s + n] for s in start.tolist()])  # noqa: E731
-    z_raw = rows(data.z, c.context)
-    loc, scale = window_stats(z_raw, c.normalize)
-    z_ctx = (z_raw - loc) / scale
-    future = rows(data.future, span)
-    ids = torch.full((len(origins),), data.index, dtype=torch.int64)
-    if c.mode == "direct":
-        past = rows(data.past, c.context)
-        theta = model.horizon_parameters(
-            z_ctx, past, future[:, : c.context], future[:, c.context :], ids
+    rows = lambda x, n: torch.stack([x[s : s + n] for s in start])  # noqa: E731
+    with evaluating(model) as to_model:
+        z, past, future, ids = to_model(
+            (data.z, data.past, data.future, torch.full((len(origins),), data.index))
         )
-        point, quant = model.head.point(theta), model.head.quantiles(theta, c.levels)
-    else:
-        point, quant = _sample_paths(model, c, z_ctx, future, ids, seed)
-    point, quant = point * scale + loc, quant * scale.unsqueeze(-1) + loc.unsqueeze(-1)
-    return data.scaler.inverse(point.double().numpy()), data.scaler.inverse(quant.double().numpy())
+        z_raw = rows(z, c.context)
+        loc, scale = window_stats(z_raw, c.normalize)
+        z_ctx = (z_raw - loc) / scale
+        future = rows(future, span)
+        if c.mode == "direct":
+            theta = model.horizon_parameters(
+                z_ctx, rows(past, c.context), future[:, : c.context], future[:, c.context :], ids
+            )
+            point, quant = model.head.point(theta), model.head.quantiles(theta, c.levels)
+        else:
+            point, quant = _sample_paths(model, c, z_ctx, future, ids, seed)
+        point, quant = point * scale + loc, quant * scale.unsqueeze(-1) + loc.unsqueeze(-1)
+    point, quant = (x.double().cpu().numpy() for x in (point, quant))
+    return data.scaler.inverse(point), data.scaler.inverse(quant)
 
 
 def _sample_paths(model, c: ForecastConfig, z_ctx, future, ids, seed: int):
@@ -104,7 +105,7 @@ def _sample_paths(model, c: ForecastConfig, z_ctx, future, ids, seed: int):
     paths = torch.stack(draws, dim=1).view(n, k, c.horizon)
     if c.difference:
         paths = z_ctx[:, -1, None, None] + paths.cumsum(dim=2)  # (n, k, H) levels
-    levels = torch.tensor(c.levels, dtype=paths.dtype)
+    levels = torch.tensor(c.levels, dtype=paths.dtype, device=paths.device)
     return paths.median(dim=1).values, torch.quantile(paths, levels, dim=1).permute(1, 2, 0)
 
 
@@ -152,64 +153,16 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None):
     return resume_run(out, NAME, _task_from_meta, steps, until)
 
 
-class Trained:
-    """A loaded forecaster with what it needs to read new data like its training data."""
-
-    def __init__(self, model: Forecaster, config: ForecastConfig, info: dict) -> None:
-        self.model, self.config, self.info = model, config, info
-        self.scalers, self.names = info["scalers"], info["names"]
-        for key, kind in (("source", dict), ("scalers", list), ("names", list)):
-            if not isinstance(info[key], kind):
-                raise TypeError(f"task_config.{key} is a {type(info[key]).__name__}")
-        unknown = set(info["source"]) - SOURCE_KEYS
-        if unknown:
-            raise ValueError(f"task_config.source has unknown keys {sorted(unknown)}")
-        if len(self.scalers) != len(self.names):
-            raise ValueError(f"{len(self.scalers)} scalers for {len(self.names)} series")
-        self.future_names = list(info["source"].get("future") or [])
-        self.future_size = int(info["sizes"]["future"])
-        self.train_end = info.get("train_end")  # absent in runs of older versions
-        for i in range(len(self.names)):
-            self.target_scaler(i)
-
-    def lookup(self, name: str) -> int:
-        """The id of the series ``name`` (any name, for a model of one series)."""
-        if name in self.names:
-            return self.names.index(name)
-        if len(self.names) == 1:
-            return 0
-        raise ValueError(f"series {name!r} is not one the model knows: {self.names[:10]}")
-
-    def target_scaler(self, index: int) -> Scaler:
-        return Scaler.from_json(self.scalers[index]["target"])
-
-    def prepare(self, s: Series, extra_future: np.ndarray | None = None) -> Prepared:
-        i = self.lookup(s.name)
-        return prepare(s, i, self.scalers[i], self.config, extra_future)
-
-
-def load(out: str | Path, which: str = "best") -> Trained:
-    model, config, meta = open_model(out, NAME, which, _model_from)
-    with reading(Path(out) / f"{which}.safetensors"):
-        return Trained(model, config, meta["task_config"])
-
-
-def _model_from(info: dict) -> tuple[Forecaster, ForecastConfig]:
-    config = ForecastConfig(**info["model"])
-    past, future = info["sizes"]["past"], info["sizes"]["future"]
-    return build_model(config, past, future, len(info["names"])), config
-
-
 def future_times(s: Series, horizon: int) -> np.ndarray:
     """The timestamps (or integer steps) of the ``horizon`` steps after the end of ``s``."""
     return extend_time(s, len(s) + horizon)[len(s) :]
 
 
-def forecast(trained: Trained, s: Series, future: np.ndarray | None = None, seed: int = 0):
+def forecast(run: ForecastRun, s: Series, future: np.ndarray | None = None, seed: int = 0):
     """Point forecasts (H,) and quantiles (H, L) for the ``horizon`` steps after the end of
     ``s``; ``future`` (H, Cf): the known-future covariates over those steps (required when
     the model has any besides the calendar)."""
-    c, cf = trained.config, s.future.shape[1]
+    c, cf = run.config, s.future.shape[1]
     if len(s) < c.context:
         raise ValueError(
             f"series {s.name!r} has {len(s)} rows; a forecast reads the last {c.context} "
@@ -222,19 +175,19 @@ def forecast(trained: Trained, s: Series, future: np.ndarray | None = None, seed
             f"{c.horizon} forecast steps, shape ({c.horizon}, {cf}); got {got}"
         )
     extra = np.zeros((c.horizon, cf)) if future is None else np.asarray(future, dtype=float)
-    data = trained.prepare(s, extra)
-    point, quant = predict(trained.model, c, data, [len(s) - 1], seed)
+    data = run.prepare(s, extra)
+    point, quant = predict(run.model, c, data, [len(s) - 1], seed)
     return point[0], quant[0]
 
 
-def training_end(trained: Trained, s: Series) -> int:
+def training_end(run: ForecastRun, s: Series) -> int:
     """The position in ``s`` of the last step the model trained on (-1: it trained on none
     of ``s``), matched by timestamp (or integer step) with the checkpoint's ``train_end``."""
-    index = trained.lookup(s.name)
-    ends = trained.train_end
+    index = run.lookup(s.name)
+    ends = run.train_end
     if ends is None:  # a run of an older version: the end of its source's training part
-        training = load_source(trained.info["source"])[index]
-        end = training.time[len(training) - trained.info["valid_steps"] - 1]
+        training = load_source(run.info["source"])[index]
+        end = training.time[len(training) - run.info["valid_steps"] - 1]
     else:
         end = ends[index]
     dated = not np.issubdtype(s.time.dtype, np.integer)
@@ -305,16 +258,16 @@ def _summary(per_series: list[dict]) -> dict:
 
 
 def backtest(
-    trained: Trained, series: Sequence[Series], origins: int = 5, stride: int | None = None
+    run: ForecastRun, series: Sequence[Series], origins: int = 5, stride: int | None = None
 ) -> dict:
     """Scores of forecasts from the last ``origins`` origins of each series (see the
     module docstring): per series, and their mean over series."""
-    c = trained.config
+    c = run.config
     stride = c.horizon if stride is None else stride
     per_series = []
     for s in series:
-        points = backtest_origins(s, c, origins, stride, training_end(trained, s))
-        point, quant = predict(trained.model, c, trained.prepare(s), points)
+        points = backtest_origins(s, c, origins, stride, training_end(run, s))
+        point, quant = predict(run.model, c, run.prepare(s), points)
         scores = score_forecasts(s, points, point, quant, c.levels)
         per_series.append({"series": s.name, "origins": points} | scores)
     return _summary(per_series)
@@ -340,12 +293,12 @@ def baseline_backtest(
 
 
 __all__ = [
-    "Trained",
     "backtest",
     "backtest_origins",
     "baseline_backtest",
     "forecast",
-    "load",
+    "future_times",
+    "load_source",
     "predict",
     "resume",
     "train",

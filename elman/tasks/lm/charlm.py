@@ -23,13 +23,22 @@ from elman.decode import Sampling, next_token
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
 from elman.tasks.lm.model import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
-from elman.tasks.rundir import open_model, resume_run
+from elman.tasks.rundir import resume_run
 from elman.train import TrainConfig, Trainer, seed_everything
 from elman.train.checkpoint import CheckpointError, read_meta
 
 NAME = "charlm"
 TextPaths = str | Path | Sequence[str | Path] | None
-__all__ = ["CharLM", "CharLMConfig", "CharLMTask", "evaluate_ids", "generate", "load", "train"]
+__all__ = [
+    "CharLM",
+    "CharLMConfig",
+    "CharLMTask",
+    "evaluate_ids",
+    "generate",
+    "model_from",
+    "resume",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -192,12 +201,8 @@ def validation_ids(out: str | Path) -> Tensor:
     return _task_from_meta(read_meta(Path(out) / "last.safetensors", NAME)).valid_ids
 
 
-def load(out: str | Path, which: str = "best") -> tuple[CharLM, CharVocab, dict]:
-    """The model in ``out`` (``which``: "best" or "last" checkpoint), its vocabulary, meta."""
-    return open_model(out, NAME, which, _model_from)
-
-
-def _model_from(info: dict) -> tuple[CharLM, CharVocab]:
+def model_from(info: dict) -> tuple[CharLM, CharVocab]:
+    """The (untrained) model and vocabulary a checkpoint header's ``task_config`` describes."""
     vocab = CharVocab.from_json(info["vocab"])
     known = {f.name for f in fields(CharLMConfig)}
     config = CharLMConfig(**{k: v for k, v in info["model"].items() if k in known})

@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from elman.data.stream import Chunk, TokenStream
 from elman.nn import build_recurrent
-from elman.train.device import device_of, move
 from elman.train.distributed import shard_rows
+from elman.train.evaluation import evaluating
 
 EVAL_ROWS = 16
 
@@ -118,16 +118,12 @@ def evaluate_ids(
     rows = max(1, min(rows, (ids.numel() - 1) // 2))
     stream = TokenStream(ids, rows, 256, doc_starts, full_chunks_only=False)
     total, count, state = 0.0, 0, None
-    was_training = model.training
-    model.eval()
-    device = device_of(model)
-    with torch.no_grad():
+    with evaluating(model) as to_model:
         for chunk in stream:
-            chunk = move(chunk, device)
+            chunk = to_model(chunk)
             loss, state = model(chunk.x, state, chunk.starts, chunk.y)
             total += loss.item() * chunk.y.numel()
             count += chunk.y.numel()
-    model.train(was_training)
     return total / count
 
 

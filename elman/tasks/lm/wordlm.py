@@ -27,7 +27,7 @@ from elman.decode import Sampling, beam_search, next_token
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
 from elman.tasks.lm.model import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
-from elman.tasks.rundir import fit_task, open_model, resume_run
+from elman.tasks.rundir import fit_task, resume_run
 from elman.train import TrainConfig, seed_everything
 from elman.train.checkpoint import CheckpointError
 
@@ -292,24 +292,17 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
     return resume_run(out, NAME, _task_from_meta, steps, until)
 
 
-def load(out: str | Path, which: str = "best") -> tuple[RecurrentLM, Tokenizer, dict]:
-    """The model in ``out`` (``which``: "best" or "last"), its tokenizer and checkpoint meta."""
-    return open_model(out, NAME, which, _model_from)
-
-
-def _model_from(info: dict) -> tuple[RecurrentLM, Tokenizer]:
+def model_from(info: dict) -> tuple[RecurrentLM, Tokenizer]:
+    """The (untrained) model and tokenizer a checkpoint header's ``task_config`` describes."""
     tokenizer = Tokenizer.from_json(info["tokenizer"])
     return build_model(len(tokenizer), WordLMConfig(**info["model"])), tokenizer
 
 
-def evaluate_split(out: str | Path, split: str | None = None, which: str = "best") -> dict:
-    """Perplexity of the model in ``out`` on its corpus's "valid" or "test" documents;
-    ``split`` None: the test documents if the run has any, else the validation ones (the
-    result's "data" says which)."""
+def held_out(corpus: Corpus, split: str | None = None) -> tuple[Documents, str]:
+    """The "valid" or "test" documents of ``corpus`` and how to name them; ``split`` None: the
+    test documents if there are any, else the validation ones."""
     if split not in (None, "valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
-    model, tokenizer, meta = load(out, which)
-    corpus = corpus_from_source(meta["task_config"]["source"])
     what = f"{split} split"
     if split is None:
         split, what = ("test", "test split") if corpus.test else ("valid", "valid split")
@@ -318,7 +311,7 @@ def evaluate_split(out: str | Path, split: str | None = None, which: str = "best
     docs = getattr(corpus, split)
     if not docs:
         raise ValueError(f"this run's corpus has no {split} split; pass a text file to score")
-    return score_documents(model, tokenizer, docs) | {"data": what}
+    return docs, what
 
 
 def score_documents(model: RecurrentLM, tokenizer: Tokenizer, docs: Documents) -> dict:
@@ -439,11 +432,12 @@ __all__ = [
     "WordLMTask",
     "brown_corpus",
     "complete",
-    "evaluate_split",
     "finish",
     "generate",
-    "load",
+    "held_out",
+    "model_from",
     "resume",
+    "score_documents",
     "text_corpus",
     "train",
 ]

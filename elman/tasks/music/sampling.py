@@ -9,11 +9,11 @@ from torch import Tensor
 
 from elman.data import music as data
 from elman.tasks.music.task import Encoding, MusicModel, encode, held_out
+from elman.train.evaluation import evaluating
 
 NOTES = 2  # melody token ids below this are <s> and <unk>, never sampled
 
 
-@torch.no_grad()
 def generate(
     model: MusicModel,
     encoding: Encoding,
@@ -26,39 +26,42 @@ def generate(
     sampled steps: each pitch drawn on its own from its sigmoid, or one note token from the
     softmax (never ``<unk>``, nor the end token ``<s>``: a tune's end would cut ``length``
     short). ``temperature`` divides the logits; 0 takes the likeliest instead (each pitch
-    with p > 0.5, the top token)."""
+    with p > 0.5, the top token). Runs on the model's device; the piece comes back on the
+    CPU."""
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"length: expected a positive integer, got {length!r}")
     if not temperature >= 0:
         raise ValueError(f"temperature: expected a value >= 0, got {temperature!r}")
     if encoding.tokens and len(encoding.tokens) <= NOTES:
         raise ValueError("this melody model knows no note tokens: it cannot generate notes")
-    g = torch.Generator()
-    if seed is None:
-        g.seed()
-    else:
-        g.manual_seed(seed)
-    model.eval()
     melody = bool(encoding.tokens)
     start = torch.zeros(1, dtype=torch.int64) if melody else torch.zeros(1, encoding.outputs)
-    logits, state = model(torch.cat([start, primer])[None])
-    out = list(primer)
-    for _ in range(length):
-        last = logits[0, -1] / (temperature or 1.0)
-        if melody:
-            last[:NOTES] = float("-inf")  # <s> and <unk>
-            if temperature == 0:
-                step = last.argmax().reshape(1)
-            else:
-                step = torch.multinomial(torch.softmax(last, -1), 1, generator=g)
-            out.append(step[0])
-            logits, state = model(step[None], state=state)
+    with evaluating(model) as to_model:
+        x = to_model(torch.cat([start, primer]))
+        g = torch.Generator(x.device)  # on the model's device, as the samplers require
+        if seed is None:
+            g.seed()
         else:
-            p = torch.sigmoid(last)
-            frame = (p > 0.5).float() if temperature == 0 else torch.bernoulli(p, generator=g)
-            out.append(frame)
-            logits, state = model(frame[None, None], state=state)
-    return torch.stack(out) if out else primer
+            g.manual_seed(seed)
+        logits, state = model(x[None])
+        out = list(x[1:])
+        for _ in range(length):
+            step = _sample(logits[0, -1], melody, temperature, g)
+            out.append(step[0] if melody else step)
+            logits, state = model(step[None] if melody else step[None, None], state=state)
+    return torch.stack(out).cpu()
+
+
+def _sample(last: Tensor, melody: bool, temperature: float, g: torch.Generator) -> Tensor:
+    """The next step from the last logits: a note token id (1,), or a frame (P,)."""
+    last = last / (temperature or 1.0)
+    if melody:
+        last[:NOTES] = float("-inf")  # <s> and <unk>
+        if temperature == 0:
+            return last.argmax().reshape(1)
+        return torch.multinomial(torch.softmax(last, -1), 1, generator=g)
+    p = torch.sigmoid(last)
+    return (p > 0.5).float() if temperature == 0 else torch.bernoulli(p, generator=g)
 
 
 def write_midi(piece: Tensor, encoding: Encoding, step: float, path: str | Path) -> Path:

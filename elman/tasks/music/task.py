@@ -30,14 +30,16 @@ from elman.data import music
 from elman.data.batching import bucket_batches, pad
 from elman.nn import CELLS, build_recurrent
 from elman.nn.checks import check_fields
-from elman.tasks.rundir import fit_task, open_model, resume_run, split_task_from_meta
+from elman.tasks.rundir import fit_task, resume_run, split_task_from_meta
 from elman.train import TrainConfig, seed_everything
 from elman.train.distributed import rank_and_world
+from elman.train.evaluation import evaluating
 
 NAME = "music"
 KINDS = ("chorales", "melody")
 START = "<s>"  # melody: the token before the first note and after the last
 EVAL_BATCH = 64
+DEFAULT_TRAIN = {"steps": 3000, "lr": 2e-3, "eval_every": 200, "clip_norm": 5.0}
 
 
 @dataclass(frozen=True)
@@ -103,15 +105,27 @@ class MusicModel(nn.Module):
         return self.head(self.drop(h)), state
 
 
-def nll_sum(model: MusicModel, batch: Batch) -> tuple[Tensor, int]:
-    """Total nats over the real steps of a batch, and their count."""
+def nll_terms(model: MusicModel, batch: Batch) -> tuple[Tensor, Tensor]:
+    """Total nats over the real steps of a batch and their count, both tensors on the
+    batch's device (so a GPU step never waits on the CPU)."""
     logits, _ = model(batch.inputs, batch.lengths)
-    steps = torch.arange(logits.shape[1])[None, :] < batch.lengths[:, None]  # (B, T)
-    if model.embed is None:
+    steps = real_steps(batch.lengths, logits.shape[1])
+    if batch.targets.dim() == 3:  # piano rolls: an independent Bernoulli per pitch
         per = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none").sum(-1)
     else:
         per = F.cross_entropy(logits.transpose(1, 2), batch.targets, reduction="none")
-    return (per * steps).sum(), int(steps.sum())
+    return (per * steps).sum(), steps.sum()
+
+
+def nll_sum(model: MusicModel, batch: Batch) -> tuple[Tensor, int]:
+    """Total nats over the real steps of a batch, and their count."""
+    total, steps = nll_terms(model, batch)
+    return total, int(steps)
+
+
+def real_steps(lengths: Tensor, steps: int) -> Tensor:
+    """(B, T) True at each step before a row's length, on ``lengths``' device."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
 
 
 def frames_batch(rolls: Sequence[Tensor]) -> Batch:
@@ -254,8 +268,8 @@ class MusicTask:
         return out
 
     def loss(self, model: nn.Module, batch: Batch, carry):
-        total, steps = nll_sum(model, batch)  # type: ignore[arg-type]
-        return total / steps, steps, None
+        total, steps = nll_terms(model, batch)  # type: ignore[arg-type]
+        return total / steps, int(steps), None
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         return {"val_loss": mean_nll(model, self.valid_items, self.collate)}  # type: ignore[arg-type]
@@ -272,13 +286,10 @@ class MusicTask:
 def mean_nll(model: MusicModel, items: Sequence[Tensor], collate) -> float:
     """Nats per step (per note for melodies) over all steps of ``items``."""
     total = count = 0.0
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model) as to_model:
         for index in bucket_batches([len(t) for t in items], EVAL_BATCH, shuffle=False):
-            nats, steps = nll_sum(model, collate([items[i] for i in index]))
-            total, count = total + float(nats), count + steps
-    model.train(was_training)
+            nats, steps = nll_terms(model, to_model(collate([items[i] for i in index])))
+            total, count = total + float(nats), count + int(steps)
     return total / max(count, 1)
 
 
@@ -313,12 +324,8 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
     return resume_run(out, NAME, _task_from_meta, steps, until)
 
 
-def load(out: str | Path, which: str = "best") -> tuple[MusicModel, Encoding, dict]:
-    """The model in ``out``, its encoding and checkpoint meta."""
-    return open_model(out, NAME, which, _model_from)
-
-
-def _model_from(info: dict) -> tuple[MusicModel, Encoding]:
+def model_from(info: dict) -> tuple[MusicModel, Encoding]:
+    """The (untrained) model a run's ``task_config`` describes, and its encoding."""
     encoding = Encoding.from_json(info["vocab"])
     return MusicModel(MusicConfig(**info["model"]), encoding.outputs), encoding
 
@@ -330,12 +337,3 @@ def held_out(meta: dict, split: str = "test") -> list[Tensor]:
     _, valid, test = load_source(meta["task_config"]["source"])
     encoding = Encoding.from_json(meta["task_config"]["vocab"])
     return [encode(encoding, p) for p in (valid if split == "valid" else test)]
-
-
-def evaluate_split(out: str | Path, split: str = "test", which: str = "best") -> dict:
-    """NLL per time step (chorales) or per note (melody) on the run's held-out ``split``."""
-    model, encoding, meta = load(out, which)
-    items = held_out(meta, split)
-    collate = tokens_batch if encoding.tokens else frames_batch
-    key = "nll_per_note" if encoding.tokens else "nll_per_step"
-    return {key: mean_nll(model, items, collate), "pieces": len(items), "data": f"{split} split"}

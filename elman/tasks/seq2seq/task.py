@@ -37,17 +37,11 @@ from elman.decode import Hypothesis, Sampling, beam_search, greedy_search
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.seq2seq import ATTENTIONS, Seq2Seq, select
-from elman.tasks.rundir import (
-    fit_split_source,
-    open_model,
-    recorded_source,
-    resume_run,
-    split_task_from_meta,
-)
+from elman.tasks.rundir import fit_split_source, resume_run, split_task_from_meta
 from elman.tasks.scores import error_rates
 from elman.train import TrainConfig
-from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
+from elman.train.evaluation import evaluating
 
 NAME = "seq2seq"
 EVAL_BATCH = 256
@@ -308,15 +302,12 @@ class Seq2SeqTask:
 def mean_loss(model: nn.Module, data: Encoded) -> float:
     """Teacher-forced nats per target token (no smoothing, no sampling)."""
     total = count = 0.0
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model) as to_model:
         for index in bucket_batches([len(s) for s, _ in data], EVAL_BATCH, shuffle=False):
-            batch = move(collate(data, index), device)
-            tokens = int((batch.target_out != PAD_ID).sum())
-            total += float(batch_loss(model, batch, 0.0, 0.0)) * tokens
+            batch = collate(data, index)
+            tokens = int((batch.target_out != PAD_ID).sum())  # counted before the move
+            total += float(batch_loss(model, to_model(batch), 0.0, 0.0)) * tokens
             count += tokens
-    model.train(was_training)
     return total / max(count, 1)
 
 
@@ -337,12 +328,10 @@ def transduce(
         raise ValueError(f"sampling draws one output per source: use beam=1, got beam={beam}")
     data = [vocab.encode_source(s, config.max_source, f"input {i}") for i, s in enumerate(sources)]
     out: list[list[Hypothesis]] = [[] for _ in data]
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model) as to_model:
         for index in bucket_batches([len(d) for d in data], EVAL_BATCH, shuffle=False):
-            source, lengths = pad([data[i] for i in index], PAD_ID)
-            state = model.encode(source.to(device), lengths.to(device))
+            source, lengths = to_model(pad([data[i] for i in index], PAD_ID))
+            state = model.encode(source, lengths)
             n, limit = len(index), config.max_target
             if beam == 1 and nbest == 1:
                 found = [
@@ -355,7 +344,6 @@ def transduce(
                 )
             for i, hyps in zip(index, found, strict=True):
                 out[i] = hyps
-    model.train(was_training)
     return out
 
 
@@ -410,36 +398,20 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
     return resume_run(out, NAME, _task_from_meta, steps, until)
 
 
-def load(out: str | Path, which: str = "best") -> tuple[Seq2Seq, Vocabularies, Seq2SeqConfig, dict]:
-    """The model in ``out``, its vocabularies, its config and the checkpoint meta."""
-    model, (vocab, config), meta = open_model(out, NAME, which, _model_from)
-    return model, vocab, config, meta
-
-
-def _model_from(info: dict) -> tuple[Seq2Seq, tuple[Vocabularies, Seq2SeqConfig]]:
+def model_from(info: dict) -> tuple[Seq2Seq, tuple[Vocabularies, Seq2SeqConfig]]:
+    """The (untrained) model a checkpoint's ``task_config`` describes, with its vocabularies
+    and config (``elman.tasks.rundir.open_model`` fills in the weights)."""
     vocab, config = Vocabularies.from_json(info["vocab"]), Seq2SeqConfig(**info["model"])
     return build_model(vocab, config), (vocab, config)
-
-
-def evaluate_split(
-    out: str | Path, split: str = "test", which: str = "best", beam: int = 1, alpha: float = 0.0
-) -> dict:
-    """Error rates (``metric_names``) of the model in ``out`` on its source's ``split``."""
-    if split not in ("valid", "test"):
-        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
-    model, vocab, config, meta = load(out, which)
-    _, valid, test = load_source(recorded_source(meta, Path(out) / f"{which}.safetensors"))
-    pairs = valid if split == "valid" else test
-    if not pairs:
-        raise ValueError(f"this run's data has no {split} split; pass a pairs file to score")
-    return score(model, vocab, pairs, config, beam, alpha) | {"data": f"{split} split"}
 
 
 __all__ = [
     "Seq2SeqConfig",
     "Seq2SeqTask",
-    "evaluate_split",
-    "load",
+    "Vocabularies",
+    "load_source",
+    "metric_names",
+    "model_from",
     "resume",
     "score",
     "train",

@@ -22,17 +22,11 @@ from elman.data.text import read_text
 from elman.data.tokenize import UNK_ID, Tokenizer
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
-from elman.tasks.rundir import (
-    fit_split_source,
-    open_model,
-    recorded_source,
-    resume_run,
-    split_task_from_meta,
-)
+from elman.tasks.rundir import fit_split_source, resume_run, split_task_from_meta
 from elman.tasks.tag.model import IGNORE, TagBatch, Tagger
 from elman.train import TrainConfig
-from elman.train.device import device_of, move
 from elman.train.distributed import rank_and_world
+from elman.train.evaluation import evaluating
 
 NAME = "tag"
 UNSEEN_TAG = -1  # a held-out tag the training data never had: always a mistake
@@ -226,14 +220,11 @@ def build_model(vocab: Vocabularies, config: TagConfig) -> Tagger:
 def decode(model: Tagger, data: Encoded) -> list[list[int]]:
     """Predicted tag ids of every sentence, in order."""
     out: list[list[int]] = [[] for _ in data]
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model) as to_model:
         for index in bucket_batches([len(d[0]) for d in data], EVAL_BATCH, shuffle=False):
-            batch = move(collate(data, index), device)
-            for i, path in zip(batch.index.tolist(), model.decode(batch), strict=True):
+            batch = to_model(collate(data, index))
+            for i, path in zip(index, model.decode(batch), strict=True):
                 out[i] = path
-    model.train(was_training)
     return out
 
 
@@ -307,13 +298,10 @@ def _mean_loss(model: Tagger, data: Encoded) -> float:
     has no score to take a loss of; accuracy still counts it)."""
     data = [d for d in data if int(d[2].min()) >= 0]
     total = count = 0.0
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model) as to_model:
         for index in bucket_batches([len(d[0]) for d in data], EVAL_BATCH, shuffle=False):
-            loss, tokens = model.loss(move(collate(data, index), device))
+            loss, tokens = model.loss(to_model(collate(data, index)))
             total, count = total + float(loss) * tokens, count + tokens
-    model.train(was_training)
     return total / max(count, 1)
 
 
@@ -339,12 +327,8 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
     return resume_run(out, NAME, _task_from_meta, steps, until)
 
 
-def load(out: str | Path, which: str = "best") -> tuple[Tagger, Vocabularies, dict]:
-    """The tagger in ``out``, its vocabularies and checkpoint meta."""
-    return open_model(out, NAME, which, _model_from)
-
-
-def _model_from(info: dict) -> tuple[Tagger, Vocabularies]:
+def model_from(info: dict) -> tuple[Tagger, Vocabularies]:
+    """The (untrained) tagger and vocabularies a checkpoint's ``task_config`` describes."""
     vocab = Vocabularies.from_json(info["vocab"])
     return build_model(vocab, TagConfig(**info["model"])), vocab
 
@@ -355,23 +339,14 @@ def tag(model: Tagger, vocab: Vocabularies, sentences: Sequence[Sequence[str]]) 
     return [[vocab.tags[t] for t in path] for path in decode(model, data)]
 
 
-def evaluate_split(out: str | Path, split: str = "test", which: str = "best") -> dict:
-    """Token and unseen-word accuracy of the model in ``out`` on its source's split."""
-    if split not in ("valid", "test"):
-        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
-    model, vocab, meta = load(out, which)
-    _, valid, test = load_source(recorded_source(meta, Path(out) / f"{which}.safetensors"))
-    sentences = valid if split == "valid" else test
-    if not sentences:
-        raise ValueError(f"this run's data has no {split} split; pass a tagged file to score")
-    return accuracy(model, encode_sentences(vocab, sentences, split)) | {"data": f"{split} split"}
-
-
 __all__ = [
     "TagConfig",
     "TagTask",
+    "Vocabularies",
+    "accuracy",
     "check_tags",
-    "load",
+    "encode_sentences",
+    "model_from",
     "parse_line",
     "read_conll",
     "resume",

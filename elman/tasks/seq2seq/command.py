@@ -1,12 +1,17 @@
-"""``elman`` commands for sequence-to-sequence models: train, translate, evaluate, explain."""
+"""``elman`` commands for sequence-to-sequence models: ``train seq2seq`` and ``translate``
+(this task's own), and its answers to the shared ``evaluate`` and ``explain``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
-from elman.cli.labels import add_max_chars, read_lines
-from elman.cli.options import (
+from elman.files import output_file
+from elman.nn import CELLS
+from elman.nn.seq2seq import ATTENTIONS
+from elman.tasks.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
@@ -15,11 +20,10 @@ from elman.cli.options import (
     refuse_existing,
     train_config,
 )
-from elman.data.pairs import read_pairs
-from elman.decode import Sampling
-from elman.nn import CELLS
-from elman.nn.seq2seq import ATTENTIONS
 from elman.tasks.seq2seq import task as seq2seq
+from elman.tasks.seq2seq.run import SPEC, Seq2SeqRun
+from elman.tasks.spec import Handler
+from elman.tasks.textio import add_max_chars, read_lines, write_rows
 
 HELP = {
     "cell": f"recurrent cell: {', '.join(CELLS)}",
@@ -42,13 +46,12 @@ HELP = {
     "max_target": "longest output in tokens (decoding stops there)",
     "batch_size": "pairs per batch",
 }
-TRAIN = {"steps": 5000, "lr": 2e-3, "eval_every": 500, "clip_norm": 5.0}
 
 
 def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
     t = train.add_parser(
         "seq2seq",
-        help="encoder-decoder with attention (e.g. grapheme-to-phoneme)",
+        help=SPEC.summary,
         description="Train a transducer on CMUdict (--cmudict) or a source<TAB>target file.",
     )
     t.add_argument(
@@ -64,7 +67,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t.add_argument("--valid", help="--pairs: validation file (default: 5%% held out)")
     t.add_argument("--test", help="--pairs: test file, scored by `elman evaluate`")
     add_dataclass_options(t, seq2seq.Seq2SeqConfig, HELP)
-    add_run_options(t, TRAIN)
+    add_run_options(t, dict(SPEC.train_defaults))
+    t.set_defaults(train=train_seq2seq)
 
     tr = sub.add_parser("translate", help="transduce lines with a trained seq2seq model")
     tr.add_argument("dir", help="model directory")
@@ -78,6 +82,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     tr.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
     add_max_chars(tr, "input line")
     tr.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    tr.set_defaults(handler=translate, run_type=Seq2SeqRun)
 
 
 BEAM, ALPHA = 1, 0.0
@@ -97,7 +102,8 @@ def search(a: argparse.Namespace) -> tuple[int, float]:
     return (BEAM if a.beam is None else a.beam), (ALPHA if a.alpha is None else a.alpha)
 
 
-def train(a: argparse.Namespace) -> dict:
+def train_seq2seq(a: argparse.Namespace) -> dict:
+    """Train a transducer as `elman train seq2seq` asks; returns the last metrics."""
     out = refuse_existing(a.out, a.overwrite)
     if (a.cmudict is None) == (a.pairs is None):
         raise ValueError("give either --cmudict [FILE] or --pairs FILE")
@@ -113,49 +119,36 @@ def train(a: argparse.Namespace) -> dict:
     return seq2seq.train(source, config, train_config(a), out, epochs=a.epochs)
 
 
-def translate(a: argparse.Namespace, stdin_lines) -> list[dict]:
-    model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
-    sources = read_lines(a.input, stdin_lines, a.max_chars, "a source")
-    sampling = Sampling(a.temperature, seed=a.seed)
+def translate(a: argparse.Namespace, run: Seq2SeqRun) -> None:
+    """`elman translate`: one row per source line (JSON lines or CSV)."""
+    sources = read_lines(a.input, sys.stdin, a.max_chars, "a source")
     beam, alpha = search(a)
-    found = seq2seq.transduce(model, vocab, sources, config, beam, a.nbest, alpha, sampling)
-    rows = []
-    for text, hyps in zip(sources, found, strict=True):
-        nbest = [
-            {
-                "output": vocab.target.decode(h.tokens),
-                "score": round(h.score, 4),
-                "logprob": round(h.logprob, 4),
-                "finished": h.finished,
-            }
-            for h in hyps
-        ]
-        rows.append(
-            {"input": text, "output": nbest[0]["output"], "nbest": nbest}
-            | {"unknown": vocab.unknown(text)}
-        )
-    return rows
+    options = {"beam": beam, "nbest": a.nbest, "alpha": alpha}
+    rows = run.predict(sources, **options, temperature=a.temperature, seed=a.seed)
+    write_rows(rows, a.format)
 
 
-def evaluate(a: argparse.Namespace) -> dict:
+def evaluate(a: argparse.Namespace, run: Seq2SeqRun) -> None:
     """Error rates (``seq2seq.metric_names``) on DATA (a pairs file) or the run's split."""
     beam, alpha = search(a)
-    if a.data is None:
-        return seq2seq.evaluate_split(a.dir, a.split or "test", a.checkpoint, beam, alpha)
-    model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
-    result = seq2seq.score(model, vocab, read_pairs(a.data), config, beam, alpha)
-    return result | {"data": a.data}
+    print(json.dumps(run.evaluate(a.data, split=a.split, beam=beam, alpha=alpha)))
 
 
-def explain(a: argparse.Namespace) -> dict:
-    """Transduce one source and plot where each output token attended."""
+def explain(a: argparse.Namespace, run: Seq2SeqRun) -> None:
+    """Transduce one source and plot where each output token attended (``--png``)."""
+    if a.png:
+        output_file(a.png, "--png")
+    print(json.dumps(plot(a, run)))
+
+
+def plot(a: argparse.Namespace, run: Seq2SeqRun) -> dict:
     from elman.viz.attention import plot_attention
 
-    model, vocab, config, _ = seq2seq.load(a.dir, a.checkpoint)
-    if model.attention is None:
+    if run.model.attention is None:
         raise ValueError(f"{a.dir} holds a model without attention: there is nothing to plot")
     beam, alpha = search(a)
-    best = seq2seq.transduce(model, vocab, [a.text], config, beam, 1, alpha)[0][0]
+    best = run.transduce([a.text], beam, 1, alpha)[0][0]
+    vocab = run.vocab
     inputs = vocab.source.split(a.text)
     outputs = [vocab.target.tokens[t] for t in best.tokens] + (["<eos>"] if best.finished else [])
     safe = "".join(c if c.isalnum() else "_" for c in a.text)[:40]
@@ -165,4 +158,9 @@ def explain(a: argparse.Namespace) -> dict:
     return {"input": a.text, "output": vocab.target.decode(best.tokens), "png": str(png)}
 
 
-__all__ = ["add_parsers", "add_search_options", "evaluate", "explain", "train", "translate"]
+HANDLERS = {
+    "evaluate": Handler(evaluate, reads=("split", "beam", "alpha")),  # type: ignore[arg-type]
+    "explain": Handler(explain, reads=("png", "beam", "alpha")),  # type: ignore[arg-type]
+}
+
+__all__ = ["HANDLERS", "add_parsers", "add_search_options", "search", "train_seq2seq", "translate"]

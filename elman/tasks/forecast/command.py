@@ -1,4 +1,5 @@
-"""``elman`` commands for time series: train forecast, forecast, backtest, detect."""
+"""``elman`` commands for time series: train forecast, forecast, backtest, detect (and the
+refusal of ``elman evaluate``). They parse, check the options, call the run and print."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
-from elman.cli.options import (
+from elman.data.series import stamp
+from elman.files import atomic_path, output_file
+from elman.nn import CELLS
+from elman.tasks.forecast import anomaly
+from elman.tasks.forecast import trained as forecast_runs
+from elman.tasks.forecast.baselines import BASELINES
+from elman.tasks.forecast.data import ForecastConfig
+from elman.tasks.forecast.detection import detect as detect_anomalies
+from elman.tasks.forecast.detection import read_labels
+from elman.tasks.forecast.run import SPEC, ForecastRun
+from elman.tasks.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
@@ -20,13 +29,7 @@ from elman.cli.options import (
     refuse_existing,
     train_config,
 )
-from elman.data.series import read_table, stamp
-from elman.files import atomic_path, output_file
-from elman.nn import CELLS
-from elman.tasks.forecast import anomaly
-from elman.tasks.forecast import trained as forecast_runs
-from elman.tasks.forecast.baselines import BASELINES
-from elman.tasks.forecast.data import ForecastConfig
+from elman.tasks.spec import Handler
 
 HELP = {
     "mode": "autoregressive (feed predictions back) or direct (the whole horizon at once)",
@@ -48,7 +51,6 @@ HELP = {
     "stride": "steps between training windows",
     "batch_size": "windows per batch",
 }
-TRAIN = {"steps": 2000, "lr": 1e-3, "eval_every": 200, "clip_norm": 5.0}
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -81,7 +83,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         "--no-normalize --no-calendar)",
     )
     add_dataclass_options(t, ForecastConfig, HELP)
-    add_run_options(t, TRAIN)
+    add_run_options(t, SPEC.train_defaults)
+    t.set_defaults(train=train_forecaster)
 
     f = sub.add_parser("forecast", help="forecast after the end of each series (CSV out)")
     f.add_argument("dir", help="model directory")
@@ -97,6 +100,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         "--seed", type=integer, help="autoregressive: seed of the sample paths (default: 0)"
     )
     f.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    f.set_defaults(handler=forecast, run_type=ForecastRun)
 
     b = sub.add_parser("backtest", help="rolling-origin evaluation, beside baselines")
     b.add_argument("dir", help="model directory")
@@ -105,6 +109,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     b.add_argument("--stride", type=integer, help="steps between origins (default: horizon)")
     b.add_argument("--baselines", nargs="*", default=["naive", "seasonal_naive"], choices=BASELINES)
     b.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    b.set_defaults(handler=backtest, run_type=ForecastRun)
 
     d = sub.add_parser("detect", help="anomaly scores and flags per value (CSV out)")
     d.add_argument("dir", help="model directory (an autoregressive forecaster)")
@@ -156,6 +161,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     d.add_argument("--label-col", help="0/1 labels in DATA: also report precision/recall/F1")
     d.add_argument("--metrics", help="with --label-col: write the metrics as JSON here")
     d.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    d.set_defaults(handler=detect, run_type=ForecastRun)
 
 
 def _source(a: argparse.Namespace, path: str) -> dict:
@@ -172,7 +178,8 @@ def _source(a: argparse.Namespace, path: str) -> dict:
     }
 
 
-def train(a: argparse.Namespace) -> dict:
+def train_forecaster(a: argparse.Namespace) -> dict:
+    """`elman train forecast`: the metrics of the run it trains into ``--out``."""
     out = refuse_existing(a.out, a.overwrite)
     config = config_from(a, ForecastConfig)
     if a.streamable:
@@ -204,45 +211,16 @@ def _at_least_one(value: int | None, option: str) -> None:
         raise ValueError(f"{option} must be >= 1, got {value}")
 
 
-def _series_like_training(out: str, path: str | None, which: str):
-    """The trained model and the series of ``path`` read with the run's own column options."""
-    trained = forecast_runs.load(out, which)
-    source = trained.info["source"]
-    if path is not None:
-        source = source | {"kind": "file", "path": str(Path(path).resolve())}
-    return trained, forecast_runs.load_source(source)
-
-
-def _future_rows(path: str | None, trained, s, horizon: int) -> np.ndarray | None:
-    """The known-future covariates over the horizon from a CSV (columns as in training)."""
-    if s.future.shape[1] == 0:
-        return None
-    if path is None:
-        raise ValueError(
-            f"the model reads {s.future.shape[1]} known-future covariate(s): give their values "
-            f"over the next {horizon} steps with --future FILE"
-        )
-    frame = read_table(path)
-    names = trained.future_names
-    missing = [c for c in names if c not in frame.columns]
-    if missing or len(frame) < horizon:
-        raise ValueError(
-            f"--future {path}: needs columns {names} with {horizon} rows; "
-            f"missing {missing}, {len(frame)} row(s)"
-        )
-    return frame[names].to_numpy(dtype=number)[:horizon]
-
-
-def _check_forecast_options(a: argparse.Namespace, trained) -> int:
+def _check_forecast_options(a: argparse.Namespace, run: ForecastRun) -> int:
     """The forecast's horizon; refuses options this model would ignore."""
-    c = trained.config
+    c = run.config
     _at_least_one(a.horizon, "--horizon")
     horizon = c.horizon if a.horizon is None else a.horizon
     if horizon > c.horizon:
         raise ValueError(
             f"--horizon must be in 1..{c.horizon} (trained for {c.horizon}), got {horizon}"
         )
-    if a.future is not None and not trained.future_names:
+    if a.future is not None and not run.future_names:
         raise ValueError(
             f"--future {a.future}: this model reads no known-future covariate columns "
             "(calendar features, if any, come from the timestamps); drop --future"
@@ -255,19 +233,19 @@ def _check_forecast_options(a: argparse.Namespace, trained) -> int:
     return horizon
 
 
-def forecast(a: argparse.Namespace) -> None:
+def forecast(a: argparse.Namespace, run: ForecastRun) -> None:
     """CSV on stdout: series, step, time, point and one column per quantile level."""
     if a.plot:
         from elman.viz.forecast import check_plot_path
 
         check_plot_path(a.plot)
-    trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
-    c = trained.config
-    horizon = _check_forecast_options(a, trained)
+    series = run.series(a.data)
+    c = run.config
+    horizon = _check_forecast_options(a, run)
     found = []  # every series forecast before anything is written: an error leaves no output
     for s in series:
-        future = _future_rows(a.future, trained, s, c.horizon)
-        point, quant = forecast_runs.forecast(trained, s, future, a.seed or 0)
+        future = run.future_rows(a.future, s, c.horizon)
+        point, quant = forecast_runs.forecast(run, s, future, a.seed or 0)
         times = forecast_runs.future_times(s, c.horizon)[:horizon]
         found.append((s, times, point[:horizon], quant[:horizon]))
     writer = csv.writer(sys.stdout)
@@ -309,18 +287,19 @@ def _stamp(t) -> str:
     return str(stamp(t))
 
 
-def backtest(a: argparse.Namespace) -> dict:
-    """Ours and the baselines at the same origins: mean scores over series, and per series."""
+def backtest(a: argparse.Namespace, run: ForecastRun) -> None:
+    """JSON on stdout: ours and the baselines at the same origins, mean scores over series,
+    and ours per series."""
     _at_least_one(a.origins, "--origins")
     _at_least_one(a.stride, "--stride")
     if a.stride is not None and a.origins == 1:
         raise ValueError(f"--stride {a.stride}: it spaces origins, and --origins 1 has one")
-    trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
-    ours = forecast_runs.backtest(trained, series, a.origins, a.stride)
+    series = run.series(a.data)
+    ours = forecast_runs.backtest(run, series, a.origins, a.stride)
     result = {"model": ours["mean"], "series": ours["series"]}
     for name in a.baselines:
-        result[name] = forecast_runs.baseline_backtest(name, series, ours["series"], trained.config)
-    return result
+        result[name] = forecast_runs.baseline_backtest(name, series, ours["series"], run.config)
+    print(json.dumps(result))
 
 
 def _check_detect_options(a: argparse.Namespace) -> anomaly.Detector:
@@ -338,48 +317,39 @@ def _check_detect_options(a: argparse.Namespace) -> anomaly.Detector:
     return anomaly.Detector(a.score, adapt=a.adapt, replace=a.replace, smooth=a.smooth)
 
 
-def _labels(path: str, column: str) -> np.ndarray:
-    """The 0/1 labels of ``column`` in the data file (an error naming the columns there)."""
-    frame = read_table(path)
-    if column not in frame.columns:
-        raise ValueError(
-            f"--label-col {column!r}: no such column in {path}; it has {list(frame.columns)}"
-        )
-    labels = frame[column]
-    bad = ~labels.isin([0, 1])
-    if bool(bad.any()):
-        raise ValueError(
-            f"--label-col {column!r}: expected 0/1 labels, found {labels[bad].iloc[0]!r} "
-            f"in row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}"
-        )
-    return labels.to_numpy(dtype=int)
-
-
-def detect(a: argparse.Namespace) -> None:
+def detect(a: argparse.Namespace, run: ForecastRun) -> None:
     """CSV on stdout: series, time, value, score, flag; metrics JSON with --label-col."""
     detector = _check_detect_options(a)
-    labels = _labels(a.data, a.label_col) if a.label_col else None
-    trained, series = _series_like_training(a.dir, a.data, a.checkpoint)
-    if labels is not None and len(series) != 1:
-        raise ValueError("--label-col scores one series; this file holds several")
-    cut = trained.info["valid_steps"]
-    training = [s.head(len(s) - cut) for s in forecast_runs.load_source(trained.info["source"])]
-    risk = anomaly.DEFAULT_RISK if a.risk is None else a.risk
-    threshold = anomaly.fit_threshold(trained, training, a.quantile, detector, a.rule, risk)
-    detector = replace(detector, threshold=threshold)
-    raw = [anomaly.scores(trained, s, detector) for s in series]
-    if labels is not None and len(labels) != len(raw[0]):
-        raise ValueError(f"--label-col: {len(labels)} labels for {len(raw[0])} values (gaps?)")
+    labels = read_labels(a.data, a.label_col) if a.label_col else None
+    series = run.series(a.data)
+    found = detect_anomalies(run, series, detector, a.rule, a.quantile, a.risk, labels)
     writer = csv.writer(sys.stdout)
     writer.writerow(["series", "time", "value", "score", "flag"])
-    for s, scores in zip(series, raw, strict=True):
+    for s, scores in zip(series, found.scores, strict=True):
         for t, v, sc in zip(s.time, s.values, scores, strict=True):
-            writer.writerow([s.name, _stamp(t), f"{v:.6g}", f"{sc:.6g}", int(sc > threshold)])
-    if labels is not None:
-        result = anomaly.detection_scores(labels, raw[0] > threshold, raw[0])
-        result |= {"threshold": threshold, "rule": a.rule, "quantile": a.quantile}
-        text = json.dumps(result)
+            flag = int(sc > found.threshold)
+            writer.writerow([s.name, _stamp(t), f"{v:.6g}", f"{sc:.6g}", flag])
+    if found.metrics is not None:
+        text = json.dumps(found.metrics)
         if a.metrics:
             with atomic_path(a.metrics) as tmp:
                 tmp.write_text(text + "\n")
         print(text, file=sys.stderr)
+
+
+def evaluate(a: argparse.Namespace, run: ForecastRun) -> None:
+    """`elman evaluate` on a forecaster: refused by the run, which says to backtest instead."""
+    print(json.dumps(run.evaluate()))
+
+
+HANDLERS = {"evaluate": Handler(evaluate)}
+
+__all__ = [
+    "HANDLERS",
+    "add_parsers",
+    "backtest",
+    "detect",
+    "evaluate",
+    "forecast",
+    "train_forecaster",
+]

@@ -1,14 +1,18 @@
-"""``elman`` commands for music: train on chorales or melodies, generate MIDI, evaluate."""
+"""``elman`` commands for music: train on chorales or melodies (``elman train music``),
+generate MIDI and evaluate a run (``elman generate|evaluate DIR``)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
-from elman.cli.lm import check_generate_options, generation_length
-from elman.cli.options import (
+from elman.files import output_file
+from elman.tasks.music import task as music
+from elman.tasks.music.run import PRIMER_STEPS, SPEC, MusicRun
+from elman.tasks.options import (
     add_dataclass_options,
     add_run_options,
     config_from,
@@ -16,9 +20,7 @@ from elman.cli.options import (
     refuse_existing,
     train_config,
 )
-from elman.files import output_file
-from elman.tasks.music import sampling
-from elman.tasks.music import task as music
+from elman.tasks.spec import Handler
 from elman.train.distributed import is_main
 
 HELP = {
@@ -33,7 +35,7 @@ HELP = {
     "augment": "chorales: transpose each training piece by a random -k..k semitones",
     "keys": "chorales: used (the training pieces' pitch range) or piano (all 88 keys)",
 }
-TRAIN = {"steps": 3000, "lr": 2e-3, "eval_every": 200, "clip_norm": 5.0}
+LENGTH = 64  # steps generated unless --length says otherwise
 
 
 def default_cache(step: float) -> Path:
@@ -42,7 +44,8 @@ def default_cache(step: float) -> Path:
     return root / "elman" / f"chorales-step{step:g}.safetensors"
 
 
-def add_parsers(train: argparse._SubParsersAction) -> None:
+def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
+    """``elman train music`` (music adds no command of its own to ``sub``)."""
     m = train.add_parser(
         "music",
         help="polyphonic (Bach chorales) or melody model",
@@ -67,10 +70,12 @@ def add_parsers(train: argparse._SubParsersAction) -> None:
     )
     m.add_argument("--seed-split", type=integer, default=0, help="seed of the split by piece")
     add_dataclass_options(m, music.MusicConfig, HELP)
-    add_run_options(m, TRAIN)
+    add_run_options(m, dict(SPEC.train_defaults))
+    m.set_defaults(train=train_music)
 
 
-def train(a: argparse.Namespace) -> dict:
+def train_music(a: argparse.Namespace) -> dict:
+    """`elman train music`: the metrics of the run it trains into --out."""
     out = refuse_existing(a.out, a.overwrite)
     kind = "chorales" if a.chorales else "melody"
     if a.limit is not None and a.limit < 3:
@@ -85,18 +90,42 @@ def train(a: argparse.Namespace) -> dict:
     return music.train(source, config, train_config(a), out, epochs=a.epochs)
 
 
-def generate(a: argparse.Namespace) -> None:
+def generate(a: argparse.Namespace, run: MusicRun) -> None:
     """Sample from a primer and write MIDI (``--midi``, default DIR/sample.mid)."""
-    check_generate_options(a, "music")
-    length = generation_length(a.length, "music")
-    path = output_file(a.midi, "--midi") if a.midi else Path(a.dir) / "sample.mid"
-    model, encoding, meta = music.load(a.dir, a.checkpoint)
-    steps = 8 if a.primer_steps is None else a.primer_steps
-    primer = sampling.primer_from(meta, a.primer_piece or 0, steps, a.primer_midi)
-    piece = sampling.generate(model, encoding, primer, length, a.temperature, a.seed)
-    step = meta["task_config"]["model"]["step"]
-    sampling.write_midi(piece, encoding, step, path)
+    length = generation_length(a.length)
+    path = output_file(a.midi, "--midi") if a.midi else run.path / "sample.mid"
+    steps = PRIMER_STEPS if a.primer_steps is None else a.primer_steps
+    primer = run.primer(a.primer_piece or 0, steps, a.primer_midi)
+    piece = run.generate(primer, length, a.temperature, a.seed)
+    run.write_midi(piece, path)
     if is_main():
         sys.stdout.write(
             f"{path}: {len(primer)} primer + {len(piece) - len(primer)} generated steps\n"
         )
+
+
+def generation_length(length: int | None) -> int:
+    """``--length``, or 64 steps when it is not given."""
+    if length is None:
+        return LENGTH
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"--length: expected a positive number of steps, got {length!r}")
+    return length
+
+
+def evaluate(a: argparse.Namespace, run: MusicRun) -> None:
+    """NLL per step (per note) on the run's held-out split (``--split``, default test)."""
+    if a.data is not None:
+        raise ValueError(
+            f"DATA: a music model is scored on its run's held-out pieces (--split valid|test), "
+            f"not on a file; got {a.data!r}"
+        )
+    print(json.dumps(run.evaluate(split=a.split or "test")))
+
+
+HANDLERS = {
+    "generate": Handler(
+        generate, reads=("length", "midi", "primer_steps", "primer_piece", "primer_midi")
+    ),
+    "evaluate": Handler(evaluate, reads=("split",)),
+}

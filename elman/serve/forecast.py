@@ -4,7 +4,6 @@ models) sessions that read one value at a time."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -14,10 +13,9 @@ from elman.data.windows import calendar_features
 from elman.serve.config import Limits
 from elman.serve.served import Chunk, RequestError, Served, check_steps
 from elman.tasks.forecast import anomaly
-from elman.tasks.forecast import trained as forecast_runs
 from elman.tasks.forecast.anomaly import Detector
-from elman.tasks.forecast.stream import check_streamable
-from elman.tasks.streams import ForecastStream, feed_together
+from elman.tasks.forecast.run import ForecastRun
+from elman.tasks.forecast.stream import ForecastStream, check_streamable
 
 FIT_QUANTILE = 0.99  # of the training data's scores: a session's threshold "fit"
 
@@ -32,50 +30,37 @@ def check_scaled(field: str, values: np.ndarray, scaler: Scaler) -> None:
 
 
 class ForecastModel(Served):
-    task = "forecast"
     endpoints = ("forecast",)
 
-    def __init__(self, name: str, path: Path, which: str) -> None:
-        self.trained = forecast_runs.load(path, which)
-        super().__init__(name, path, self.trained.model, {"step": None})
-        self.calendar = self.trained.model.future - len(self.trained.future_names)
+    def __init__(self, name: str, run: ForecastRun) -> None:
+        super().__init__(name, run)
+        self.calendar = run.model.future - len(run.future_names)
         self.fitted: float | None = None
         try:
-            check_streamable(self.trained, Detector())
+            check_streamable(run, Detector())
             self.takes, self.endpoints = "values", ("forecast", "sessions")
         except ValueError as e:  # direct mode, per-window normalization, covariates
             self.why = str(e)
-
-    def details(self) -> dict:
-        c = self.trained.config
-        return {
-            "mode": c.mode,
-            "horizon": c.horizon,
-            "context": c.context,
-            "levels": list(c.levels),
-            "series": self.trained.names[:100],
-            "calendar": self.calendar > 0,
-        }
 
     def series(self, body, limits: Limits) -> Series:
         """The posted values as a series like the training data (checked)."""
         values = np.asarray(body.values, dtype=np.float64)
         check_steps("values", len(values), limits)
-        context = self.trained.config.context
+        context = self.run.config.context
         if len(values) < context:
             raise RequestError(
                 f"values: the model needs {context} values of context, got {len(values)}"
             )
-        if self.trained.future_names:
+        if self.run.future_names:
             raise RequestError(
-                f"this model reads known-future covariates {self.trained.future_names}; "
+                f"this model reads known-future covariates {self.run.future_names}; "
                 "forecast it with `elman forecast DIR DATA --future FILE` instead"
             )
         try:
-            index = self.trained.lookup(body.series)
+            index = self.run.lookup(body.series)
         except ValueError as e:
             raise RequestError(f"series: {e}") from None
-        check_scaled("values", values, self.trained.target_scaler(index))
+        check_scaled("values", values, self.run.target_scaler(index))
         time = self._time(body, len(values))
         empty = np.zeros((len(values), 0))
         return Series(body.series, time, values, empty, empty, body.freq)
@@ -126,27 +111,25 @@ class ForecastModel(Served):
         """The 0.99 quantile of the scores of the run's own training data (as ``elman detect``
         fits it), computed once; sessions store the number, so a restart need not refit."""
         if self.fitted is None:
-            info = self.trained.info
             try:
-                series = forecast_runs.load_source(info["source"])
+                training = self.run.training_series()
             except (OSError, ValueError) as e:
                 raise RequestError(
                     f"options.threshold: 'fit' scores the run's training data, which could not "
                     f"be read ({e}); give the threshold as a number"
                 ) from None
-            training = [x.head(len(x) - info["valid_steps"]) for x in series]
-            self.fitted = anomaly.fit_threshold(self.trained, training, FIT_QUANTILE)
+            self.fitted = anomaly.fit_threshold(self.run, training, FIT_QUANTILE)
         return self.fitted
 
     def open(self, options: dict) -> ForecastStream:
         try:
             detector = Detector(threshold=options["threshold"])
-            return ForecastStream(self.trained, options["series"], detector)
+            return self.run.open_stream(options["series"], detector)
         except ValueError as e:
             raise RequestError(f"options: {e}") from None
 
     def restore(self, options: dict, data: bytes) -> ForecastStream:
-        return ForecastStream.from_bytes(self.trained, data)
+        return self.run.restore_stream(data)
 
     def parse(self, stream: ForecastStream, inputs, limits: Limits) -> Chunk:
         check_steps("values", len(inputs), limits)
@@ -155,9 +138,9 @@ class ForecastModel(Served):
         return Chunk(values, ("values", len(inputs)))
 
     def step(self, streams: list, chunks: list, options: list[dict]) -> list[dict]:
-        levels = [f"{q:g}" for q in self.trained.config.levels]
+        levels = [f"{q:g}" for q in self.run.config.levels]
         replies = []
-        for out in feed_together(streams, chunks):
+        for out in ForecastStream.feed_together(streams, chunks):
             rows = []
             for t, point in enumerate(out.point.tolist()):
                 quant = dict(zip(levels, out.quantiles[t].tolist(), strict=True))
@@ -171,14 +154,8 @@ class ForecastModel(Served):
     def parse_request(self, endpoint: str, body, limits: Limits) -> Series:
         return self.series(body, limits)
 
-    def run(self, endpoint: str, jobs: list[Series]) -> list[dict]:
-        levels = self.trained.config.levels
-        out = []
-        for s in jobs:
-            point, quant = forecast_runs.forecast(self.trained, s)
-            quantiles = {f"{q:g}": quant[:, k].tolist() for k, q in enumerate(levels)}
-            out.append({"point": point.tolist(), "quantiles": quantiles})
-        return out
+    def answer(self, endpoint: str, jobs: list[Series]) -> list[dict]:
+        return self.run.predict(jobs)
 
 
 __all__ = ["ForecastModel"]

@@ -1,0 +1,90 @@
+"""``elman`` commands for tagging: `elman train tag`, and `elman predict` and
+`elman evaluate` on a tagger's run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from elman.nn import CELLS
+from elman.tasks import textio
+from elman.tasks.options import (
+    add_dataclass_options,
+    add_run_options,
+    config_from,
+    refuse_existing,
+    train_config,
+)
+from elman.tasks.spec import Handler
+from elman.tasks.tag import task as tag
+from elman.tasks.tag.run import SPEC, TagRun
+
+TAG_HELP = {
+    "cell": f"recurrent cell (run in both directions): {', '.join(CELLS)}",
+    "word_embedding": "word embedding size",
+    "char_embedding": "character embedding size",
+    "char_filters": "character CNN filters (0: no character features)",
+    "hidden": "hidden units per direction",
+    "layers": "stacked recurrent layers",
+    "dropout": "dropout around the recurrent layers, in [0, 1)",
+    "crf": "CRF output layer (Viterbi decoding) instead of a per-word softmax",
+    "min_freq": "rarer training words become <unk> (so spelling alone is learned too)",
+    "batch_size": "sentences per batch",
+}
+
+
+def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
+    """`elman train tag` (tagging answers no command of its own beyond it)."""
+    t = train.add_parser(
+        "tag",
+        help="sequence tagger (e.g. part of speech)",
+        description="Train a BiLSTM(-CRF) tagger on the Brown corpus or word<TAB>tag files.",
+    )
+    t.add_argument("--brown", help="the Brown corpus folder (POS tags, split 80/10/10 by file)")
+    t.add_argument(
+        "--train", dest="train_file", help="word<TAB>tag file, blank line between sentences"
+    )
+    t.add_argument("--valid", help="validation file in the same format")
+    t.add_argument("--test", help="test file, scored by `elman evaluate`")
+    add_dataclass_options(t, tag.TagConfig, TAG_HELP)
+    add_run_options(t, dict(SPEC.train_defaults))
+    t.set_defaults(train=train_tag)
+
+
+def train_tag(a: argparse.Namespace) -> dict:
+    """Train a tagger into ``--out`` on the Brown corpus or word<TAB>tag files; returns the
+    last metrics."""
+    out = refuse_existing(a.out, a.overwrite)
+    if bool(a.brown) == bool(a.train_file):
+        raise ValueError("give either --brown DIR or --train FILE (with --valid FILE)")
+    if a.brown:
+        source = {"kind": "brown", "path": str(Path(a.brown).resolve())}
+    else:
+        if not a.valid:
+            raise ValueError("--train needs --valid FILE (word<TAB>tag) to validate on")
+        source = {
+            "kind": "conll",
+            "train": str(Path(a.train_file).resolve()),
+            "valid": str(Path(a.valid).resolve()),
+            "test": str(Path(a.test).resolve()) if a.test else None,
+        }
+    return tag.train(source, config_from(a, tag.TagConfig), train_config(a), out, epochs=a.epochs)
+
+
+def predict(a: argparse.Namespace, run: TagRun) -> None:
+    """The tags of each input line's whitespace-separated words (or CSV text column)."""
+    inputs = textio.read_inputs(a.input, "text", a.text_column, sys.stdin, a.max_chars)
+    rows = run.predict([str(t) for t in inputs.inputs])
+    textio.write_rows(rows, a.format, textio.csv_row)
+
+
+def evaluate(a: argparse.Namespace, run: TagRun) -> None:
+    """Token and unseen-word accuracy on DATA (word<TAB>tag) or the run's --split."""
+    print(json.dumps(run.evaluate(a.data, a.split or "test")))
+
+
+HANDLERS = {"predict": Handler(predict), "evaluate": Handler(evaluate, reads=("split",))}
+
+__all__ = ["HANDLERS", "add_parsers", "evaluate", "predict", "train_tag"]
