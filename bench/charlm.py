@@ -26,6 +26,7 @@ from harness import markdown_table, metadata, summary, write_results
 
 from elman.decode import Sampling
 from elman.tasks.lm import charlm
+from elman.tasks.lm.run import CHARLM
 from elman.tasks.registry import load_run
 from elman.train import TrainConfig, Trainer, seed_everything
 
@@ -49,10 +50,10 @@ def calibrate(config: charlm.CharLMConfig, train: TrainConfig, text: str) -> flo
 
 def run_cell(cell: str, args: argparse.Namespace, text: str, source: dict) -> dict:
     config = charlm.CharLMConfig(
-        **{**asdict(charlm.DEFAULT_MODEL), "cell": cell, **_overrides(args, charlm.CharLMConfig)}
+        **{**asdict(charlm.CharLMConfig()), "cell": cell, **_overrides(args, charlm.CharLMConfig)}
     )
     base = TrainConfig(
-        **{**charlm.DEFAULT_TRAIN, "progress": False, **_overrides(args, TrainConfig)}
+        **{**CHARLM.train_defaults, "progress": False, **_overrides(args, TrainConfig)}
     )
     budget = args.minutes * 60
     per_step = calibrate(config, base, text)

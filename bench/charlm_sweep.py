@@ -27,6 +27,7 @@ import torch
 from harness import markdown_table, metadata, write_results
 
 from elman.tasks.lm import charlm
+from elman.tasks.lm.run import CHARLM
 from elman.train import TrainConfig, Trainer, seed_everything
 from elman.train.trainer import LOG
 
@@ -36,8 +37,8 @@ EVAL_SHARE = 0.03  # of the budget, spent on the benchmark's evaluations
 def candidate(spec: dict) -> tuple[charlm.CharLMConfig, TrainConfig]:
     model = {k: v for k, v in spec.items() if k in charlm.CharLMConfig.__dataclass_fields__}
     train = {k: v for k, v in spec.items() if k in TrainConfig.__dataclass_fields__}
-    config = replace(charlm.DEFAULT_MODEL, **model)
-    return config, TrainConfig(**{**charlm.DEFAULT_TRAIN, "progress": False, **train})
+    config = charlm.CharLMConfig(**model)
+    return config, TrainConfig(**{**CHARLM.train_defaults, "progress": False, **train})
 
 
 def seconds_per_step(spec: dict, text: str, steps: int = 8) -> float:

@@ -519,9 +519,10 @@ def outputs(
 
 
 def train_cases() -> list[Case]:
-    from elman.tasks.options import TRAIN_HELP
+    from elman.fields import help_of
+    from elman.train import TrainConfig
 
-    shared = {"--" + k.replace("_", "-") for k in TRAIN_HELP} | {"--epochs"}
+    shared = {"--" + k.replace("_", "-") for k in help_of(TrainConfig)} | {"--epochs"}
     cases = []
     for name, args in TRAIN.items():
         cmd, base = f"train {name}", ["train", *args, "--out", "{scratch}/out", *RUN]

@@ -24,12 +24,15 @@ from torch import Tensor
 SEED_MAX = 2**63 - 1  # torch.Generator takes 64 bits; the CLI's integers are signed
 
 
+TEMPERATURE = 1.0  # the default of every sampler: the CLI's, the server's and the API's
+
+
 @dataclass(frozen=True)
 class Sampling:
     """temperature: 0 picks the most likely token (greedy); top_k / top_p restrict the choice
     before sampling (None: no restriction); seed: a fixed seed gives reproducible samples."""
 
-    temperature: float = 1.0
+    temperature: float = TEMPERATURE
     top_k: int | None = None
     top_p: float | None = None
     seed: int | None = None

@@ -75,6 +75,7 @@ def test_numeric_options_come_from_the_parser(rb):
     assert rb.needed_runs(cases, http=False) == ["charlm"]
 
 
+@pytest.mark.slow  # the bench as a subprocess
 @pytest.mark.parametrize("mode", [[], ["--exec"]])
 def test_a_few_cases_end_to_end(tmp_path, mode):
     """NaN for three integer options: argparse refuses each, a clear error; the results

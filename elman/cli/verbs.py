@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from elman.decode import TEMPERATURE
 from elman.tasks.options import integer, number
 from elman.tasks.registry import specs
 from elman.tasks.spec import Handler, Run, TaskSpec
@@ -82,7 +83,12 @@ def _generate(sub: argparse._SubParsersAction) -> None:
         help="characters (charlm, default 500), words (wordlm, default 50) or steps "
         "(music, default 64)",
     )
-    g.add_argument("--temperature", type=number, default=0.8, help="0 = greedy; higher = wilder")
+    g.add_argument(
+        "--temperature",
+        type=number,
+        default=TEMPERATURE,
+        help=f"0 = greedy; higher = wilder (default: {TEMPERATURE}, as the server)",
+    )
     g.add_argument("--top-k", type=integer, default=None, help="sample among the k likeliest")
     g.add_argument("--top-p", type=number, default=None, help="nucleus sampling mass, in (0, 1]")
     g.add_argument("--seed", type=integer, default=None, help="fixed seed: reproducible samples")

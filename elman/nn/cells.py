@@ -117,11 +117,11 @@ class _GatedCell(RecurrentCell):
         dtype=None,
     ) -> None:
         cfg = CellConfig(
-            self._mode,
-            input_size,
-            hidden_size,
-            bias,
-            self._layer_norm,
+            mode=self._mode,
+            input_size=input_size,
+            hidden_size=hidden_size,
+            bias=bias,
+            layer_norm=self._layer_norm,
             init=init,
             forget_bias=forget_bias,
         )
@@ -145,7 +145,13 @@ class RNNCell(RecurrentCell):
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        cfg = CellConfig(f"RNN_{nonlinearity.upper()}", input_size, hidden_size, bias, init=init)
+        cfg = CellConfig(
+            mode=f"RNN_{nonlinearity.upper()}",
+            input_size=input_size,
+            hidden_size=hidden_size,
+            bias=bias,
+            init=init,
+        )
         super().__init__(cfg, check_finite=check_finite, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 

@@ -22,7 +22,7 @@ def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CellConfig:
     """One recurrent cell.
 
@@ -95,7 +95,7 @@ class CellConfig:
         return self.proj_size or self.hidden_size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RecurrentConfig:
     """A (stacked, possibly bidirectional) recurrent layer; cell fields as in ``CellConfig``.
 
@@ -163,12 +163,12 @@ class RecurrentConfig:
             else self.directions * (self.proj_size or self.hidden_size)
         )
         return CellConfig(
-            self.mode,
-            in_size,
-            self.hidden_size,
-            self.bias,
-            self.layer_norm,
-            self.proj_size,
-            self.init,
-            self.forget_bias,
+            mode=self.mode,
+            input_size=in_size,
+            hidden_size=self.hidden_size,
+            bias=self.bias,
+            layer_norm=self.layer_norm,
+            proj_size=self.proj_size,
+            init=self.init,
+            forget_bias=self.forget_bias,
         )

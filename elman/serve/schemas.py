@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from elman.decode import SEED_MAX
+from elman.decode import SEED_MAX, TEMPERATURE
 
 INT_MAX = 2**31 - 1  # counts (lengths, top_k): a server limit or the model bounds them further
 OPTION_INT = 2**63 - 1  # a session option's integer: int64, so it can be stored as a tensor
@@ -80,7 +80,7 @@ class GenerateRequest(Body):
 
     prompt: str = ""
     length: int = Field(200, ge=1, le=INT_MAX)
-    temperature: Temperature = 1.0
+    temperature: Temperature = TEMPERATURE
     top_k: Count | None = None
     top_p: Number | None = Field(None, ge=1e-6, le=1)  # float32 reads a smaller p as 0
     seed: int | None = Field(None, ge=0, le=SEED_MAX)

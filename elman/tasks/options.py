@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 
+from elman.fields import documented
 from elman.files import output_dir
-from elman.nn import CELLS
 from elman.train import TrainConfig
-from elman.train.config import OPTIMIZERS, SCHEDULES
-
-TRAIN_HELP = {
-    "steps": "optimizer steps (the schedule spans them)",
-    "time_limit": "stop after this many seconds of training",
-    "anneal_by_time": "with --time-limit: the cosine schedule also advances with elapsed time, "
-    "so a run cut short by the time limit still ends annealed (not bit-reproducible)",
-    "optimizer": f"one of {', '.join(OPTIMIZERS)}",
-    "lr": "peak learning rate",
-    "weight_decay": "L2 / decoupled (adamw) weight decay",
-    "momentum": "momentum for sgd and rmsprop",
-    "beta1": "Adam beta1",
-    "beta2": "Adam beta2",
-    "schedule": f"learning-rate schedule: {', '.join(SCHEDULES)}",
-    "warmup": "linear warm-up steps",
-    "min_lr": "cosine: final learning rate as a fraction of --lr",
-    "step_every": "step schedule: steps between decays",
-    "gamma": "step/plateau schedule: decay factor",
-    "plateau_patience": "plateau schedule: evaluations without gain before a decay",
-    "clip_norm": "clip the global gradient norm to this (0 turns clipping off)",
-    "clip_value": "clamp every gradient entry to +-this",
-    "accumulate": "batches per optimizer step (gradient accumulation)",
-    "eval_every": "steps between evaluations and checkpoints",
-    "patience": "early stopping: evaluations without a better validation loss",
-    "seed": "seed for everything random (initialisation, dropout, data order)",
-    "log_every": "steps between metrics-log lines",
-    "device": "cpu, cuda, cuda:N or auto (CUDA when available); under torchrun each rank "
-    "takes the GPU of its local rank",
-}
-CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
-
 
 INT_MAX = 2**63 - 1  # torch's sizes and counts are 64-bit
 FLOAT_MAX = 3.4028234663852886e38  # float32's largest: parameters and data are float32
@@ -78,15 +48,14 @@ def _kind(annotation: str):
 
 
 def add_dataclass_options(
-    parser: argparse.ArgumentParser, cls, helps: dict, defaults: dict | None = None
+    parser: argparse.ArgumentParser, cls, defaults: Mapping | None = None
 ) -> None:
-    """One option per documented field of ``cls``, defaulting to ``defaults`` or the field's."""
-    for f in fields(cls):
-        if f.name not in helps:
-            continue
+    """One option per documented field of ``cls`` (its help in the field's metadata, see
+    ``elman.fields``), defaulting to ``defaults`` (the task's recommendation) or the field's."""
+    for f in documented(cls):
         default = (defaults or {}).get(f.name, f.default)
         flag = "--" + f.name.replace("_", "-")
-        text = f"{helps[f.name]} (default: {default})"
+        text = f"{f.metadata['help']} (default: {default})"
         kind = _kind(f.type)
         if kind is bool:
             parser.add_argument(
@@ -95,9 +64,8 @@ def add_dataclass_options(
         elif "tuple" in str(f.type):
             parser.add_argument(flag, type=kind, nargs="*", default=default, help=text)
         else:
-            parser.add_argument(
-                flag, type=kind, default=default, choices=CHOICES.get(f.name), help=text
-            )
+            choices = f.metadata.get("choices")
+            parser.add_argument(flag, type=kind, default=default, choices=choices, help=text)
 
 
 def add_run_options(parser: argparse.ArgumentParser, train_defaults: dict) -> None:
@@ -111,7 +79,7 @@ def add_run_options(parser: argparse.ArgumentParser, train_defaults: dict) -> No
         default=None,
         help="train this many passes over the training data (sets --steps from the data)",
     )
-    add_dataclass_options(parser, TrainConfig, TRAIN_HELP, train_defaults)
+    add_dataclass_options(parser, TrainConfig, train_defaults)
 
 
 def config_from(args: argparse.Namespace, cls, **extra):
@@ -122,7 +90,7 @@ def config_from(args: argparse.Namespace, cls, **extra):
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name in TRAIN_HELP}
+    values = {f.name: getattr(args, f.name) for f in documented(TrainConfig)}
     if values["clip_norm"] == 0:
         values["clip_norm"] = None
     return TrainConfig(**values, progress=not args.no_progress)

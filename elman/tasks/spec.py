@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from elman.tasks.report import validation_line
+from elman.train.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class TaskSpec:
     served: str
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     validation: Callable[[dict], str] = validation_line  # a run's last val_* figures, in words
+
+    def train_config(self, **overrides: Any) -> TrainConfig:
+        """The ``TrainConfig`` this task recommends (what `elman train` uses), with
+        ``overrides``: the Python API and the command line train the same model."""
+        return TrainConfig(**(dict(self.train_defaults) | overrides))
 
     def commands(self) -> ModuleType:
         """The task's command-line adapter (``add_train_parser``, ``train``, ``HANDLERS``)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields
 
+from elman.fields import option
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 
@@ -25,63 +27,54 @@ def _count(name: str, value: object, low: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """How to train; every field is also a CLI option.
+    """How to train. Every field with help is also an option of `elman train`
+    (``elman.fields``). Runs are bit-reproducible on the CPU only (and not with
+    ``anneal_by_time``, whose rates depend on the machine's speed)."""
 
-    steps: optimizer steps to run (the schedule spans them).
-    schedule_steps: the steps the learning-rate schedule spans (None: ``steps``); a resume
-        to a new ``steps`` keeps the run's span, so its rate goes on from where it was.
-    time_limit: stop after this many seconds of training even if steps remain (None: no limit).
-    anneal_by_time: with ``time_limit``, the cosine schedule advances by whichever is further
-        along, steps or elapsed time, so a run that runs out of time still ends annealed. The
-        learning rates then depend on the machine's speed: such a run is not reproducible
-        bit for bit.
-    optimizer: "adam", "adamw", "sgd" (with ``momentum``) or "rmsprop".
-    lr, weight_decay, momentum, beta1, beta2: the optimizer's hyper-parameters.
-    schedule: "constant"; "cosine" (decay to ``min_lr`` x lr at the last step); "step"
-        (multiply by ``gamma`` every ``step_every`` steps); "plateau" (multiply by ``gamma``
-        after ``plateau_patience`` evaluations without improvement).
-    warmup: steps of linear warm-up from 0 to lr, before any schedule.
-    clip_norm: rescale gradients to this global L2 norm (None: off). 1.0-5.0 suits RNNs;
-        without clipping, exploding gradients can wreck a run in one step (Pascanu et al. 2013).
-    clip_value: clamp each gradient entry to [-clip_value, clip_value] (None: off).
-    accumulate: batches whose gradients are summed per optimizer step.
-    eval_every: evaluate (and checkpoint) every this many steps, and at the end.
-    patience: stop after this many evaluations without a better validation loss (None: off).
-    seed: seeds every random number generator the run uses.
-    log_every: steps between metrics-log lines.
-    progress: show a progress bar.
-    device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available). Under torchrun each rank
-        uses its own GPU, and the process group uses nccl on CUDA, gloo on the CPU. Runs are
-        bit-reproducible on the CPU only.
-    """
-
-    steps: int = 1000
+    steps: int = option(1000, "optimizer steps (the schedule spans them)")
+    # a resume to a new ``steps`` keeps the run's span, so its rate goes on from where it was
     schedule_steps: int | None = None
-    time_limit: float | None = None
-    anneal_by_time: bool = False
-    optimizer: str = "adam"
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    schedule: str = "cosine"
-    warmup: int = 0
-    min_lr: float = 0.1
-    step_every: int = 1000
-    gamma: float = 0.5
-    plateau_patience: int = 2
-    clip_norm: float | None = 1.0
-    clip_value: float | None = None
-    accumulate: int = 1
-    eval_every: int = 200
-    patience: int | None = None
-    seed: int = 0
-    log_every: int = 10
+    time_limit: float | None = option(None, "stop after this many seconds of training")
+    anneal_by_time: bool = option(
+        False,
+        "with --time-limit: the cosine schedule also advances with elapsed time, so a run cut "
+        "short by the time limit still ends annealed (not bit-reproducible)",
+    )
+    optimizer: str = option("adam", f"one of {', '.join(OPTIMIZERS)}", choices=OPTIMIZERS)
+    lr: float = option(2e-3, "peak learning rate")
+    weight_decay: float = option(0.0, "L2 / decoupled (adamw) weight decay")
+    momentum: float = option(0.9, "momentum for sgd and rmsprop")
+    beta1: float = option(0.9, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    schedule: str = option(
+        "cosine", f"learning-rate schedule: {', '.join(SCHEDULES)}", choices=SCHEDULES
+    )
+    warmup: int = option(0, "linear warm-up steps")
+    min_lr: float = option(0.1, "cosine: final learning rate as a fraction of --lr")
+    step_every: int = option(1000, "step schedule: steps between decays")
+    gamma: float = option(0.5, "step/plateau schedule: decay factor")
+    plateau_patience: int = option(2, "plateau schedule: evaluations without gain before a decay")
+    # 1.0-5.0 suits RNNs: unclipped, exploding gradients can wreck a run in one step
+    # (Pascanu et al. 2013)
+    clip_norm: float | None = option(
+        1.0, "clip the global gradient norm to this (0 turns clipping off)"
+    )
+    clip_value: float | None = option(None, "clamp every gradient entry to +-this")
+    accumulate: int = option(1, "batches per optimizer step (gradient accumulation)")
+    eval_every: int = option(200, "steps between evaluations and checkpoints")
+    patience: int | None = option(
+        None, "early stopping: evaluations without a better validation loss"
+    )
+    seed: int = option(0, "seed for everything random (initialisation, dropout, data order)")
+    log_every: int = option(10, "steps between metrics-log lines")
     progress: bool = True
-    device: str = "cpu"
+    device: str = option(
+        "cpu",
+        "cpu, cuda, cuda:N or auto (CUDA when available); under torchrun each rank takes the "
+        "GPU of its local rank",
+    )
 
     def __post_init__(self) -> None:
         for name in (

@@ -91,9 +91,18 @@ def test_other_constructor_errors():
     with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
         enn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="mode must be one of"):
-        enn.RecurrentConfig("LSTMP", 3, 4)
+        enn.RecurrentConfig(mode="LSTMP", input_size=3, hidden_size=4)
     with pytest.warns(UserWarning, match="dropout=0.5 with num_layers=1 does nothing"):
         enn.GRU(3, 4, dropout=0.5)
+
+
+def test_configs_take_keyword_arguments_only():
+    with pytest.raises(TypeError, match="positional"):
+        enn.RecurrentConfig("LSTM", 3, 4)
+    with pytest.raises(TypeError, match="positional"):
+        enn.CellConfig("LSTM", 3, 4)
+    cell = enn.RecurrentConfig(mode="LSTM", input_size=3, hidden_size=4, num_layers=2).cell(1)
+    assert cell == enn.CellConfig(mode="LSTM", input_size=4, hidden_size=4)
 
 
 @pytest.mark.parametrize(

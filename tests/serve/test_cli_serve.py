@@ -24,6 +24,7 @@ def _start(run, state, *extra) -> tuple[subprocess.Popen, str]:
     return launch([run], "--state", str(state), "--log-level", "error", *extra)
 
 
+@pytest.mark.slow  # `elman serve` processes, killed and restarted
 def test_a_killed_server_resumes_every_session(runs, tmp_path):
     state = tmp_path / "sessions.sqlite"
     proc, url = _start(runs["char"], state)
@@ -48,6 +49,7 @@ def test_a_killed_server_resumes_every_session(runs, tmp_path):
         assert proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it caught
 
 
+@pytest.mark.slow
 def test_persist_at_shutdown_saves_on_sigterm(runs, tmp_path):
     state = tmp_path / "sessions.sqlite"
     proc, url = _start(runs["char"], state, "--persist", "shutdown")

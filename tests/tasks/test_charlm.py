@@ -15,7 +15,9 @@ from elman.tasks.lm.run import CHARLM
 from elman.train import TrainConfig
 from tests.helpers import assert_batches_reach_model_device
 
-TINY = charlm.CharLMConfig(cell="gru", embedding=8, hidden=16, layers=2, batch_size=4, seq_len=16)
+TINY = charlm.CharLMConfig(
+    cell="gru", embedding=8, hidden=16, layers=2, dropout=0.0, batch_size=4, seq_len=16
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,9 @@ def text_file(tmp_path_factory):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "ln-lstm", "rnn"])
 def test_carrying_state_across_chunks_equals_one_long_forward(cell):
     torch.manual_seed(0)
-    model = charlm.CharLM(30, charlm.CharLMConfig(cell=cell, embedding=4, hidden=6)).double()
+    model = charlm.CharLM(
+        30, charlm.CharLMConfig(cell=cell, embedding=4, hidden=6, dropout=0.0)
+    ).double()
     stream = TokenStream(torch.randint(30, (401,)), batch_size=3, seq_len=20)
     state, pieces = None, []
     for chunk in stream:
@@ -40,7 +44,9 @@ def test_carrying_state_across_chunks_equals_one_long_forward(cell):
 
 def test_document_starts_reset_the_state_mid_chunk():
     torch.manual_seed(0)
-    model = charlm.CharLM(10, charlm.CharLMConfig(cell="lstm", embedding=4, hidden=6)).double()
+    model = charlm.CharLM(
+        10, charlm.CharLMConfig(cell="lstm", embedding=4, hidden=6, dropout=0.0)
+    ).double()
     x = torch.randint(10, (2, 12))
     starts = torch.zeros(2, 12, dtype=torch.bool)
     starts[0, 5] = True  # row 0 begins a new document at step 5
@@ -148,7 +154,14 @@ def test_several_files_are_documents_whose_boundaries_reset_the_state(tmp_path):
     text, starts, source = charlm.text_source([a, b])
     assert starts == [1000] and source["paths"] == [str(a), str(b)]
     config = charlm.CharLMConfig(
-        cell="lstm", embedding=4, hidden=6, layers=1, batch_size=2, seq_len=50, valid_fraction=0.1
+        cell="lstm",
+        embedding=4,
+        hidden=6,
+        layers=1,
+        dropout=0.0,
+        batch_size=2,
+        seq_len=50,
+        valid_fraction=0.1,
     )
     task = charlm.CharLMTask(text, config, doc_starts=starts)
     assert task.train_starts.tolist() == [1000] and task.valid_starts.tolist() == []

@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-from elman.nn import CELLS
-from elman.nn.pooling import POOLINGS
 from elman.tasks import textio
 from elman.tasks.classify import task as classify
 from elman.tasks.classify.run import SPEC, ClassifyRun
@@ -25,25 +23,6 @@ from elman.tasks.options import (
 from elman.tasks.scores import format_confusion
 from elman.tasks.spec import Handler
 from elman.train.distributed import is_main
-
-CLASSIFY_HELP = {
-    "cell": f"recurrent cell: {', '.join(CELLS)}",
-    "hidden": "hidden units per layer and direction",
-    "layers": "stacked recurrent layers",
-    "bidirectional": "read each sequence in both directions",
-    "pooling": f"how outputs become one vector: {', '.join(POOLINGS)}",
-    "dropout": "dropout between layers and before the classifier, in [0, 1)",
-    "conv": "add the LSTM-FCN convolutional branch (None: on for numeric series, off for "
-    "text; --no-conv for a series model that streams)",
-    "embedding": "text: word embedding size",
-    "embed_dropout": "text: dropout on the embeddings, in [0, 1)",
-    "word_dropout": "text: share of training tokens replaced by <unk>, in [0, 1)",
-    "tokenizer": "text: char, word, whitespace or bpe",
-    "lower": "text: lower-case before tokenizing",
-    "min_freq": "text: rarer tokens become <unk>",
-    "max_vocab": "text: largest vocabulary",
-    "batch_size": "examples per batch",
-}
 
 
 def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
@@ -77,8 +56,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         help="share of the training examples held out for validation, stratified "
         "(0: validate on the training data)",
     )
-    add_dataclass_options(c, classify.ClassifyConfig, CLASSIFY_HELP)
-    add_run_options(c, dict(SPEC.train_defaults))
+    add_dataclass_options(c, classify.ClassifyConfig)
+    add_run_options(c, SPEC.train_defaults)
     c.set_defaults(train=train_classify)
 
 

@@ -22,6 +22,7 @@ from elman.data.batching import PaddedBatch, bucket_batches, collate
 from elman.data.labelled import Examples
 from elman.data.tokenize import KINDS as TOKENIZER_KINDS
 from elman.data.tokenize import Tokenizer
+from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.pooling import POOLINGS
@@ -38,35 +39,34 @@ EVAL_BATCH = 256
 NN_ELEMENTS = 2**23  # elements per chunk of 1-NN distances (32 MB of float32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClassifyConfig:
-    """The classifier and how examples are fed to it.
+    """The classifier and how examples are fed to it. Every field with help is also an option
+    of `elman train classify` (``elman.fields``); the defaults are the recommended model."""
 
-    cell: one of ``elman.nn.CELLS``; hidden, layers: sizes; bidirectional: read both ways.
-    pooling: "last", "mean", "max" or "attention" over the encoder's outputs. dropout: between
-    layers and before the classifier. conv: add the LSTM-FCN convolutional branch (None: for
-    numeric series, where it beat 1-NN Euclidean on sets the recurrent encoder alone lost
-    on, and not for text).
-    embedding, embed_dropout (on the embeddings), word_dropout (share of training tokens
-    replaced by ``<unk>``), tokenizer ("word", "whitespace", "char" or "bpe"), lower, min_freq,
-    max_vocab: text input only. batch_size: examples per batch.
-    """
-
-    cell: str = "lstm"
-    hidden: int = 128
-    layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "max"
-    dropout: float = 0.3
-    conv: bool | None = None
-    embedding: int = 128
-    embed_dropout: float = 0.0
-    word_dropout: float = 0.0
-    tokenizer: str = "word"
-    lower: bool = True
-    min_freq: int = 1
-    max_vocab: int | None = None
-    batch_size: int = 32
+    cell: str = option("lstm", f"recurrent cell: {', '.join(CELLS)}", choices=CELLS)
+    hidden: int = option(128, "hidden units per layer and direction")
+    layers: int = option(1, "stacked recurrent layers")
+    bidirectional: bool = option(True, "read each sequence in both directions")
+    pooling: str = option(
+        "max", f"how outputs become one vector: {', '.join(POOLINGS)}", choices=POOLINGS
+    )
+    dropout: float = option(0.3, "dropout between layers and before the classifier, in [0, 1)")
+    # on for numeric series, where it beat 1-NN Euclidean on sets the recurrent encoder alone
+    # lost on; off for text
+    conv: bool | None = option(
+        None,
+        "add the LSTM-FCN convolutional branch (None: on for numeric series, off for "
+        "text; --no-conv for a series model that streams)",
+    )
+    embedding: int = option(128, "text: word embedding size")
+    embed_dropout: float = option(0.0, "text: dropout on the embeddings, in [0, 1)")
+    word_dropout: float = option(0.0, "text: share of training tokens replaced by <unk>, in [0, 1)")
+    tokenizer: str = option("word", "text: char, word, whitespace or bpe", choices=TOKENIZER_KINDS)
+    lower: bool = option(True, "text: lower-case before tokenizing")
+    min_freq: int = option(1, "text: rarer tokens become <unk>")
+    max_vocab: int | None = option(None, "text: largest vocabulary")
+    batch_size: int = option(32, "examples per batch")
 
     def __post_init__(self) -> None:
         check_fields(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from elman.data.series import stamp
 from elman.files import atomic_path, output_file
-from elman.nn import CELLS
 from elman.tasks.forecast import anomaly
 from elman.tasks.forecast import trained as forecast_runs
 from elman.tasks.forecast.baselines import BASELINES
@@ -30,27 +29,6 @@ from elman.tasks.options import (
     train_config,
 )
 from elman.tasks.spec import Handler
-
-HELP = {
-    "mode": "autoregressive (feed predictions back) or direct (the whole horizon at once)",
-    "context": "steps the model reads before each forecast",
-    "horizon": "steps forecast at once (the longest horizon the model can give)",
-    "cell": f"recurrent cell: {', '.join(CELLS)}",
-    "hidden": "hidden units per layer",
-    "layers": "stacked recurrent layers",
-    "dropout": "dropout between layers and before the head, in [0, 1)",
-    "head": "gaussian (mean, sd) or quantile (pinball loss)",
-    "levels": "quantile levels reported (and learned by a quantile head); must include 0.5",
-    "scaling": "per-series scaling: standard, minmax, robust or none",
-    "normalize": "shift and scale each window by its context's mean and sd (RevIN); "
-    "turn off for anomaly detection",
-    "difference": "autoregressive: model first differences (trends, level shifts)",
-    "calendar": "add calendar features as known-future covariates",
-    "id_embedding": "size of a learned series-id embedding (0: none)",
-    "samples": "sample paths of an autoregressive forecast",
-    "stride": "steps between training windows",
-    "batch_size": "windows per batch",
-}
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -82,7 +60,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         "autoregressive, without per-window normalization and calendar features (sets "
         "--no-normalize --no-calendar)",
     )
-    add_dataclass_options(t, ForecastConfig, HELP)
+    add_dataclass_options(t, ForecastConfig)
     add_run_options(t, SPEC.train_defaults)
     t.set_defaults(train=train_forecaster)
 

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from elman.data.scaling import SCALINGS, Scaler
 from elman.data.series import Series, stamp
 from elman.data.windows import calendar_features, window_origins
+from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.tasks.forecast.model import HEADS, MODES, Forecaster
@@ -33,38 +34,46 @@ NAME = "forecast"
 MIN_WINDOW_SCALE = 0.1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ForecastConfig:
-    """mode: "autoregressive" or "direct"; context, horizon: steps read and predicted.
-    cell, hidden, layers, dropout: the network. head: "gaussian" or "quantile"; levels: the
-    quantiles reported (and learned by a quantile head), ascending in (0, 1), including 0.5.
-    scaling: "standard", "minmax", "robust" or "none" per series. normalize: also shift and
-    scale each window by its context's mean and standard deviation (instance normalization,
-    as RevIN, Kim et al. 2022: levels beyond the training range do not push the network
-    out of the range it learned; anomaly scoring needs it off). difference: the autoregressive
-    network models first differences z_t - z_{t-1} (trends and level shifts, also in
-    streams). calendar: add calendar
-    features as known-future covariates. id_embedding: size of a learned series-id
-    embedding (0: none). samples: sample paths of an autoregressive forecast. stride: steps
-    between training windows. batch_size: windows per batch."""
+    """The forecaster and how windows are fed to it. Every field with help is also an option
+    of `elman train forecast` (``elman.fields``); the defaults are the recommended model."""
 
-    mode: str = "autoregressive"
-    context: int = 48
-    horizon: int = 12
-    cell: str = "lstm"
-    hidden: int = 64
-    layers: int = 2
-    dropout: float = 0.1
-    head: str = "gaussian"
-    levels: tuple[float, ...] = (0.1, 0.5, 0.9)
-    scaling: str = "standard"
-    normalize: bool = True
-    difference: bool = False
-    calendar: bool = True
-    id_embedding: int = 0
-    samples: int = 200
-    stride: int = 1
-    batch_size: int = 32
+    mode: str = option(
+        "autoregressive",
+        "autoregressive (feed predictions back) or direct (the whole horizon at once)",
+        choices=MODES,
+    )
+    context: int = option(48, "steps the model reads before each forecast")
+    horizon: int = option(12, "steps forecast at once (the longest horizon the model can give)")
+    cell: str = option("lstm", f"recurrent cell: {', '.join(CELLS)}", choices=CELLS)
+    hidden: int = option(64, "hidden units per layer")
+    layers: int = option(2, "stacked recurrent layers")
+    dropout: float = option(0.1, "dropout between layers and before the head, in [0, 1)")
+    head: str = option("gaussian", "gaussian (mean, sd) or quantile (pinball loss)", choices=HEADS)
+    levels: tuple[float, ...] = option(
+        (0.1, 0.5, 0.9),
+        "quantile levels reported (and learned by a quantile head); must include 0.5",
+    )
+    scaling: str = option(
+        "standard", "per-series scaling: standard, minmax, robust or none", choices=SCALINGS
+    )
+    # instance normalization, as RevIN (Kim et al. 2022): levels beyond the training range do
+    # not push the network out of the range it learned; anomaly scoring needs it off
+    normalize: bool = option(
+        True,
+        "shift and scale each window by its context's mean and sd (RevIN); "
+        "turn off for anomaly detection",
+    )
+    # z_t - z_{t-1}: trends and level shifts, also in streams
+    difference: bool = option(
+        False, "autoregressive: model first differences (trends, level shifts)"
+    )
+    calendar: bool = option(True, "add calendar features as known-future covariates")
+    id_embedding: int = option(0, "size of a learned series-id embedding (0: none)")
+    samples: int = option(200, "sample paths of an autoregressive forecast")
+    stride: int = option(1, "steps between training windows")
+    batch_size: int = option(32, "windows per batch")
 
     def __post_init__(self) -> None:
         check_fields(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -39,8 +40,6 @@ from elman.train.checkpoint import reading
 
 # what a run's source may hold: its kind and ``load_series``' options
 SOURCE_KEYS = {"kind", "path", "targets", "time_col", "id_col", "past", "future", "freq", "missing"}
-# the TrainConfig values `elman train forecast` starts from
-TRAIN = {"steps": 2000, "lr": 1e-3, "eval_every": 200, "clip_norm": 5.0}
 
 
 class ForecastRun(Run):
@@ -221,8 +220,10 @@ SPEC = TaskSpec(
     resume=runs.resume,
     command="elman.tasks.forecast.command",
     served="elman.serve.forecast:ForecastModel",
-    train_defaults=TRAIN,
+    train_defaults=MappingProxyType(
+        {"steps": 2000, "lr": 1e-3, "eval_every": 200, "clip_norm": 5.0}
+    ),
 )
 ForecastRun.spec = SPEC
 
-__all__ = ["SPEC", "TRAIN", "ForecastRun", "load"]
+__all__ = ["SPEC", "ForecastRun", "load"]

@@ -20,6 +20,7 @@ from torch import Tensor
 from elman.data.text import bundled_corpus_path, read_text, split_by_position
 from elman.data.vocab import CharVocab
 from elman.decode import Sampling, next_token
+from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
 from elman.tasks.lm.model import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
@@ -41,24 +42,30 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+# The defaults (with ``CHARLM.train_defaults`` in ``elman.tasks.lm.run``) are what
+# `elman train charlm` and the Python API train, chosen with bench/charlm.py (see its results).
+# 3-minute probes (LSTM, lr 3e-3, B=32): 2x256 1.824 nats/char, 1x512 1.837, 2x384 1.939.
+# 10 minutes, dropout 0.2: GRU 1.665, LSTM 1.713 (without dropout LSTM 1.750: it overfits).
+# B=16 takes twice the updates of B=32 at the same tokens/s (LSTM 1.715); the LSTM still
+# overfits, and decoupled weight decay 0.1 with dropout 0.3 brings it to 1.687 (replay of the
+# 5,637 steps 10 CPU-minutes buy; Adam with dropout 0.3 alone: 1.706).
+@dataclass(frozen=True, kw_only=True)
 class CharLMConfig:
-    """The model and how text is fed to it.
+    """The model and how text is fed to it. Every field with help is also an option of
+    `elman train charlm` (``elman.fields``); the defaults are the recommended model."""
 
-    cell: one of ``elman.nn.CELLS``. embedding, hidden, layers: sizes. dropout: between layers
-    and before the output layer. batch_size: parallel rows of text per batch. seq_len:
-    characters per chunk (gradients flow back this far; the state flows on).
-    valid_fraction: the held-out tail of the text.
-    """
-
-    cell: str = "lstm"
-    embedding: int = 128
-    hidden: int = 512
-    layers: int = 2
-    dropout: float = 0.0
-    batch_size: int = 64
-    seq_len: int = 128
-    valid_fraction: float = 0.1
+    cell: str = option("lstm", f"recurrent cell: {', '.join(CELLS)}", choices=CELLS)
+    embedding: int = option(64, "character embedding size")
+    hidden: int = option(256, "hidden units per layer")
+    layers: int = option(2, "stacked recurrent layers")
+    dropout: float = option(0.3, "dropout between layers and before the output layer, in [0, 1)")
+    batch_size: int = option(
+        16, "parallel rows of text per batch (split across processes under torchrun)"
+    )
+    seq_len: int = option(
+        128, "characters per chunk: how far back gradients flow (the state flows on)"
+    )
+    valid_fraction: float = option(0.1, "held-out tail of the text used for validation")
 
     def __post_init__(self) -> None:
         check_fields(
@@ -69,25 +76,6 @@ class CharLMConfig:
         )
         if not 0 < self.valid_fraction < 1:
             raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction!r}")
-
-
-# Defaults of ``elman train charlm``, chosen with bench/charlm.py (see its results).
-# 3-minute probes (LSTM, lr 3e-3, B=32): 2x256 1.824 nats/char, 1x512 1.837, 2x384 1.939.
-# 10 minutes, dropout 0.2: GRU 1.665, LSTM 1.713 (without dropout LSTM 1.750: it overfits).
-# B=16 takes twice the updates of B=32 at the same tokens/s (LSTM 1.715); the LSTM still
-# overfits, and decoupled weight decay 0.1 with dropout 0.3 brings it to 1.687 (replay of the
-# 5,637 steps 10 CPU-minutes buy; Adam with dropout 0.3 alone: 1.706).
-DEFAULT_MODEL = CharLMConfig(
-    embedding=64, hidden=256, layers=2, dropout=0.3, batch_size=16, seq_len=128
-)
-DEFAULT_TRAIN = {
-    "steps": 5000,
-    "optimizer": "adamw",
-    "lr": 2e-3,
-    "weight_decay": 0.1,
-    "warmup": 50,
-    "eval_every": 500,
-}
 
 
 class CharLM(RecurrentLM):

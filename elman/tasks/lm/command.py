@@ -9,12 +9,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from elman.decode import Sampling
 from elman.files import output_dir
-from elman.nn import CELLS
 from elman.tasks import textio
 from elman.tasks.lm import charlm, wordlm
 from elman.tasks.lm import explain as insight
@@ -29,30 +27,6 @@ from elman.tasks.options import (
 )
 from elman.tasks.spec import Handler
 from elman.train.distributed import is_main
-
-CHARLM_HELP = {
-    "cell": f"recurrent cell: {', '.join(CELLS)}",
-    "embedding": "character embedding size",
-    "hidden": "hidden units per layer",
-    "layers": "stacked recurrent layers",
-    "dropout": "dropout between layers and before the output layer, in [0, 1)",
-    "batch_size": "parallel rows of text per batch (split across processes under torchrun)",
-    "seq_len": "characters per chunk: how far back gradients flow (the state flows on)",
-    "valid_fraction": "held-out tail of the text used for validation",
-}
-WORDLM_HELP = CHARLM_HELP | {
-    "embedding": "word embedding size",
-    "seq_len": "words per chunk: how far back gradients flow (the state flows on)",
-    "embed_dropout": "dropout on the word embeddings, in [0, 1)",
-    "tie": "share the input embedding with the output layer",
-    "tokenizer": f"how text splits into tokens: {', '.join(wordlm.TOKENIZERS)}",
-    "lower": "lower-case the text",
-    "min_freq": "words seen fewer times in training become <unk>",
-    "max_vocab": "largest vocabulary (BPE: its size; default 8000 there)",
-    "valid_fraction": "held-out tail of the lines when no --valid file is given",
-    "cutoffs": "adaptive softmax id cut-offs, e.g. --cutoffs 2000 10000 (needs --no-tie); "
-    "much faster with large vocabularies",
-}
 
 
 # ---- elman train charlm|wordlm -----------------------------------------------------------
@@ -74,7 +48,7 @@ def add_charlm_parser(train: argparse._SubParsersAction) -> None:
         default=300,
         help="characters to generate after training (0: none)",
     )
-    add_dataclass_options(c, charlm.CharLMConfig, CHARLM_HELP, asdict(charlm.DEFAULT_MODEL))
+    add_dataclass_options(c, charlm.CharLMConfig)
     add_run_options(c, dict(CHARLM.train_defaults))
     c.set_defaults(train=train_charlm, after_train=sampler(CharRun.open))
 
@@ -96,7 +70,7 @@ def add_wordlm_parser(train: argparse._SubParsersAction) -> None:
         default=30,
         help="words to generate after training (0: none)",
     )
-    add_dataclass_options(w, wordlm.WordLMConfig, WORDLM_HELP)
+    add_dataclass_options(w, wordlm.WordLMConfig)
     add_run_options(w, dict(WORDLM.train_defaults))
     w.set_defaults(train=train_wordlm, after_train=sampler(WordRun.open))
 

@@ -212,7 +212,15 @@ CHARLM = TaskSpec(
     resume=charlm.resume,
     command="elman.tasks.lm.charlm_command",
     served="elman.serve.language:CharModel",
-    train_defaults=charlm.DEFAULT_TRAIN,
+    # chosen with bench/charlm.py beside the model's defaults (see ``CharLMConfig``)
+    train_defaults={
+        "steps": 5000,
+        "optimizer": "adamw",
+        "lr": 2e-3,
+        "weight_decay": 0.1,
+        "warmup": 50,
+        "eval_every": 500,
+    },
     validation=charlm_validation,
 )
 WORDLM = TaskSpec(
@@ -223,7 +231,13 @@ WORDLM = TaskSpec(
     resume=wordlm.resume,
     command="elman.tasks.lm.wordlm_command",
     served="elman.serve.language:WordModel",
-    train_defaults=wordlm.DEFAULT_TRAIN,
+    train_defaults={
+        "steps": 3000,
+        "lr": 2e-3,
+        "warmup": 100,
+        "eval_every": 500,
+        "clip_norm": 0.5,
+    },
     validation=wordlm_validation,
 )
 CharRun.spec, WordRun.spec = CHARLM, WORDLM

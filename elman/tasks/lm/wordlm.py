@@ -24,6 +24,7 @@ from elman.data.brown import read_brown
 from elman.data.text import read_text
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID, Tokenizer
 from elman.decode import Sampling, beam_search, next_token
+from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
 from elman.tasks.lm.model import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
@@ -36,37 +37,36 @@ TOKENIZERS = ("auto", "word", "whitespace", "bpe")
 Documents = list[list[str]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WordLMConfig:
-    """The model, its vocabulary and how text is fed to it.
+    """The model, its vocabulary and how text is fed to it. Every field with help is also an
+    option of `elman train wordlm` (``elman.fields``); the defaults are the recommended model."""
 
-    cell: one of ``elman.nn.CELLS``. embedding, hidden, layers: sizes. dropout: between layers
-    and before the output layer; embed_dropout: on the embeddings. tie: share the input
-    embedding with the output layer (a projection maps hidden -> embedding if they differ).
-    tokenizer: "word" (regex words and punctuation), "whitespace" (pre-tokenized text), "bpe"
-    (subwords) or "auto" ("whitespace" for the Brown corpus, "word" otherwise).
-    lower: lower-case the text. min_freq: rarer words become ``<unk>``. max_vocab: largest
-    vocabulary (BPE: its size, default 8000). batch_size, seq_len: TBPTT rows and steps.
-    valid_fraction: for plain text without a validation file, the held-out tail of lines.
-    cutoffs: an adaptive softmax output layer with these id cut-offs (e.g. (2000, 10000); the
-    vocabulary is ranked by frequency), much faster on large vocabularies; needs tie=False.
-    """
-
-    cell: str = "lstm"
-    embedding: int = 256
-    hidden: int = 256
-    layers: int = 2
-    dropout: float = 0.3
-    embed_dropout: float = 0.1
-    tie: bool = True
-    tokenizer: str = "auto"
-    lower: bool = True
-    min_freq: int = 2
-    max_vocab: int | None = None
-    batch_size: int = 32
-    seq_len: int = 35
-    valid_fraction: float = 0.1
-    cutoffs: tuple[int, ...] = ()
+    cell: str = option("lstm", f"recurrent cell: {', '.join(CELLS)}", choices=CELLS)
+    embedding: int = option(256, "word embedding size")
+    hidden: int = option(256, "hidden units per layer")
+    layers: int = option(2, "stacked recurrent layers")
+    dropout: float = option(0.3, "dropout between layers and before the output layer, in [0, 1)")
+    embed_dropout: float = option(0.1, "dropout on the word embeddings, in [0, 1)")
+    # a projection maps hidden -> embedding when the two sizes differ
+    tie: bool = option(True, "share the input embedding with the output layer")
+    # word: regex words and punctuation; whitespace: pre-tokenized text; bpe: subwords;
+    # auto: whitespace for the Brown corpus, word otherwise
+    tokenizer: str = option("auto", f"how text splits into tokens: {', '.join(TOKENIZERS)}")
+    lower: bool = option(True, "lower-case the text")
+    min_freq: int = option(2, "words seen fewer times in training become <unk>")
+    max_vocab: int | None = option(None, "largest vocabulary (BPE: its size; default 8000 there)")
+    batch_size: int = option(
+        32, "parallel rows of text per batch (split across processes under torchrun)"
+    )
+    seq_len: int = option(35, "words per chunk: how far back gradients flow (the state flows on)")
+    valid_fraction: float = option(0.1, "held-out tail of the lines when no --valid file is given")
+    # the vocabulary is ranked by frequency, so the first cluster holds the common words
+    cutoffs: tuple[int, ...] = option(
+        (),
+        "adaptive softmax id cut-offs, e.g. --cutoffs 2000 10000 (needs --no-tie); "
+        "much faster with large vocabularies",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cutoffs", tuple(self.cutoffs))  # JSON gives a list
@@ -81,9 +81,6 @@ class WordLMConfig:
         )
         if not 0 < self.valid_fraction < 1:
             raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction!r}")
-
-
-DEFAULT_TRAIN = {"steps": 3000, "lr": 2e-3, "warmup": 100, "eval_every": 500, "clip_norm": 0.5}
 
 
 # ---- data ------------------------------------------------------------------------------

@@ -23,18 +23,6 @@ from elman.tasks.options import (
 from elman.tasks.spec import Handler
 from elman.train.distributed import is_main
 
-HELP = {
-    "cell": "recurrent cell",
-    "hidden": "units per layer",
-    "layers": "stacked recurrent layers",
-    "dropout": "dropout between layers and before the output layer",
-    "embedding": "melody: note-token embedding size",
-    "batch_size": "pieces per batch",
-    "step": "chorales: the grid in quarter notes (1 = quarter notes, as JSB; 0.5 = eighths)",
-    "transpose": "chorales: c moves each chorale to C major / C minor; none keeps its key",
-    "augment": "chorales: transpose each training piece by a random -k..k semitones",
-    "keys": "chorales: used (the training pieces' pitch range) or piano (all 88 keys)",
-}
 LENGTH = 64  # steps generated unless --length says otherwise
 
 
@@ -69,7 +57,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         "--cache", default=None, help="chorales: parsed rolls file (default: ~/.cache/elman)"
     )
     m.add_argument("--seed-split", type=integer, default=0, help="seed of the split by piece")
-    add_dataclass_options(m, music.MusicConfig, HELP)
+    add_dataclass_options(m, music.MusicConfig)
     add_run_options(m, dict(SPEC.train_defaults))
     m.set_defaults(train=train_music)
 

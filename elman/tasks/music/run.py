@@ -119,7 +119,7 @@ SPEC = TaskSpec(
     resume=music.resume,
     command="elman.tasks.music.command",
     served="elman.serve.music:MusicModel",
-    train_defaults=music.DEFAULT_TRAIN,
+    train_defaults={"steps": 3000, "lr": 2e-3, "eval_every": 200, "clip_norm": 5.0},
 )
 MusicRun.spec = SPEC
 

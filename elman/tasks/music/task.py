@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from elman.data import music
 from elman.data.batching import bucket_batches, pad
+from elman.fields import option
 from elman.nn import CELLS, build_recurrent
 from elman.nn.checks import check_fields
 from elman.tasks.rundir import fit_task, resume_run, split_task_from_meta
@@ -39,29 +40,32 @@ NAME = "music"
 KINDS = ("chorales", "melody")
 START = "<s>"  # melody: the token before the first note and after the last
 EVAL_BATCH = 64
-DEFAULT_TRAIN = {"steps": 3000, "lr": 2e-3, "eval_every": 200, "clip_norm": 5.0}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MusicConfig:
-    """kind: "chorales" or "melody". cell, hidden, layers, dropout: the recurrent layers
-    (dropout also before the output layer). embedding: melody token size. batch_size: pieces
-    per batch. chorales only: step, the grid in quarter notes; transpose "c" moves every
-    chorale to C major / C minor (as JSB) or "none"; augment k transposes each training
-    piece by a random -k..k semitones per epoch; keys "used" models the training pieces'
-    pitch range (widened by ``augment``), "piano" all 88 keys."""
+    """The model and its data. Every field with help is also an option of `elman train music`
+    (``elman.fields``); the defaults are the recommended model. ``kind`` is "chorales" (piano
+    rolls) or "melody" (note tokens): the command line sets it from --chorales/--melodies."""
 
     kind: str = "chorales"
-    cell: str = "lstm"
-    hidden: int = 256
-    layers: int = 1
-    dropout: float = 0.2
-    embedding: int = 64
-    batch_size: int = 16
-    step: float = 1.0
-    transpose: str = "c"
-    augment: int = 0
-    keys: str = "used"
+    cell: str = option("lstm", "recurrent cell", choices=CELLS)
+    hidden: int = option(256, "units per layer")
+    layers: int = option(1, "stacked recurrent layers")
+    dropout: float = option(0.2, "dropout between layers and before the output layer")
+    embedding: int = option(64, "melody: note-token embedding size")
+    batch_size: int = option(16, "pieces per batch")
+    step: float = option(
+        1.0, "chorales: the grid in quarter notes (1 = quarter notes, as JSB; 0.5 = eighths)"
+    )
+    transpose: str = option(
+        "c", "chorales: c moves each chorale to C major / C minor; none keeps its key"
+    )
+    # per epoch; with keys "used" the modelled pitch range widens by augment on each side
+    augment: int = option(0, "chorales: transpose each training piece by a random -k..k semitones")
+    keys: str = option(
+        "used", "chorales: used (the training pieces' pitch range) or piano (all 88 keys)"
+    )
 
     def __post_init__(self) -> None:
         check_fields(

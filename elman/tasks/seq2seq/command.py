@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 from elman.files import output_file
-from elman.nn import CELLS
-from elman.nn.seq2seq import ATTENTIONS
 from elman.tasks.options import (
     add_dataclass_options,
     add_run_options,
@@ -24,28 +22,6 @@ from elman.tasks.seq2seq import task as seq2seq
 from elman.tasks.seq2seq.run import SPEC, Seq2SeqRun
 from elman.tasks.spec import Handler
 from elman.tasks.textio import add_max_chars, read_lines, write_rows
-
-HELP = {
-    "cell": f"recurrent cell: {', '.join(CELLS)}",
-    "embedding": "source and target embedding size",
-    "hidden": "encoder units per direction (the decoder is this x directions wide)",
-    "layers": "stacked layers in the encoder and in the decoder",
-    "bidirectional": "bidirectional encoder",
-    "attention": f"attention score: {', '.join(ATTENTIONS)}",
-    "input_feeding": "feed the previous attentional state to the decoder (Luong)",
-    "bridge": "start the decoder from the encoder's final states (else zeros)",
-    "dropout": "dropout on embeddings, between layers and before the output, in [0, 1)",
-    "label_smoothing": "label smoothing of the training loss, in [0, 1)",
-    "sample_rate": "scheduled sampling: share of decoder inputs taken from the model, in [0, 1)",
-    "sample_ramp": "scheduled sampling: share of training over which the rate rises from 0",
-    "source_tokens": "source tokenization: char or whitespace",
-    "target_tokens": "target tokenization: char or whitespace",
-    "lower": "lower-case sources",
-    "all_references": "train on every reference of a source, not just the first",
-    "max_source": "longest source in tokens (longer inputs are an error)",
-    "max_target": "longest output in tokens (decoding stops there)",
-    "batch_size": "pairs per batch",
-}
 
 
 def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
@@ -66,7 +42,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t.add_argument("--pairs", help="source<TAB>target training file")
     t.add_argument("--valid", help="--pairs: validation file (default: 5%% held out)")
     t.add_argument("--test", help="--pairs: test file, scored by `elman evaluate`")
-    add_dataclass_options(t, seq2seq.Seq2SeqConfig, HELP)
+    add_dataclass_options(t, seq2seq.Seq2SeqConfig)
     add_run_options(t, dict(SPEC.train_defaults))
     t.set_defaults(train=train_seq2seq)
 

@@ -23,8 +23,6 @@ from elman.tasks.spec import Run, TaskSpec
 if TYPE_CHECKING:  # imported where used: export needs onnx only when it runs
     from elman.graphs.graph import Export
 
-# recommended TrainConfig values (`elman train seq2seq` and the Python API alike)
-TRAIN_DEFAULTS = {"steps": 5000, "lr": 2e-3, "eval_every": 500, "clip_norm": 5.0}
 SPLITS = ("valid", "test")
 
 
@@ -221,8 +219,8 @@ SPEC = TaskSpec(
     resume=s2s.resume,
     command="elman.tasks.seq2seq.command",
     served="elman.serve.seq2seq:Seq2SeqModel",
-    train_defaults=TRAIN_DEFAULTS,
+    train_defaults={"steps": 5000, "lr": 2e-3, "eval_every": 500, "clip_norm": 5.0},
 )
 Seq2SeqRun.spec = SPEC
 
-__all__ = ["SPEC", "TRAIN_DEFAULTS", "Seq2SeqRun", "load"]
+__all__ = ["SPEC", "Seq2SeqRun", "load"]

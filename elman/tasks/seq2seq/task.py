@@ -34,6 +34,7 @@ from elman.data.batching import bucket_batches, pad
 from elman.data.pairs import Pairs, read_cmudict, read_pairs, split_pairs
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID, Tokenizer
 from elman.decode import Hypothesis, Sampling, beam_search, greedy_search
+from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.seq2seq import ATTENTIONS, Seq2Seq, select
@@ -51,38 +52,41 @@ SIDES = ("char", "whitespace")
 MIN_TEXTS, SINGLE_SHARE, DISTINCT_SHARE = 20, 0.9, 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Seq2SeqConfig:
-    """cell, embedding, hidden (per encoder direction), layers, bidirectional (encoder):
-    sizes; the decoder is hidden x directions wide. attention: "none", "additive", "dot" or
-    "general"; input_feeding: feed h̃_{t-1} to the next step (Luong); bridge: initialise the
-    decoder from the encoder's final states (else zeros). dropout: on embeddings, between
-    layers and before the output. label_smoothing: in [0, 1). sample_rate: scheduled
-    sampling's share of fed-back model tokens in [0, 1); sample_ramp: the share of training
-    over which that rate rises linearly from 0 (Bengio et al.'s linear schedule; 0: the full
-    rate from the first step). source_tokens, target_tokens: "char"
-    or "whitespace"; lower: lower-case sources. all_references: train on every reference.
-    max_source, max_target: length limits in tokens. batch_size: pairs per batch."""
+    """The encoder-decoder, its tokens and its training. Every field with help is also an
+    option of `elman train seq2seq` (``elman.fields``); the defaults are the recommended
+    model."""
 
-    cell: str = "lstm"
-    embedding: int = 64
-    hidden: int = 256
-    layers: int = 1
-    bidirectional: bool = True
-    attention: str = "general"
-    input_feeding: bool = False
-    bridge: bool = True
-    dropout: float = 0.2
-    label_smoothing: float = 0.0
-    sample_rate: float = 0.0
-    sample_ramp: float = 0.0
-    source_tokens: str = "char"
-    target_tokens: str = "whitespace"
-    lower: bool = True
-    all_references: bool = False
-    max_source: int = 100
-    max_target: int = 100
-    batch_size: int = 64
+    cell: str = option("lstm", f"recurrent cell: {', '.join(CELLS)}", choices=CELLS)
+    embedding: int = option(64, "source and target embedding size")
+    hidden: int = option(256, "encoder units per direction (the decoder is this x directions wide)")
+    layers: int = option(1, "stacked layers in the encoder and in the decoder")
+    bidirectional: bool = option(True, "bidirectional encoder")
+    attention: str = option("general", f"attention score: {', '.join(ATTENTIONS)}")
+    # feeds h̃_{t-1}, the previous attentional state, to the next step's input
+    input_feeding: bool = option(
+        False, "feed the previous attentional state to the decoder (Luong)"
+    )
+    bridge: bool = option(True, "start the decoder from the encoder's final states (else zeros)")
+    dropout: float = option(
+        0.2, "dropout on embeddings, between layers and before the output, in [0, 1)"
+    )
+    label_smoothing: float = option(0.0, "label smoothing of the training loss, in [0, 1)")
+    sample_rate: float = option(
+        0.0, "scheduled sampling: share of decoder inputs taken from the model, in [0, 1)"
+    )
+    # Bengio et al.'s linear schedule; 0: the full rate from the first step
+    sample_ramp: float = option(
+        0.0, "scheduled sampling: share of training over which the rate rises from 0"
+    )
+    source_tokens: str = option("char", "source tokenization: char or whitespace")
+    target_tokens: str = option("whitespace", "target tokenization: char or whitespace")
+    lower: bool = option(True, "lower-case sources")
+    all_references: bool = option(False, "train on every reference of a source, not just the first")
+    max_source: int = option(100, "longest source in tokens (longer inputs are an error)")
+    max_target: int = option(100, "longest output in tokens (decoding stops there)")
+    batch_size: int = option(64, "pairs per batch")
 
     def __post_init__(self) -> None:
         check_fields(

@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-from elman.nn import CELLS
 from elman.tasks import textio
 from elman.tasks.options import (
     add_dataclass_options,
@@ -20,19 +19,6 @@ from elman.tasks.options import (
 from elman.tasks.spec import Handler
 from elman.tasks.tag import task as tag
 from elman.tasks.tag.run import SPEC, TagRun
-
-TAG_HELP = {
-    "cell": f"recurrent cell (run in both directions): {', '.join(CELLS)}",
-    "word_embedding": "word embedding size",
-    "char_embedding": "character embedding size",
-    "char_filters": "character CNN filters (0: no character features)",
-    "hidden": "hidden units per direction",
-    "layers": "stacked recurrent layers",
-    "dropout": "dropout around the recurrent layers, in [0, 1)",
-    "crf": "CRF output layer (Viterbi decoding) instead of a per-word softmax",
-    "min_freq": "rarer training words become <unk> (so spelling alone is learned too)",
-    "batch_size": "sentences per batch",
-}
 
 
 def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
@@ -48,8 +34,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     t.add_argument("--valid", help="validation file in the same format")
     t.add_argument("--test", help="test file, scored by `elman evaluate`")
-    add_dataclass_options(t, tag.TagConfig, TAG_HELP)
-    add_run_options(t, dict(SPEC.train_defaults))
+    add_dataclass_options(t, tag.TagConfig)
+    add_run_options(t, SPEC.train_defaults)
     t.set_defaults(train=train_tag)
 
 

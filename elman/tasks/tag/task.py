@@ -20,6 +20,7 @@ from elman.data.batching import bucket_batches, pad
 from elman.data.brown import Sentence, parse_line, read_brown
 from elman.data.text import read_text
 from elman.data.tokenize import UNK_ID, Tokenizer
+from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.tasks.rundir import fit_split_source, resume_run, split_task_from_meta
@@ -34,24 +35,25 @@ MAX_WORD = 20  # characters of a word the CNN reads (long numbers, URLs: the fir
 EVAL_BATCH = 128
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TagConfig:
-    """cell: one of ``elman.nn.CELLS`` (run in both directions). word_embedding, hidden,
-    layers: sizes. char_embedding, char_filters: the character CNN (char_filters 0: none).
-    dropout: on the inputs and outputs of the recurrent layers. crf: a CRF output layer
-    (else a per-word softmax). min_freq: rarer training words become ``<unk>``, so the model
-    learns to tag from spelling alone. batch_size: sentences per batch."""
+    """The tagger and how sentences are fed to it. Every field with help is also an option
+    of `elman train tag` (``elman.fields``); the defaults are the recommended model."""
 
-    cell: str = "lstm"
-    word_embedding: int = 100
-    char_embedding: int = 25
-    char_filters: int = 50
-    hidden: int = 128
-    layers: int = 1
-    dropout: float = 0.5
-    crf: bool = True
-    min_freq: int = 2
-    batch_size: int = 32
+    cell: str = option(
+        "lstm", f"recurrent cell (run in both directions): {', '.join(CELLS)}", choices=CELLS
+    )
+    word_embedding: int = option(100, "word embedding size")
+    char_embedding: int = option(25, "character embedding size")
+    char_filters: int = option(50, "character CNN filters (0: no character features)")
+    hidden: int = option(128, "hidden units per direction")
+    layers: int = option(1, "stacked recurrent layers")
+    dropout: float = option(0.5, "dropout around the recurrent layers, in [0, 1)")
+    crf: bool = option(True, "CRF output layer (Viterbi decoding) instead of a per-word softmax")
+    min_freq: int = option(
+        2, "rarer training words become <unk> (so spelling alone is learned too)"
+    )
+    batch_size: int = option(32, "sentences per batch")
 
     def __post_init__(self) -> None:
         check_fields(
