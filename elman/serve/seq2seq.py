@@ -9,16 +9,9 @@ import torch
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.serve.config import Limits
 from elman.serve.language import NextStepSessions, top_k_option
-from elman.serve.served import Chunk, RequestError, check_steps
+from elman.serve.served import Chunk, RequestError, check_count, check_steps
 from elman.tasks.seq2seq.run import Seq2SeqRun
 from elman.tasks.seq2seq.stream import DecoderStream
-
-
-def check_count(field: str, count: int, limits: Limits) -> None:
-    if count < 1:
-        raise RequestError(f"{field}: expected at least one input, got none")
-    if count > limits.batch:
-        raise RequestError(f"{field}: {count} inputs is over this server's limit of {limits.batch}")
 
 
 class Seq2SeqModel(NextStepSessions):

@@ -54,6 +54,29 @@ def _finite(x: object) -> bool:
     return True
 
 
+def check_count(field: str, count: int, limits: Limits) -> None:
+    if count < 1:
+        raise RequestError(f"{field}: expected at least one input, got none")
+    if count > limits.batch:
+        raise RequestError(f"{field}: {count} inputs is over this server's limit of {limits.batch}")
+
+
+def one_of(body, fields: tuple[str, str], wanted: str) -> list:
+    """The one field of ``fields`` a request gave; it must be ``wanted``."""
+    given = [f for f in fields if getattr(body, f) is not None]
+    if given != [wanted]:
+        raise RequestError(f"this model reads `{wanted}`; the request gave {given or 'nothing'}")
+    return getattr(body, wanted)
+
+
+def split_back(rows: list, sizes: list[int]) -> list[list]:
+    out, start = [], 0
+    for n in sizes:
+        out.append(rows[start : start + n])
+        start += n
+    return out
+
+
 @dataclass
 class Chunk:
     """One session's parsed step: ``data`` for its stream, ``key`` to batch it by."""
@@ -140,6 +163,9 @@ __all__ = [
     "Chunk",
     "RequestError",
     "Served",
+    "check_count",
     "check_finite",
     "check_steps",
+    "one_of",
+    "split_back",
 ]

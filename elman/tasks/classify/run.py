@@ -189,7 +189,7 @@ SPEC = TaskSpec(
     load=load,
     resume=task.resume,
     command="elman.tasks.classify.command",
-    served="elman.serve.labels:ClassifyModel",
+    served="elman.serve.classify:ClassifyModel",
     train_defaults=MappingProxyType(
         {"steps": 1000, "lr": 2e-3, "eval_every": 100, "patience": None}
     ),

@@ -131,7 +131,7 @@ SPEC = TaskSpec(
     load=load,
     resume=task.resume,
     command="elman.tasks.tag.command",
-    served="elman.serve.labels:TagModel",
+    served="elman.serve.tag:TagModel",
     train_defaults=MappingProxyType(
         {"steps": 6000, "lr": 2e-3, "eval_every": 500, "clip_norm": 5.0}
     ),

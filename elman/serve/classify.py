@@ -1,38 +1,23 @@
-"""Classifiers and taggers: stateless requests, each batch of concurrent
-requests run as one pass (one padded batch of every input they carry)."""
+"""Classifiers: stateless requests (each batch of concurrent requests run as one padded
+pass) and, for models that read only the past, sessions of class probabilities so far."""
 
 from __future__ import annotations
 
 import torch
 
 from elman.serve.config import Limits
-from elman.serve.served import FLOAT32_MAX, Chunk, RequestError, Served, check_steps
+from elman.serve.served import (
+    FLOAT32_MAX,
+    Chunk,
+    RequestError,
+    Served,
+    check_count,
+    check_steps,
+    one_of,
+    split_back,
+)
 from elman.tasks.classify.run import ClassifyRun
 from elman.tasks.classify.stream import ClassifyStream
-from elman.tasks.tag.run import TagRun
-
-
-def check_count(field: str, count: int, limits: Limits) -> None:
-    if count < 1:
-        raise RequestError(f"{field}: expected at least one input, got none")
-    if count > limits.batch:
-        raise RequestError(f"{field}: {count} inputs is over this server's limit of {limits.batch}")
-
-
-def one_of(body, fields: tuple[str, str], wanted: str) -> list:
-    """The one field of ``fields`` a request gave; it must be ``wanted``."""
-    given = [f for f in fields if getattr(body, f) is not None]
-    if given != [wanted]:
-        raise RequestError(f"this model reads `{wanted}`; the request gave {given or 'nothing'}")
-    return getattr(body, wanted)
-
-
-def split_back(rows: list, sizes: list[int]) -> list[list]:
-    out, start = [], 0
-    for n in sizes:
-        out.append(rows[start : start + n])
-        start += n
-    return out
 
 
 class ClassifyModel(Served):
@@ -129,29 +114,4 @@ def series_values(x, field: str):
     return x
 
 
-class TagModel(Served):
-    """`POST /tag`: tags of sentences (word lists, or texts split on whitespace). No
-    sessions: a tagger reads every sentence in both directions."""
-
-    endpoints = ("tag",)
-
-    def __init__(self, name: str, run: TagRun) -> None:
-        super().__init__(name, run)
-        self.tagger = run
-
-    def parse_request(self, endpoint: str, body, limits: Limits) -> list[list[str]]:
-        given = [f for f in ("sentences", "texts") if getattr(body, f) is not None]
-        if len(given) != 1:
-            raise RequestError(f"give one of `sentences` and `texts`; got {given or 'neither'}")
-        sentences = body.sentences if given == ["sentences"] else [t.split() for t in body.texts]
-        check_count(given[0], len(sentences), limits)
-        for i, words in enumerate(sentences):
-            check_steps(f"{given[0]}[{i}]", len(words), limits)
-        return sentences
-
-    def answer(self, endpoint: str, jobs: list[list[list[str]]]) -> list[dict]:
-        every = self.tagger.tag([s for job in jobs for s in job])
-        return [{"tags": part} for part in split_back(every, [len(j) for j in jobs])]
-
-
-__all__ = ["ClassifyModel", "TagModel"]
+__all__ = ["ClassifyModel"]
