@@ -174,6 +174,7 @@ def test_anneal_by_time_flag_reaches_the_checkpoint(tmp_path, text_file, capsys)
     assert load_checkpoint(out / "last.safetensors", "charlm")[1]["train"] == meta["train"]
 
 
+@pytest.mark.slow  # torchrun: two processes
 def test_data_parallel_run_equals_one_process_with_the_same_global_batch(tmp_path, text_file):
     args = ["train", "charlm", str(text_file), *TINY, "--sample-length", "0", "--dropout", "0"]
     single = tmp_path / "single"
