@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> None:
         report(args.train(args), Path(args.out), spec(args.task))
         if getattr(args, "after_train", None):  # e.g. a sample from the trained model
             args.after_train(args)
-    elif args.command in ("generate", "predict", "evaluate", "explain"):
+    elif args.command in verbs.COMMANDS:
         run = load_run(args.dir, args.checkpoint)
         verbs.refuse_unread(args, args.command, run).run(args, run)
     elif hasattr(args, "handler"):

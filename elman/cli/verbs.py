@@ -12,6 +12,8 @@ from elman.tasks.registry import specs
 from elman.tasks.spec import Handler, Run, TaskSpec
 from elman.tasks.textio import add_max_chars
 
+COMMANDS = ("generate", "predict", "evaluate", "explain")
+
 
 def handlers(spec: TaskSpec) -> dict[str, Handler]:
     return getattr(spec.commands(), "HANDLERS", {})
@@ -38,7 +40,8 @@ def refuse_unread(args: argparse.Namespace, command: str, run: Run) -> Handler:
     handler = handler_of(command, run)
     readers: dict[str, list[str]] = {}
     for spec in specs():
-        for name in handlers(spec).get(command, Handler(print)).reads:
+        other = handlers(spec).get(command)
+        for name in other.reads if other else ():
             readers.setdefault(name, []).append(spec.name)
     for name, tasks in readers.items():
         if getattr(args, name, None) is not None and name not in handler.reads:
@@ -201,4 +204,4 @@ def _explain(sub: argparse._SubParsersAction) -> None:
     _checkpoint(ex)
 
 
-__all__ = ["Handler", "add_parsers", "handler_of", "handlers", "refuse_unread"]
+__all__ = ["COMMANDS", "Handler", "add_parsers", "handler_of", "handlers", "refuse_unread"]
