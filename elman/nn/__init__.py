@@ -16,6 +16,7 @@ from elman.nn.cells import (
     RNNCell,
 )
 from elman.nn.config import CellConfig, RecurrentConfig
+from elman.nn.dropout import LockedDropout, embedding_dropout
 from elman.nn.layers import CELLS, GRU, LSTM, RNN, LayerNormGRU, LayerNormLSTM, build_recurrent
 from elman.nn.loop import AllStates
 from elman.nn.recurrent import Recurrent
@@ -38,9 +39,11 @@ __all__ = [
     "LayerNormGRUCell",
     "LayerNormLSTM",
     "LayerNormLSTMCell",
+    "LockedDropout",
     "RNNCell",
     "Recurrent",
     "RecurrentCell",
     "RecurrentConfig",
     "build_recurrent",
+    "embedding_dropout",
 ]

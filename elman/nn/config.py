@@ -22,6 +22,13 @@ def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
+def _rate(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class CellConfig:
     """One recurrent cell.
@@ -102,6 +109,9 @@ class RecurrentConfig:
     num_layers: stacked layers; layer l > 0 reads layer l-1's outputs (D * output_size wide).
     batch_first: tensors are (B, T, F) instead of (T, B, F); states stay (D*L, B, H).
     dropout: dropout on each layer's outputs except the last (not on recurrent connections).
+    weight_dropout: DropConnect rate on every hidden-to-hidden matrix W_hh (Merity et al.
+        2017, AWD-LSTM): in training, each call draws one mask per matrix, shared by every
+        step, W_hh' = m * W_hh / (1 - p) with m ~ Bernoulli(1 - p); evaluation uses W_hh.
     bidirectional: run a reverse direction too; outputs are concatenated (D = 2).
     residual: add each layer's input to its output for layers l >= 1 (Wu et al. 2016, GNMT).
     check_finite: raise on NaN/inf in the input or initial state (costs one pass over them).
@@ -118,6 +128,7 @@ class RecurrentConfig:
     bias: bool = True
     batch_first: bool = False
     dropout: float = 0.0
+    weight_dropout: float = 0.0
     bidirectional: bool = False
     proj_size: int = 0
     layer_norm: bool = False
@@ -133,10 +144,8 @@ class RecurrentConfig:
         for name in ("batch_first", "bidirectional", "residual", "check_finite"):
             _flag(name, getattr(self, name))
         _choice("backend", self.backend, BACKENDS)
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
-            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "weight_dropout"):
+            _rate(name, getattr(self, name))
         c, d, h = self.cell(0), self.directions, self.hidden_size
         later = (self.num_layers - 1) * (d * c.output_size + h)  # inputs of layers 1..L-1
         check_fits_in_memory(  # before anything is allocated (or a billion layers built)

@@ -1,8 +1,8 @@
 """``RNN``, ``LSTM``, ``GRU`` and their layer-norm variants, with torch.nn's constructors.
 
 Positional arguments are torch's; Elman's extras are keyword-only (see ``RecurrentConfig``):
-``residual``, ``init``, ``check_finite``, ``backend``, and for LSTM/GRU ``layer_norm``, for
-LSTM ``forget_bias``.
+``weight_dropout`` (DropConnect on W_hh, AWD-LSTM), ``residual``, ``init``, ``check_finite``,
+``backend``, and for LSTM/GRU ``layer_norm``, for LSTM ``forget_bias``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class RNN(Recurrent):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        weight_dropout: float = 0.0,
         residual: bool = False,
         init: str = "torch",
         check_finite: bool = False,
@@ -48,6 +49,7 @@ class RNN(Recurrent):
             bias=bias,
             batch_first=batch_first,
             dropout=dropout,
+            weight_dropout=weight_dropout,
             bidirectional=bidirectional,
             residual=residual,
             init=init,
@@ -72,6 +74,7 @@ class LSTM(Recurrent):
         bidirectional: bool = False,
         proj_size: int = 0,
         *,
+        weight_dropout: float = 0.0,
         layer_norm: bool = False,
         residual: bool = False,
         init: str = "torch",
@@ -89,6 +92,7 @@ class LSTM(Recurrent):
             bias=bias,
             batch_first=batch_first,
             dropout=dropout,
+            weight_dropout=weight_dropout,
             bidirectional=bidirectional,
             proj_size=proj_size,
             layer_norm=layer_norm,
@@ -114,6 +118,7 @@ class GRU(Recurrent):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        weight_dropout: float = 0.0,
         layer_norm: bool = False,
         residual: bool = False,
         init: str = "torch",
@@ -130,6 +135,7 @@ class GRU(Recurrent):
             bias=bias,
             batch_first=batch_first,
             dropout=dropout,
+            weight_dropout=weight_dropout,
             bidirectional=bidirectional,
             layer_norm=layer_norm,
             residual=residual,

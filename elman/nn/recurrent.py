@@ -5,12 +5,14 @@ load both ways and results match. Three paths compute the same function: torch's
 (``elman.kernels.native``), Elman's compiled loop with hand-written BPTT
 (``elman.kernels.fused``), each where its blockers list finds nothing against it, and the
 readable reference loop (``elman.nn.loop``) for everything else. ``backend="auto"`` picks
-among the eligible ones by ``elman.kernels.choice``.
+among the eligible ones by ``elman.kernels.choice``. Weight dropout (DropConnect on W_hh)
+is applied to the weights before the paths split (``run_parameters``), so it blocks none.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
@@ -54,7 +56,6 @@ class Recurrent(nn.Module):
                 for base, shape in shapes.items():
                     w = torch.empty(shape, device=device, dtype=dtype)
                     self.register_parameter(base + suffix, nn.Parameter(w))
-        self._flat_names = [n for layer in self._names for d in layer for n in d.values()]
         self._cells = [config.cell(layer) for layer in range(config.num_layers)]  # frozen
         self.reset_parameters()
         if config.backend in ("native", "fused"):
@@ -87,6 +88,20 @@ class Recurrent(nn.Module):
         return [
             [{b: getattr(self, n) for b, n in d.items()} for d in layer] for layer in self._names
         ]
+
+    def run_parameters(self) -> list[list[Params]]:
+        """The parameters one call computes with, per layer and direction: in training mode
+        with ``weight_dropout`` p > 0, every ``weight_hh`` is replaced by a DropConnect copy
+        W_hh' = m * W_hh / (1 - p), m ~ Bernoulli(1 - p), one mask per matrix per call and so
+        shared by every step (Merity et al. 2017); otherwise ``cell_parameters()``. Every path
+        (torch's op, the compiled loop, the reference loop) takes these, so all of them run;
+        gradients reach the parameter through the mask. The parameters are never modified."""
+        params, p = self._params(), self.config.weight_dropout
+        if p and self.training:
+            for directions in params:
+                for d in directions:
+                    d["weight_hh"] = F.dropout(d["weight_hh"], p, training=True)
+        return params
 
     def reset_parameters(self) -> None:
         """Re-initialise every cell by ``config.init`` (and ``config.forget_bias``)."""
@@ -185,7 +200,7 @@ class Recurrent(nn.Module):
 
     def _forward_native(self, seq: Sequence, state: State) -> tuple[Tensor | PackedSequence, State]:
         c = self.config
-        weights = [getattr(self, n) for n in self._flat_names]
+        weights = [w for layer in self.run_parameters() for d in layer for w in d.values()]
         packed = seq.packed if seq.lengths is None else pack_padded(c, seq)
         run = dict(
             bias=c.bias,
@@ -219,7 +234,7 @@ class Recurrent(nn.Module):
         c = self.config
         x, lengths = to_time_major(c, seq)
         y, state, captured = run_layers(
-            c, self._params(), x, lengths, state, self.training, capture, path == "fused"
+            c, self.run_parameters(), x, lengths, state, self.training, capture, path == "fused"
         )
         if captured is not None and c.batch_first:
             captured = AllStates(*(s if s is None else s.transpose(2, 3) for s in captured))
@@ -234,7 +249,9 @@ class Recurrent(nn.Module):
         shapes), and dropout between layers as in ``forward``. Plain cells run Elman's
         compiled step without autograd and torch's fused cell op (``nn.LSTMCell``'s) with it
         (``backend="reference"``: the readable step); the Python around them is kept to a few
-        dict reads, since at B=1 it is a large share of a step."""
+        dict reads, since at B=1 it is a large share of a step. With ``weight_dropout`` in
+        training mode each ``step`` call draws a new W_hh mask, whereas ``forward`` shares
+        one mask across all the steps of its call; in eval mode steps use W_hh itself."""
         c = self.config
         if c.bidirectional:
             raise ValueError(
@@ -244,6 +261,8 @@ class Recurrent(nn.Module):
         params = self._parameters  # a dict read: Module.__getattr__ costs µs per name
         for layer, cell in enumerate(self._cells):
             p = {b: params[n] for b, n in self._names[layer][0].items()}
+            if c.weight_dropout and self.training:  # a fresh DropConnect mask per call
+                p["weight_hh"] = F.dropout(p["weight_hh"], c.weight_dropout, training=True)
             s = tuple([t[layer] for t in state])
             if c.backend == "reference":
                 s = cellmath.bind_step(cell, p)(cellmath.project(cell, x, p), s)
@@ -253,7 +272,7 @@ class Recurrent(nn.Module):
                 final.append(part)
             y = s[0] + x if c.residual and layer > 0 else s[0]
             if c.dropout and self.training and layer < c.num_layers - 1:
-                y = torch.nn.functional.dropout(y, c.dropout, training=True)
+                y = F.dropout(y, c.dropout, training=True)
             x = y
         if len(self._cells) == 1:
             return x, tuple([f[0].unsqueeze(0) for f in finals])

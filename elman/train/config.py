@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 from elman.fields import option
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nt-asgd")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 
 
@@ -42,10 +42,21 @@ class TrainConfig:
         "with --time-limit: the cosine schedule also advances with elapsed time, so a run cut "
         "short by the time limit still ends annealed (not bit-reproducible)",
     )
-    optimizer: str = option("adam", f"one of {', '.join(OPTIMIZERS)}", choices=OPTIMIZERS)
+    optimizer: str = option(
+        "adam",
+        f"one of {', '.join(OPTIMIZERS)} (nt-asgd: plain SGD without momentum that switches to "
+        "averaged weights when validation stalls; Merity et al. 2017)",
+        choices=OPTIMIZERS,
+    )
     lr: float = option(2e-3, "peak learning rate")
     weight_decay: float = option(0.0, "L2 / decoupled (adamw) weight decay")
     momentum: float = option(0.9, "momentum for sgd and rmsprop")
+    nonmono: int = option(
+        5,
+        "nt-asgd: evaluations a worse validation loss looks back past before averaging starts "
+        "(it starts when the loss is worse than the best of the evaluations more than this "
+        "many evaluations ago)",
+    )
     beta1: float = option(0.9, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
     schedule: str = option(
@@ -84,6 +95,7 @@ class TrainConfig:
             "step_every",
             "plateau_patience",
             "log_every",
+            "nonmono",
         ):
             _count(name, getattr(self, name))
         _count("warmup", self.warmup, 0)

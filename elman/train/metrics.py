@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 from elman.files import atomic_path
@@ -96,3 +97,19 @@ def plot_curves(
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     return out
+
+
+class Window:
+    """Mean training loss and tokens/s since the last log line."""
+
+    def __init__(self) -> None:
+        self.total, self.count, self.since = 0.0, 0, time.perf_counter()
+
+    def add(self, loss: float, count: int) -> None:
+        self.total, self.count = self.total + loss * count, self.count + count
+
+    def flush(self) -> tuple[float, float]:
+        now = time.perf_counter()
+        result = self.total / max(self.count, 1), self.count / max(now - self.since, 1e-9)
+        self.total, self.count, self.since = 0.0, 0, now
+        return result

@@ -10,6 +10,7 @@ the whole history, and it resets the carry at each new epoch.
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import random
 import time
@@ -25,10 +26,11 @@ from tqdm import tqdm
 
 from elman.files import remove_stale_temporaries
 from elman.train import checkpoint as ckpt
+from elman.train.averaging import NTAverage
 from elman.train.config import TrainConfig
 from elman.train.device import move, resolve_device
 from elman.train.distributed import is_main, rank_and_world
-from elman.train.metrics import MetricsLog, logged_seconds, plot_curves, truncate_log
+from elman.train.metrics import MetricsLog, Window, logged_seconds, plot_curves, truncate_log
 from elman.train.schedule import Schedule
 
 LAST, BEST, LOG, CURVES = "last.safetensors", "best.safetensors", "metrics.jsonl", "loss.png"
@@ -87,6 +89,8 @@ def build_optimizer(params, c: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, c.lr, (c.beta1, c.beta2), weight_decay=c.weight_decay)
     if c.optimizer == "sgd":
         return torch.optim.SGD(params, c.lr, c.momentum, weight_decay=c.weight_decay)
+    if c.optimizer == "nt-asgd":  # plain SGD; the trainer's NTAverage does the averaging
+        return torch.optim.SGD(params, c.lr, 0.0, weight_decay=c.weight_decay)
     if c.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
     raise ValueError(f"unknown optimizer {c.optimizer!r}")
@@ -122,6 +126,8 @@ class Trainer:
         task.model.to(self.device)
         self.optimizer = build_optimizer(task.model.parameters(), config)
         self.schedule = Schedule(config)
+        nt = config.optimizer == "nt-asgd"
+        self.averaging: NTAverage | None = NTAverage(config.nonmono) if nt else None
         self.position = Position()
         self.carry: Any = None
         self._epoch_batches: tuple[int, Sequence[Any]] | None = None
@@ -153,6 +159,10 @@ class Trainer:
         }
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        averaging = {}
+        if self.averaging is not None:
+            avg_tensors, averaging["averaging"] = self.averaging.state()
+            tensors.update(ckpt.prefixed("avg.", avg_tensors))
         position = asdict(self.position)
         if not self._timed():  # wall time kept out: an exact resume then hashes the same
             del position["seconds"]
@@ -162,6 +172,7 @@ class Trainer:
             schedule=self.schedule.state(),
             carry=carry_kind,
             rng_python=repr(random.getstate()),
+            **averaging,
         )
         return ckpt.save_checkpoint(self.out / LAST, tensors, meta)
 
@@ -183,6 +194,16 @@ class Trainer:
         if self.device.type == "cuda" and "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         random.setstate(ast.literal_eval(meta["rng_python"]))
+        if self.averaging is not None and "averaging" in meta:  # older runs: not yet averaging
+            avg = ckpt.unprefixed("avg.", tensors)
+            self.averaging.load_state(avg, meta["averaging"], self.task.model)
+
+    def averaged(self) -> contextlib.AbstractContextManager[None]:
+        """``with trainer.averaged():`` the model holds the averaged weights (nt-asgd, once
+        averaging has begun; otherwise its own), which come back exactly afterwards."""
+        if self.averaging is None:
+            return contextlib.nullcontext()
+        return self.averaging.swapped_in(self.task.model)
 
     # ---- the loop ----------------------------------------------------------------------
     def _next_batch(self) -> Any:
@@ -220,6 +241,8 @@ class Trainer:
         if not torch.isfinite(norm):
             raise NonFiniteError(self._nonfinite(f"gradient norm is {norm.item()}"))
         self.optimizer.step()
+        if self.averaging is not None:
+            self.averaging.update(self.task.model)
         self.position.step += 1
         return total / max(count, 1), count, float(norm)
 
@@ -232,9 +255,10 @@ class Trainer:
         )
 
     def evaluate(self) -> dict[str, float]:
-        """Run the task's evaluation in eval mode without gradients."""
+        """Run the task's evaluation in eval mode without gradients (on the averaged weights
+        once nt-asgd averages)."""
         self.task.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self.averaged():
             metrics = self.task.evaluate(self.task.model)
         self.task.model.train()
         return metrics
@@ -243,16 +267,26 @@ class Trainer:
         """Track the best model and early stopping; True when patience is exhausted."""
         p, val = self.position, metrics["val_loss"]
         self.schedule.observe(val)
+        record, avg = {"step": p.step, **metrics}, self.averaging
+        if avg is not None:
+            if avg.mean:
+                record["averaged"] = True  # these metrics are of the averaged weights
+            if avg.observe(val, p.step):
+                record["asgd_started"] = p.step  # averaging covers the steps after this one
         if log is not None:
-            log.write({"step": p.step, **metrics})
+            log.write(record)
         if p.best is None or val < p.best:
             p.best, p.best_step, p.evals_since_best = val, p.step, 0
+            extra = (
+                {"averaged": bool(avg.mean), "asgd_started": avg.started} if avg is not None else {}
+            )
             if is_main():
-                ckpt.save_checkpoint(
-                    self.out / BEST,
-                    ckpt.prefixed("model.", self.task.model.state_dict()),
-                    self._meta(step=p.step, metrics=metrics),
-                )
+                with self.averaged():  # the model that was evaluated
+                    ckpt.save_checkpoint(
+                        self.out / BEST,
+                        ckpt.prefixed("model.", self.task.model.state_dict()),
+                        self._meta(step=p.step, metrics=metrics, **extra),
+                    )
         else:
             p.evals_since_best += 1
         return self.config.patience is not None and p.evals_since_best >= self.config.patience
@@ -278,7 +312,7 @@ class Trainer:
             unit="step",
             dynamic_ncols=True,
         )
-        start, window = time.perf_counter() - p.seconds, _Window()
+        start, window = time.perf_counter() - p.seconds, Window()
         stopped_early = False
         try:
             while p.step < stop_at:
@@ -301,9 +335,10 @@ class Trainer:
         paused = p.step == stop_at < c.steps and not stopped_early
         return self._finish(metrics, log, paused)
 
-    def _log_train(self, window: _Window, norm: float, bar: tqdm, log: MetricsLog | None) -> None:
+    def _log_train(self, window: Window, norm: float, bar: tqdm, log: MetricsLog | None) -> None:
         loss, rate = window.flush()
-        bar.set_postfix(loss=f"{loss:.3f}")
+        started = self.averaging.started if self.averaging is not None else None
+        bar.set_postfix(loss=f"{loss:.3f}", **({} if started is None else {"asgd_from": started}))
         if log is not None:
             log.write(
                 {
@@ -331,19 +366,3 @@ class Trainer:
             log.close()
             plot_curves(self.out / LOG, self.out / CURVES)
         return metrics
-
-
-class _Window:
-    """Mean training loss and tokens/s since the last log line."""
-
-    def __init__(self) -> None:
-        self.total, self.count, self.since = 0.0, 0, time.perf_counter()
-
-    def add(self, loss: float, count: int) -> None:
-        self.total, self.count = self.total + loss * count, self.count + count
-
-    def flush(self) -> tuple[float, float]:
-        now = time.perf_counter()
-        result = self.total / max(self.count, 1), self.count / max(now - self.since, 1e-9)
-        self.total, self.count, self.since = 0.0, 0, now
-        return result
