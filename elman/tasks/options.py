@@ -105,14 +105,3 @@ def refuse_existing(out: str | Path, overwrite: bool) -> Path:
             f"`elman resume {out}`, pick another --out, or pass --overwrite"
         )
     return out
-
-
-def refuse_unread(a: argparse.Namespace, task: str, only: dict[str, tuple[str, ...]]) -> None:
-    """An error for the first option given (not None) that a ``task`` model would not read:
-    ``only`` maps an option's dest to the tasks that read it."""
-    for name, tasks in only.items():
-        if getattr(a, name, None) is not None and task not in tasks:
-            raise ValueError(
-                f"--{name.replace('_', '-')} is for {' and '.join(tasks)} models; "
-                f"{a.dir} holds a {task} model"
-            )

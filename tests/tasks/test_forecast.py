@@ -150,6 +150,8 @@ def test_backtests_and_forecasts_hand_the_model_its_batches_on_its_device(
     run = SPEC.load(tmp_path)
     assert_batches_reach_model_device(monkeypatch, run.model, lambda: fr.backtest(run, series, 1))
     assert_batches_reach_model_device(monkeypatch, run.model, lambda: run.predict(series))
+    task = ForecastTask(series, config)  # the trainer's validation pass
+    assert_batches_reach_model_device(monkeypatch, task.model, lambda: task.evaluate(task.model))
 
 
 def test_a_run_answers_the_shared_interface(tmp_path):

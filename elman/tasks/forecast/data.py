@@ -29,6 +29,7 @@ from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.tasks.forecast.model import HEADS, MODES, Forecaster
 from elman.train.distributed import rank_and_world
+from elman.train.evaluation import evaluating
 
 NAME = "forecast"
 MIN_WINDOW_SCALE = 0.1
@@ -327,12 +328,8 @@ class ForecastTask:
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         if not self.valid_windows:
             raise ValueError("no validation window fits: give longer series or a smaller context")
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            batch = self._collate(self.valid_windows)
-            loss, _ = batch_loss(model, batch, self.config)
-        model.train(was_training)
+        with evaluating(model) as to_model:
+            loss, _ = batch_loss(model, to_model(self._collate(self.valid_windows)), self.config)
         return {"val_loss": float(loss)}
 
     def describe(self) -> dict:
