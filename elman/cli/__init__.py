@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="elman", description="Sequence models with RNNs.")
     sub = p.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="task", required=True)
+    p.set_defaults(train_parsers=train.choices)
     for module in dict.fromkeys(s.command for s in specs()):  # one module may hold two tasks
         importlib.import_module(module).add_parsers(train, sub)
     verbs.add_parsers(sub)
@@ -122,8 +123,30 @@ def _error(message: str) -> int:
     return 2
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse; with ``--preset NAME`` or ``--init-from`` parse again, the values they imply now
+    the defaults (a subparser's defaults are the only ones argparse lets options given
+    beside them override)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    defaults = {}
+    if getattr(args, "preset", None):
+        defaults |= args.presets[args.preset]
+    if getattr(args, "derive", None):  # e.g. --init-from: the LM's sizes
+        defaults |= args.derive(args)
+    if defaults:
+        args.train_parsers[args.task].set_defaults(**defaults)
+        args = parser.parse_args(argv)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parse(argv)  # --init-from reads the LM runs already
+    except (ValueError, TypeError, CheckpointError) as e:
+        return _error(str(e))
+    except OSError as e:
+        return _error(os_error(e))
     init_from_env(_run_device(args))
     try:
         _run(args)

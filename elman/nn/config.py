@@ -109,6 +109,9 @@ class RecurrentConfig:
     num_layers: stacked layers; layer l > 0 reads layer l-1's outputs (D * output_size wide).
     batch_first: tensors are (B, T, F) instead of (T, B, F); states stay (D*L, B, H).
     dropout: dropout on each layer's outputs except the last (not on recurrent connections).
+    locked_dropout: that dropout draws one mask per sequence and feature, shared by every
+        step (variational dropout, Gal & Ghahramani 2016; AWD-LSTM's between-layer dropout),
+        instead of one per step. Training then runs the layers one call each.
     weight_dropout: DropConnect rate on every hidden-to-hidden matrix W_hh (Merity et al.
         2017, AWD-LSTM): in training, each call draws one mask per matrix, shared by every
         step, W_hh' = m * W_hh / (1 - p) with m ~ Bernoulli(1 - p); evaluation uses W_hh.
@@ -129,6 +132,7 @@ class RecurrentConfig:
     batch_first: bool = False
     dropout: float = 0.0
     weight_dropout: float = 0.0
+    locked_dropout: bool = False
     bidirectional: bool = False
     proj_size: int = 0
     layer_norm: bool = False
@@ -141,7 +145,7 @@ class RecurrentConfig:
     def __post_init__(self) -> None:
         self.cell(0)  # validates every cell field
         check_positive_int("num_layers", self.num_layers)
-        for name in ("batch_first", "bidirectional", "residual", "check_finite"):
+        for name in ("batch_first", "locked_dropout", "bidirectional", "residual", "check_finite"):
             _flag(name, getattr(self, name))
         _choice("backend", self.backend, BACKENDS)
         for name in ("dropout", "weight_dropout"):

@@ -39,6 +39,12 @@ def _keep_mask(like: Tensor, shape: tuple[int, ...], p: float) -> Tensor:
     return like.new_empty(shape).bernoulli_(1 - p).div_(1 - p)
 
 
+def locked_mask(x: Tensor, p: float) -> Tensor:
+    """The keep mask (1, B, F) / (1 - p) of time-major ``x`` (T, B, F): one draw per sequence
+    and feature, broadcast over time."""
+    return _keep_mask(x, (1, *x.shape[1:]), p)
+
+
 class LockedDropout(nn.Module):
     """Variational dropout over time: one mask per sequence and feature, at every step.
 

@@ -1,7 +1,8 @@
 """``RNN``, ``LSTM``, ``GRU`` and their layer-norm variants, with torch.nn's constructors.
 
 Positional arguments are torch's; Elman's extras are keyword-only (see ``RecurrentConfig``):
-``weight_dropout`` (DropConnect on W_hh, AWD-LSTM), ``residual``, ``init``, ``check_finite``,
+``weight_dropout`` (DropConnect on W_hh, AWD-LSTM), ``locked_dropout`` (one dropout mask
+per sequence between layers), ``residual``, ``init``, ``check_finite``,
 ``backend``, and for LSTM/GRU ``layer_norm``, for LSTM ``forget_bias``.
 """
 
@@ -32,6 +33,7 @@ class RNN(Recurrent):
         bidirectional: bool = False,
         *,
         weight_dropout: float = 0.0,
+        locked_dropout: bool = False,
         residual: bool = False,
         init: str = "torch",
         check_finite: bool = False,
@@ -50,6 +52,7 @@ class RNN(Recurrent):
             batch_first=batch_first,
             dropout=dropout,
             weight_dropout=weight_dropout,
+            locked_dropout=locked_dropout,
             bidirectional=bidirectional,
             residual=residual,
             init=init,
@@ -75,6 +78,7 @@ class LSTM(Recurrent):
         proj_size: int = 0,
         *,
         weight_dropout: float = 0.0,
+        locked_dropout: bool = False,
         layer_norm: bool = False,
         residual: bool = False,
         init: str = "torch",
@@ -93,6 +97,7 @@ class LSTM(Recurrent):
             batch_first=batch_first,
             dropout=dropout,
             weight_dropout=weight_dropout,
+            locked_dropout=locked_dropout,
             bidirectional=bidirectional,
             proj_size=proj_size,
             layer_norm=layer_norm,
@@ -119,6 +124,7 @@ class GRU(Recurrent):
         bidirectional: bool = False,
         *,
         weight_dropout: float = 0.0,
+        locked_dropout: bool = False,
         layer_norm: bool = False,
         residual: bool = False,
         init: str = "torch",
@@ -136,6 +142,7 @@ class GRU(Recurrent):
             batch_first=batch_first,
             dropout=dropout,
             weight_dropout=weight_dropout,
+            locked_dropout=locked_dropout,
             bidirectional=bidirectional,
             layer_norm=layer_norm,
             residual=residual,

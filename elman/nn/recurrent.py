@@ -11,6 +11,8 @@ is applied to the weights before the paths split (``run_parameters``), so it blo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -22,6 +24,7 @@ from elman.kernels.native import native_blockers, native_forward
 from elman.nn import cellmath
 from elman.nn.cellmath import Params, State
 from elman.nn.config import RecurrentConfig
+from elman.nn.dropout import locked_mask
 from elman.nn.loop import AllStates, run_layers
 from elman.nn.sequence import (
     Sequence,
@@ -57,6 +60,20 @@ class Recurrent(nn.Module):
                     w = torch.empty(shape, device=device, dtype=dtype)
                     self.register_parameter(base + suffix, nn.Parameter(w))
         self._cells = [config.cell(layer) for layer in range(config.num_layers)]  # frozen
+        self._layer_configs = [  # each layer alone, time-major: for locked dropout's split
+            replace(
+                config,
+                input_size=cell.input_size,
+                num_layers=1,
+                dropout=0.0,
+                locked_dropout=False,
+                weight_dropout=0.0,
+                residual=False,
+                batch_first=False,
+                check_finite=False,
+            )
+            for cell in self._cells
+        ]
         self.reset_parameters()
         if config.backend in ("native", "fused"):
             self.path()  # raises now if the forced path can never run this layer
@@ -184,11 +201,16 @@ class Recurrent(nn.Module):
         seq = prepare_input(self.config, input, lengths, w.dtype)
         state = prepare_state(self.config, hx, seq, w, cellmath.state_sizes(self._cells[0]))
         path = self.path(return_all_states, seq.batch_size, seq.steps)
-        if path == "native":
-            out, state = self._forward_native(seq, state)
+        if self._locks_between_layers():
+            out, state, captured = self._forward_locked(seq, state, return_all_states, path)
+        elif path == "native":
+            out, state = self._forward_native(seq, state, self.config, self.run_parameters())
             captured = None
         else:
-            out, state, captured = self._forward_loop(seq, state, return_all_states, path)
+            c, params = self.config, self.run_parameters()
+            out, state, captured = self._forward_loop(
+                seq, state, return_all_states, path, c, params
+            )
         if seq.unbatched:
             out = out.squeeze(0 if self.config.batch_first else 1)
             state = tuple(s.squeeze(1) for s in state)
@@ -198,9 +220,56 @@ class Recurrent(nn.Module):
         result = (out, state if self.config.mode == "LSTM" else state[0])
         return (*result, captured) if return_all_states else result
 
-    def _forward_native(self, seq: Sequence, state: State) -> tuple[Tensor | PackedSequence, State]:
+    def _locks_between_layers(self) -> bool:
         c = self.config
-        weights = [w for layer in self.run_parameters() for d in layer for w in d.values()]
+        return c.locked_dropout and c.dropout > 0 and c.num_layers > 1 and self.training
+
+    def _forward_locked(
+        self, seq: Sequence, state: State, capture: bool, path: str
+    ) -> tuple[Tensor | PackedSequence, State, AllStates | None]:
+        """Training with locked dropout between layers: each layer is one call of ``path``
+        on time-major padded data, and its output is multiplied by one mask per sequence
+        (``LockedDropout``) before the next layer reads it. Same parameters, same results in
+        evaluation (where this split is never taken)."""
+        c, params, d = self.config, self.run_parameters(), self.config.directions
+        x, lengths = to_time_major(c, seq)
+        finals: list[State] = []
+        captures: list[AllStates] = []
+        for layer in range(c.num_layers):
+            lc = self._layer_configs[layer]
+            part = tuple(s[layer * d : (layer + 1) * d] for s in state)
+            one = Sequence(x, lengths, None, False, seq.batch_size, seq.steps)
+            if path == "native":
+                y, part = self._forward_native(one, part, lc, params[layer : layer + 1])
+            else:
+                y, part, got = self._forward_loop(
+                    one, part, capture, path, lc, params[layer : layer + 1]
+                )
+                if got is not None:
+                    captures.append(got)
+            assert isinstance(y, Tensor)
+            if c.residual and layer > 0:
+                y = y + x
+            if layer < c.num_layers - 1:
+                y = y * locked_mask(y, c.dropout)
+            x, finals = y, [*finals, part]
+        state = tuple(torch.cat([f[i] for f in finals]) for i in range(len(state)))
+        captured = None
+        if captures:
+            cells = [a.c for a in captures]
+            captured = AllStates(
+                torch.cat([a.h for a in captures]), None if cells[0] is None else torch.cat(cells)
+            )
+            if c.batch_first:
+                captured = AllStates(*(t if t is None else t.transpose(2, 3) for t in captured))
+        if seq.packed is not None:
+            return pack_like(x, lengths, seq.packed), state, captured
+        return (x.transpose(0, 1).contiguous() if c.batch_first else x), state, captured
+
+    def _forward_native(
+        self, seq: Sequence, state: State, c: RecurrentConfig, params: list[list[Params]]
+    ) -> tuple[Tensor | PackedSequence, State]:
+        weights = [w for layer in params for d in layer for w in d.values()]
         packed = seq.packed if seq.lengths is None else pack_padded(c, seq)
         run = dict(
             bias=c.bias,
@@ -229,12 +298,17 @@ class Recurrent(nn.Module):
         return unpack_padded(c, out, seq.x.shape[1 if c.batch_first else 0]), state
 
     def _forward_loop(
-        self, seq: Sequence, state: State, capture: bool, path: str
+        self,
+        seq: Sequence,
+        state: State,
+        capture: bool,
+        path: str,
+        c: RecurrentConfig,
+        params: list[list[Params]],
     ) -> tuple[Tensor | PackedSequence, State, AllStates | None]:
-        c = self.config
         x, lengths = to_time_major(c, seq)
         y, state, captured = run_layers(
-            c, self.run_parameters(), x, lengths, state, self.training, capture, path == "fused"
+            c, params, x, lengths, state, self.training, capture, path == "fused"
         )
         if captured is not None and c.batch_first:
             captured = AllStates(*(s if s is None else s.transpose(2, 3) for s in captured))
@@ -272,7 +346,7 @@ class Recurrent(nn.Module):
                 final.append(part)
             y = s[0] + x if c.residual and layer > 0 else s[0]
             if c.dropout and self.training and layer < c.num_layers - 1:
-                y = F.dropout(y, c.dropout, training=True)
+                y = F.dropout(y, c.dropout, training=True)  # locked or not: one step, one mask
             x = y
         if len(self._cells) == 1:
             return x, tuple([f[0].unsqueeze(0) for f in finals])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
 
@@ -66,6 +66,51 @@ def add_dataclass_options(
         else:
             choices = f.metadata.get("choices")
             parser.add_argument(flag, type=kind, default=default, choices=choices, help=text)
+
+
+def add_preset_option(parser: argparse.ArgumentParser, presets: Mapping) -> None:
+    """``--preset NAME``: the named values become the defaults of this parser's options
+    (``elman.cli`` parses again with them), so options given beside it still win."""
+    if not presets:
+        return
+    shown = "; ".join(
+        f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+        for name, values in presets.items()
+    )
+    parser.add_argument(
+        "--preset", choices=list(presets), default=None, help=f"start from a preset ({shown})"
+    )
+    parser.set_defaults(presets=presets)
+
+
+def add_init_option(
+    parser: argparse.ArgumentParser,
+    derive: Callable[[argparse.Namespace], dict] | None = None,
+    help: str | None = None,
+) -> None:
+    """``--init-from``: start from pretrained language-model runs. ``derive(args)`` gives the
+    option defaults they imply (their sizes; ``elman.cli`` parses again with them); without
+    it, one LM run or a forward and a backward one initialise an encoder (classifier,
+    tagger) and ``elman.tasks.transfer.architecture`` derives."""
+    single = derive is not None
+    parser.add_argument(
+        "--init-from",
+        nargs=None if single else "+",
+        metavar="LM_RUN",
+        default=None,
+        help=help
+        or "start from a pretrained language model's vocabulary, embeddings and encoder: "
+        "one forward LM run, or a forward and a backward one (trained with --reverse) for a "
+        "bidirectional encoder; its cell and sizes become the defaults",
+    )
+    parser.set_defaults(derive=derive or derive_from_lms)
+
+
+def derive_from_lms(args: argparse.Namespace) -> dict:
+    """The option defaults ``--init-from`` implies for an encoder (none without it)."""
+    from elman.tasks.transfer import architecture, load_pretrained
+
+    return architecture(load_pretrained(args.init_from)) if args.init_from else {}
 
 
 def add_run_options(parser: argparse.ArgumentParser, train_defaults: dict) -> None:

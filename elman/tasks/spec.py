@@ -49,11 +49,24 @@ class TaskSpec:
     served: str
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     validation: Callable[[dict], str] = validation_line  # a run's last val_* figures, in words
+    # named sets of model and training values (e.g. "awd"): `--preset NAME`, then options
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def train_config(self, **overrides: Any) -> TrainConfig:
         """The ``TrainConfig`` this task recommends (what `elman train` uses), with
         ``overrides``: the Python API and the command line train the same model."""
         return TrainConfig(**(dict(self.train_defaults) | overrides))
+
+    def preset(self, name: str, **overrides: Any) -> tuple[Any, TrainConfig]:
+        """The model config and ``TrainConfig`` of preset ``name`` (what `--preset NAME`
+        trains), with ``overrides`` for either."""
+        if name not in self.presets:
+            known = ", ".join(self.presets) or "none"
+            raise ValueError(f"preset: {self.name} has no preset {name!r} (it has: {known})")
+        values = dict(self.presets[name]) | overrides
+        model = {k: v for k, v in values.items() if k in self.config.__dataclass_fields__}
+        train = {k: v for k, v in values.items() if k not in model}
+        return self.config(**model), self.train_config(**train)
 
     def commands(self) -> ModuleType:
         """The task's command-line adapter (``add_train_parser``, ``train``, ``HANDLERS``)."""
@@ -122,6 +135,13 @@ class Run:
     def restore_stream(self, data: bytes) -> Any:
         """The stream that ``to_bytes`` saved as ``data``."""
         raise ValueError(f"a {self.task} model cannot stream: {self.streams_why}")
+
+    def pretrained(self) -> Any:
+        """What this run lends to a model it initialises (``elman.tasks.transfer``)."""
+        raise ValueError(
+            f"--init-from needs a language-model run (charlm or wordlm); {self.path} holds a "
+            f"{self.task} model"
+        )
 
     def graphs(self, mode: str | None = None) -> Any:
         """The ONNX graphs of the model with real inputs (``elman.graphs.graph.Export``)."""

@@ -137,8 +137,12 @@ def unprefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict]:
-    """An optimizer's state dict split into tensors and JSON (hyper-parameters, scalars)."""
+def optimizer_state(
+    opt: torch.optim.Optimizer, names: list[str] | None = None
+) -> tuple[dict[str, Tensor], dict]:
+    """An optimizer's state dict split into tensors and JSON (hyper-parameters, scalars);
+    ``names``: its parameters' names in order (over all param groups), kept so that a resume
+    finds each parameter's state however the parameters are grouped then."""
     sd = opt.state_dict()
     tensors, scalars = {}, {}
     for pid, state in sd["state"].items():
@@ -147,15 +151,53 @@ def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict
                 tensors[f"{pid}.{name}"] = value
             else:
                 scalars[f"{pid}.{name}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+    meta = {"param_groups": sd["param_groups"], "scalars": scalars}
+    return tensors, meta if names is None else {**meta, "names": names}
 
 
 def load_optimizer_state(
-    opt: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict
+    opt: torch.optim.Optimizer,
+    tensors: dict[str, Tensor],
+    meta: dict,
+    names: list[str] | None = None,
 ) -> None:
-    """Inverse of ``optimizer_state``."""
+    """Inverse of ``optimizer_state``. Given ``names`` (``opt``'s parameters' names in order)
+    and the saved ones in ``meta``, a state saved under another grouping (e.g. one group,
+    before the task had layer groups) moves to the parameters of the same names."""
     state: dict[int, dict] = {}
     for key, value in [*tensors.items(), *meta["scalars"].items()]:
         pid, name = key.split(".", 1)
         state.setdefault(int(pid), {})[name] = value
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    groups = meta["param_groups"]
+    sizes = [len(g["params"]) for g in opt.param_groups]
+    regrouped = names is not None and names != meta.get("names", names)
+    if regrouped or [len(g["params"]) for g in groups] != sizes:
+        state, groups = _regrouped(opt, state, meta, names)
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _regrouped(
+    opt: torch.optim.Optimizer, state: dict[int, dict], meta: dict, names: list[str] | None
+) -> tuple[dict[int, dict], list[dict]]:
+    """``state`` renumbered from the saved names' order to ``names``' order, and param groups
+    of ``opt``'s layout with the saved hyper-parameters where the group counts agree (else
+    ``opt``'s own, from the same config; the trainer sets the rates every step anyway)."""
+    if names is None or "names" not in meta:
+        raise CheckpointError(
+            f"the optimizer state holds {[len(g['params']) for g in meta['param_groups']]} "
+            f"parameters per group, the optimizer {[len(g['params']) for g in opt.param_groups]}, "
+            "and no parameter names say which is which"
+        )
+    index = {name: i for i, name in enumerate(names)}
+    moved = {}
+    for pid, values in state.items():
+        name = meta["names"][pid]
+        if name not in index:
+            raise CheckpointError(
+                f"the optimizer state has parameter {name!r}, which the optimizer lacks"
+            )
+        moved[index[name]] = values
+    groups, saved = opt.state_dict()["param_groups"], meta["param_groups"]
+    if len(groups) == len(saved):
+        groups = [{**old, "params": g["params"]} for old, g in zip(saved, groups, strict=True)]
+    return moved, groups

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, fields
 
 from elman.fields import option
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nt-asgd")
-SCHEDULES = ("constant", "cosine", "step", "plateau")
+SCHEDULES = ("constant", "cosine", "step", "plateau", "slanted")
 
 
 def _number(
-    name: str, value: object, low: float, high: float = float("inf"), low_open: bool = False
+    name: str,
+    value: object,
+    low: float,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if ok and value == value:
-        ok = (low < value if low_open else low <= value) and value <= high
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value  # NaN
+    if ok:
+        ok = low < value if low_open else low <= value
+        ok = ok and (value < high if high_open else value <= high)
     if not ok:
-        left = "(" if low_open else "["
-        raise ValueError(f"{name} must be a number in {left}{low}, {high}], got {value!r}")
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be a number in {left}{low}, {high}{right}, got {value!r}")
 
 
 def _count(name: str, value: object, low: int = 1) -> None:
@@ -39,8 +46,8 @@ class TrainConfig:
     time_limit: float | None = option(None, "stop after this many seconds of training")
     anneal_by_time: bool = option(
         False,
-        "with --time-limit: the cosine schedule also advances with elapsed time, so a run cut "
-        "short by the time limit still ends annealed (not bit-reproducible)",
+        "with --time-limit: the cosine or slanted schedule also advances with elapsed time, so "
+        "a run cut short by the time limit still ends annealed (not bit-reproducible)",
     )
     optimizer: str = option(
         "adam",
@@ -62,11 +69,30 @@ class TrainConfig:
     schedule: str = option(
         "cosine", f"learning-rate schedule: {', '.join(SCHEDULES)}", choices=SCHEDULES
     )
-    warmup: int = option(0, "linear warm-up steps")
+    warmup: int = option(0, "linear warm-up steps (not with the slanted schedule: it has its own)")
     min_lr: float = option(0.1, "cosine: final learning rate as a fraction of --lr")
     step_every: int = option(1000, "step schedule: steps between decays")
     gamma: float = option(0.5, "step/plateau schedule: decay factor")
     plateau_patience: int = option(2, "plateau schedule: evaluations without gain before a decay")
+    cut_frac: float = option(
+        0.1,
+        "slanted schedule: fraction of the span spent rising to --lr (then it decays linearly; "
+        "Howard & Ruder 2018)",
+    )
+    ratio: float = option(
+        32.0, "slanted schedule: how much smaller the first and the last rate are than --lr"
+    )
+    # ULMFiT's fine-tuning (Howard & Ruder 2018); both need a task with layer groups
+    discriminative: float = option(
+        1.0,
+        "discriminative rates: each layer group trains at the rate of the group above divided "
+        "by this (ULMFiT: 2.6; needs a task with layer groups)",
+    )
+    unfreeze_every: int | None = option(
+        None,
+        "gradual unfreezing: train only the top layer group at first and unfreeze the next "
+        "one down every this many steps (needs a task with layer groups)",
+    )
     # 1.0-5.0 suits RNNs: unclipped, exploding gradients can wreck a run in one step
     # (Pascanu et al. 2013)
     clip_norm: float | None = option(
@@ -104,6 +130,8 @@ class TrainConfig:
             _count("patience", self.patience)
         if self.schedule_steps is not None:
             _count("schedule_steps", self.schedule_steps)
+        if self.unfreeze_every is not None:
+            _count("unfreeze_every", self.unfreeze_every)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
@@ -119,6 +147,9 @@ class TrainConfig:
         _number("beta2", self.beta2, 0, 1)
         _number("min_lr", self.min_lr, 0, 1)
         _number("gamma", self.gamma, 0, 1, low_open=True)
+        _number("cut_frac", self.cut_frac, 0, 1, low_open=True, high_open=True)
+        _number("ratio", self.ratio, 1, math.inf, high_open=True)
+        _number("discriminative", self.discriminative, 0, math.inf, low_open=True, high_open=True)
         for name in ("time_limit", "clip_norm", "clip_value"):
             if getattr(self, name) is not None:
                 _number(name, getattr(self, name), 0, low_open=True)
@@ -133,6 +164,11 @@ class TrainConfig:
             )
         if self.anneal_by_time and self.time_limit is None:
             raise ValueError("anneal_by_time needs a time_limit (seconds), got time_limit=None")
+        if self.schedule == "slanted" and self.warmup:
+            raise ValueError(
+                f"warmup must be 0 with schedule='slanted' (its rise over cut_frac of the span "
+                f"is its warm-up), got warmup={self.warmup}"
+            )
 
     @property
     def span(self) -> int:

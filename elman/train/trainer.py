@@ -46,7 +46,9 @@ class Task(Protocol):
         """This process's batches for ``epoch``, in order (the same every time it is asked)."""
 
     def loss(self, model: nn.Module, batch: Any, carry: Any) -> tuple[Tensor, int, Any]:
-        """Mean loss over the batch's targets, their count, and the state to carry on."""
+        """Mean loss over the batch's targets, their count, and the state to carry on; a
+        fourth item, if any, is what ``train_loss`` reports instead of the loss (e.g. the
+        data term alone when the loss adds a regulariser's penalty)."""
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Validation metrics, including ``val_loss``."""
@@ -57,6 +59,15 @@ class Task(Protocol):
     # Optional: ``at_step(step, steps)`` is called before each optimizer step, for schedules
     # the task owns (e.g. scheduled sampling's rate); it must depend on its arguments only,
     # so a resumed run repeats it exactly.
+    #
+    # Optional: ``layer_groups() -> list[list[nn.Parameter]]`` partitions the parameters of
+    # ``model`` into groups from the bottom (the embedding) to the top (the head), for
+    # ULMFiT's discriminative rates and gradual unfreezing (``TrainConfig.discriminative``,
+    # ``unfreeze_every``). Every parameter that requires grad must be in exactly one group (a
+    # tied weight, e.g. an LM's output layer sharing the embedding, once), and no group may be
+    # empty; the trainer checks this once, at construction. The order of the groups and within
+    # them is part of the run: keep it fixed, as a resume maps optimizer state by name. A task
+    # without the method is one group.
 
 
 class NonFiniteError(RuntimeError):
@@ -80,6 +91,44 @@ def seed_everything(seed: int) -> None:
     """Seed Python's and torch's generators (Elman uses no other)."""
     random.seed(seed)
     torch.manual_seed(seed)
+
+
+def layer_groups(task: Task) -> list[list[nn.Parameter]]:
+    """``task.layer_groups()`` checked to hold every trainable parameter of ``task.model``
+    exactly once; without the method, one group of all parameters (in the model's order, the
+    order the optimizer state of runs from before layer groups follows)."""
+    model = task.model
+    if not hasattr(task, "layer_groups"):
+        return [list(model.parameters())]
+    groups = [list(group) for group in task.layer_groups()]
+    if not groups:
+        raise ValueError(f"task {task.name!r}: layer_groups() gave no groups, expected >= 1")
+    names = {id(p): name for name, p in model.named_parameters()}
+    where: dict[int, int] = {}
+    for g, group in enumerate(groups):
+        if not group:
+            raise ValueError(f"task {task.name!r}: layer_groups() group {g} is empty")
+        for p in group:
+            if id(p) not in names:
+                what = f"tensor of shape {tuple(p.shape)}" if isinstance(p, Tensor) else repr(p)
+                raise ValueError(
+                    f"task {task.name!r}: layer_groups() group {g} holds a {what} that is not "
+                    "a parameter of task.model"
+                )
+            if id(p) in where:
+                raise ValueError(
+                    f"task {task.name!r}: layer_groups() has parameter {names[id(p)]!r} in "
+                    f"group {where[id(p)]} and again in group {g}; each parameter (a tied "
+                    "weight too) belongs to exactly one group"
+                )
+            where[id(p)] = g
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in where]
+    if missing:
+        raise ValueError(
+            f"task {task.name!r}: layer_groups() leaves out parameter(s) {missing} of "
+            "task.model; every parameter that requires grad must be in one group"
+        )
+    return groups
 
 
 def build_optimizer(params, c: TrainConfig) -> torch.optim.Optimizer:
@@ -124,7 +173,16 @@ class Trainer:
         self.task, self.config, self.out = task, config, Path(out)
         self.device = resolve_device(config.device)
         task.model.to(self.device)
-        self.optimizer = build_optimizer(task.model.parameters(), config)
+        self.groups = layer_groups(task)  # bottom first; one optimizer param group each
+        for name, off in (("discriminative", 1.0), ("unfreeze_every", None)):
+            if len(self.groups) == 1 and getattr(config, name) != off:
+                raise ValueError(
+                    f"{name}={getattr(config, name)!r} acts on layer groups, but task "
+                    f"{task.name!r} has one (see Task.layer_groups); leave {name} at {off}"
+                )
+        self.optimizer = build_optimizer([{"params": g} for g in self.groups], config)
+        names = {id(p): name for name, p in task.model.named_parameters()}
+        self._names = [names[id(p)] for group in self.groups for p in group]
         self.schedule = Schedule(config)
         nt = config.optimizer == "nt-asgd"
         self.averaging: NTAverage | None = NTAverage(config.nonmono) if nt else None
@@ -149,7 +207,7 @@ class Trainer:
         """Write ``last.safetensors``: model, optimizer, schedule, position, carry, RNG."""
         if not is_main():
             return None
-        opt_tensors, opt_meta = ckpt.optimizer_state(self.optimizer)
+        opt_tensors, opt_meta = ckpt.optimizer_state(self.optimizer, self._names)
         carry, carry_kind = _carry_tensors(self.carry)
         tensors = {
             **ckpt.prefixed("model.", self.task.model.state_dict()),
@@ -184,7 +242,11 @@ class Trainer:
         """Continue exactly from a ``save``d checkpoint (default: ``out/last.safetensors``)."""
         tensors, meta = ckpt.load_checkpoint(path or self.out / LAST, self.task.name)
         self.task.model.load_state_dict(ckpt.unprefixed("model.", tensors))
-        ckpt.load_optimizer_state(self.optimizer, ckpt.unprefixed("optim.", tensors), meta["optim"])
+        # runs from before layer groups name no parameters: theirs were in the model's order
+        optim = {"names": [n for n, _ in self.task.model.named_parameters()], **meta["optim"]}
+        ckpt.load_optimizer_state(
+            self.optimizer, ckpt.unprefixed("optim.", tensors), optim, self._names
+        )
         self.schedule.load_state(meta["schedule"])
         self.position = Position(**meta["position"])
         if "seconds" not in meta["position"]:  # untimed runs: the log tells the time so far
@@ -220,20 +282,25 @@ class Trainer:
     def _step(self) -> tuple[float, int, float]:
         """One optimizer step over ``accumulate`` batches: (mean loss, targets, grad norm)."""
         c, step = self.config, self.position.step
-        for group in self.optimizer.param_groups:
-            group["lr"] = c.lr * self.schedule.multiplier(step, self.position.seconds)
+        rates = self.schedule.rates(step, len(self.groups), self.position.seconds)
+        for group, lr in zip(self.optimizer.param_groups, rates, strict=True):
+            group["lr"] = lr
         if hasattr(self.task, "at_step"):
             self.task.at_step(step, c.span)
         self.optimizer.zero_grad(set_to_none=True)
         total, count = 0.0, 0
         for _ in range(c.accumulate):
             batch = move(self._next_batch(), self.device)
-            loss, n, carry = self.task.loss(self.model, batch, self.carry)
+            loss, n, carry, *shown = self.task.loss(self.model, batch, self.carry)
             if not torch.isfinite(loss):
                 raise NonFiniteError(self._nonfinite(f"loss is {loss.item()}"))
             (loss / c.accumulate).backward()
             self.carry = _detach(carry)
-            total, count = total + loss.item() * n, count + n
+            shown_loss = shown[0] if shown else loss
+            if isinstance(shown_loss, Tensor):
+                shown_loss = shown_loss.item()
+            total, count = total + float(shown_loss) * n, count + n
+        self._freeze(step)
         params = [p for p in self.task.model.parameters() if p.grad is not None]
         if c.clip_value is not None:
             nn.utils.clip_grad_value_(params, c.clip_value)
@@ -245,6 +312,16 @@ class Trainer:
             self.averaging.update(self.task.model)
         self.position.step += 1
         return total / max(count, 1), count, float(norm)
+
+    def _freeze(self, step: int) -> None:
+        """Gradual unfreezing: drop the gradients of the groups still frozen at ``step``. After
+        backward, not via requires_grad, which DDP does not allow to change once it wraps the
+        model; the optimizers skip a parameter without a gradient (no update, no weight decay,
+        no moments), and clipping and the NaN guard see the trained parameters only."""
+        frozen = len(self.groups) - self.schedule.unfrozen(step, len(self.groups))
+        for group in self.groups[:frozen]:
+            for p in group:
+                p.grad = None
 
     def _nonfinite(self, what: str) -> str:
         kept = self.out / LAST
@@ -322,6 +399,7 @@ class Trainer:
                 p.seconds = time.perf_counter() - start
                 bar.update(1)
                 window.add(loss, n)
+                self._log_unfrozen(log)
                 if p.step % c.log_every == 0 or p.step == stop_at:
                     self._log_train(window, norm, bar, log)
                 if p.step % c.eval_every == 0:
@@ -335,6 +413,16 @@ class Trainer:
         paused = p.step == stop_at < c.steps and not stopped_early
         return self._finish(metrics, log, paused)
 
+    def _log_unfrozen(self, log: MetricsLog | None) -> None:
+        """With gradual unfreezing, ``{"step": s, "unfrozen": k}`` for the first step and each
+        step s (1-based) that trained more groups than the one before: k groups from the top."""
+        step, groups = self.position.step - 1, len(self.groups)  # the step just taken, 0-based
+        if log is None or self.config.unfreeze_every is None:
+            return
+        k = self.schedule.unfrozen(step, groups)
+        if step == 0 or k != self.schedule.unfrozen(step - 1, groups):
+            log.write({"step": step + 1, "unfrozen": k})
+
     def _log_train(self, window: Window, norm: float, bar: tqdm, log: MetricsLog | None) -> None:
         loss, rate = window.flush()
         started = self.averaging.started if self.averaging is not None else None
@@ -344,7 +432,7 @@ class Trainer:
                 {
                     "step": self.position.step,
                     "train_loss": loss,
-                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "lr": self.optimizer.param_groups[-1]["lr"],  # the top group's
                     "grad_norm": norm,
                     f"{getattr(self.task, 'unit', 'tokens')}_per_s": rate,
                     "seconds": self.position.seconds,

@@ -325,3 +325,78 @@ def test_embedding_dropout_refuses_bad_arguments():
         enn.embedding_dropout(nn.Linear(3, 2), torch.tensor([1]), 0.1, True)
     with pytest.raises(ValueError, match="sparse=False"):
         enn.embedding_dropout(nn.Embedding(3, 2, sparse=True), torch.tensor([1]), 0.1, True)
+
+
+# ---- locked dropout between stacked layers (RecurrentConfig.locked_dropout) ---------------
+def _stack(kind: str, backend: str, layers: int = 3, **kw):
+    torch.manual_seed(0)
+    cls = {"LSTM": enn.LSTM, "GRU": enn.GRU, "RNN": enn.RNN}[kind]
+    return cls(3, 4, layers, dropout=0.5, locked_dropout=True, backend=backend, **kw).double()
+
+
+def _alone(stack, layer: int):
+    """Layer ``layer`` of ``stack`` as a one-layer module with the same weights."""
+    c = stack.config
+    one = type(stack)(stack.config.cell(layer).input_size, c.hidden_size).double()
+    one.load_state_dict(
+        {
+            k.replace(f"_l{layer}", "_l0"): v
+            for k, v in stack.state_dict().items()
+            if f"_l{layer}" in k
+        }
+    )
+    return one
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_locked_dropout_between_layers_is_one_mask_per_sequence(kind, backend):
+    """Training output equals the layers run one by one with one (1, B, F) mask after each
+    but the last: the same mask at every step of every sequence."""
+    stack = _stack(kind, backend).train()
+    x = torch.randn(7, 2, 3, dtype=torch.float64)
+    torch.manual_seed(5)
+    got, _ = stack(x)
+    alone = [_alone(stack, layer) for layer in range(3)]  # built before the seed: init draws
+    torch.manual_seed(5)
+    y = x
+    for layer in range(3):
+        y, _ = alone[layer](y)
+        if layer < 2:
+            y = y * y.new_empty(1, 2, 4).bernoulli_(0.5).div_(0.5)
+    torch.testing.assert_close(got, y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_locked_dropout_between_layers_in_eval_is_the_plain_stack(backend):
+    stack = _stack("LSTM", backend).eval()
+    plain = enn.LSTM(3, 4, 3, dropout=0.5, backend=backend).double().eval()
+    plain.load_state_dict(stack.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    torch.testing.assert_close(stack(x)[0], plain(x)[0], rtol=0, atol=0)
+
+
+def test_locked_dropout_between_layers_keeps_lengths_packing_residual_and_capture():
+    stack = _stack("LSTM", "reference", residual=True, batch_first=True).train()
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    lengths = torch.tensor([6, 2, 4])
+    y, (h, c), states = stack(x, lengths=lengths, return_all_states=True)
+    assert y.shape == (3, 6, 4) and h.shape == c.shape == (3, 3, 4)
+    assert states.h.shape == (3, 1, 3, 6, 4) and states.c.shape == (3, 1, 3, 6, 4)
+    assert (y[1, 2:] == 0).all() and (y[2, 4:] == 0).all()
+    assert (states.h[:, :, 1, 2:] == 0).all()  # captured like the plain stack's
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = stack(packed)
+    assert pad_packed_sequence(out, batch_first=True)[0].shape == (3, 6, 4)
+    y.sum().backward()
+    assert all(p.grad is not None for p in stack.parameters())
+
+
+def test_locked_dropout_between_layers_combines_with_weight_dropout_and_bidirectional():
+    stack = enn.GRU(
+        3, 4, 2, dropout=0.3, locked_dropout=True, weight_dropout=0.4, bidirectional=True
+    ).train()
+    y, h = stack(torch.randn(5, 2, 3))
+    assert y.shape == (5, 2, 8) and h.shape == (4, 2, 4)
+    with pytest.raises(TypeError, match="locked_dropout must be True or False"):
+        enn.LSTM(3, 4, 2, locked_dropout="yes")

@@ -61,7 +61,7 @@ def test_adaptive_softmax_loss_and_logits_agree_and_it_trains(tmp_path, corpus_f
     config = wordlm.WordLMConfig(embedding=8, hidden=16, tie=False, cutoffs=(4, 9))
     model = wordlm.build_model(14, config).eval()
     x, y = torch.randint(14, (2, 5)), torch.randint(14, (2, 5))
-    loss, _ = model(x, targets=y)
+    loss, _, _ = model(x, targets=y)
     logits, _ = model(x)
     assert logits.shape == (2, 5, 14)
     torch.testing.assert_close(logits.exp().sum(-1), torch.ones(2, 5))  # log-probabilities

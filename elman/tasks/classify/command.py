@@ -13,6 +13,8 @@ from elman.tasks.classify import task as classify
 from elman.tasks.classify.run import SPEC, ClassifyRun
 from elman.tasks.options import (
     add_dataclass_options,
+    add_init_option,
+    add_preset_option,
     add_run_options,
     config_from,
     integer,
@@ -58,6 +60,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     add_dataclass_options(c, classify.ClassifyConfig)
     add_run_options(c, SPEC.train_defaults)
+    add_preset_option(c, SPEC.presets)
+    add_init_option(c)
     c.set_defaults(train=train_classify)
 
 
@@ -100,7 +104,9 @@ def train_classify(a: argparse.Namespace) -> dict:
     out = refuse_existing(a.out, a.overwrite)
     config = config_from(a, classify.ClassifyConfig)
     source = _source(a)
-    metrics = classify.train(source, config, train_config(a), out, epochs=a.epochs)
+    metrics = classify.train(
+        source, config, train_config(a), out, epochs=a.epochs, init_from=a.init_from or ()
+    )
     if source["kind"] in ("ts", "ucr") and is_main():
         print(baseline_line(SPEC.load(out).against_baselines()), flush=True)
     return metrics

@@ -24,8 +24,9 @@ from torch import Tensor, nn
 
 from elman.data.tokenize import PAD_ID, UNK_ID
 from elman.functional.attention import lengths_to_mask
-from elman.nn import build_recurrent
+from elman.nn import build_recurrent, embedding_dropout
 from elman.nn.pooling import Pooling
+from elman.tasks.awd import Regularizers, penalty, sequence_dropout
 
 FCN_BLOCKS = ((128, 8), (256, 5), (128, 3))
 
@@ -74,25 +75,37 @@ class SequenceClassifier(nn.Module):
         conv: bool = False,
         embed_dropout: float = 0.0,
         word_dropout: float = 0.0,
+        regularizers: Regularizers | None = None,
     ) -> None:
         super().__init__()
         if (vocab_size is None) == (channels is None):
             raise ValueError("give exactly one of vocab_size (text) and channels (series)")
+        r = self.regularizers = regularizers or Regularizers()
         self.embed = None if vocab_size is None else nn.Embedding(vocab_size, embedding, 0)
-        self.embed_drop = nn.Dropout(embed_dropout)
+        self.embed_drop = sequence_dropout(embed_dropout, r.locked_dropout)
         self.word_dropout = word_dropout
         size = embedding if channels is None else channels
         if channels is not None:
             self.register_buffer("scale_mean", torch.zeros(channels))
             self.register_buffer("scale_std", torch.ones(channels))
         self.rnn = build_recurrent(
-            cell, size, hidden, layers, dropout if layers > 1 else 0.0, bidirectional=bidirectional
+            cell,
+            size,
+            hidden,
+            layers,
+            dropout if layers > 1 else 0.0,
+            bidirectional=bidirectional,
+            weight_dropout=r.weight_dropout,
+            locked_dropout=r.locked_dropout,
         )
         directions = 2 if bidirectional else 1
         self.pool = Pooling(pooling, hidden * directions, directions)
         self.conv = ConvBranch(size) if conv else None
-        self.drop = nn.Dropout(dropout)
-        features = hidden * directions + (self.conv.size if self.conv else 0)
+        # locked: the encoder's outputs get one mask per sequence (AWD's output dropout)
+        # instead of the pooled vector getting a plain one
+        self.out_drop = sequence_dropout(dropout, True) if r.locked_dropout else None
+        self.drop = nn.Identity() if r.locked_dropout else nn.Dropout(dropout)
+        features = self.pool.out_size + (self.conv.size if self.conv else 0)
         self.head = nn.Linear(features, classes)
 
     def inputs(self, x: Tensor) -> Tensor:
@@ -101,15 +114,26 @@ class SequenceClassifier(nn.Module):
             if self.training and self.word_dropout > 0:
                 drop = torch.rand(x.shape, device=x.device) < self.word_dropout
                 x = torch.where(drop & (x != PAD_ID), UNK_ID, x)
-            return self.embed_drop(self.embed(x))
+            e = embedding_dropout(self.embed, x, self.regularizers.token_dropout, self.training)
+            return self.embed_drop(e)
         z = (x - self.scale_mean) / self.scale_std
         return torch.nan_to_num(z, nan=0.0)
 
-    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        """Logits (B, K) for ``x`` (B, T) ids or (B, T, C) values, with (B,) ``lengths``."""
+    def forward(self, x: Tensor, lengths: Tensor, with_penalty: bool = False):
+        """Logits (B, K) for ``x`` (B, T) ids or (B, T, C) values, with (B,) ``lengths``;
+        ``with_penalty``: (logits, the AR/TAR penalty on the encoder's outputs), computed here
+        so that data-parallel training sees it in ``forward`` (zero in evaluation)."""
         h = self.inputs(x)
-        outputs, _ = self.rnn(h, lengths=lengths)
+        raw, _ = self.rnn(h, lengths=lengths)
+        outputs = raw if self.out_drop is None else self.out_drop(raw)
         features = self.pool(outputs, lengths)
         if self.conv is not None:
             features = torch.cat([features, self.conv(h, lengths)], dim=-1)
-        return self.head(self.drop(features))
+        logits = self.head(self.drop(features))
+        if not with_penalty:
+            return logits
+        r, extra = self.regularizers, raw.new_zeros(())
+        if self.training and (r.ar or r.tar):
+            mask = lengths_to_mask(lengths.to(raw.device), raw.shape[1])
+            extra = penalty(outputs, raw, r.ar, r.tar, mask)
+        return logits, extra

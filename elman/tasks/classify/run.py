@@ -16,6 +16,7 @@ from elman.data.labelled import MAX_CHARS, Examples, read_table
 from elman.data.ucr import read_ts
 from elman.graphs import onnx as ox
 from elman.graphs.graph import REAL_ROWS, Export, held_out
+from elman.tasks.awd import awd_preset
 from elman.tasks.classify import task
 from elman.tasks.classify.graphs import classifier_graphs
 from elman.tasks.classify.model import SequenceClassifier
@@ -186,6 +187,7 @@ SPEC = TaskSpec(
     name=task.NAME,
     summary="sequence classifier (text or numeric series)",
     config=task.ClassifyConfig,
+    presets=awd_preset(task.ClassifyConfig, training=False),
     load=load,
     resume=task.resume,
     command="elman.tasks.classify.command",

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from elman.nn.pooling import PARTS
 from elman.tasks.classify.model import SequenceClassifier
 from elman.tasks.streaming import (
     State,
@@ -74,6 +75,8 @@ def _empty_pool(kind: str, size: int, like: Tensor) -> dict[str, Tensor]:
         return {"sum": like.new_zeros(1, size)}
     if kind == "max":
         return {"max": like.new_full((1, size), float("-inf"))}
+    if kind == "concat":
+        return _empty_pool("max", size, like) | _empty_pool("mean", size, like)
     if kind == "attention":
         return {
             "peak": like.new_full((1,), float("-inf")),
@@ -88,7 +91,16 @@ def _pool_steps(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Pooled features (B, T, D) after each step of outputs ``h`` (B, T, D), from running
     ``stats`` (batch B) over ``seen`` (B,) earlier steps; and the updated statistics."""
-    kind = model.pool.kind
+    return _pool_kind(model, model.pool.kind, h, stats, seen)
+
+
+def _pool_kind(
+    model: SequenceClassifier, kind: str, h: Tensor, stats: dict[str, Tensor], seen: Tensor
+) -> tuple[Tensor, dict[str, Tensor]]:
+    if kind == "concat":  # [last ; max ; mean], each from its own statistics
+        parts = [_pool_kind(model, k, h, stats, seen) for k in PARTS]
+        merged = {k: v for _, part in parts for k, v in part.items()}
+        return torch.cat([p for p, _ in parts], dim=-1), merged
     if kind == "last":
         return h, {}
     if kind == "mean":

@@ -26,10 +26,23 @@ from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
 from elman.nn.pooling import POOLINGS
+from elman.tasks.awd import Regularizers, regularizers_of
 from elman.tasks.classify.model import SequenceClassifier
 from elman.tasks.classify.sources import load_source
 from elman.tasks.rundir import fit_task, resume_run
 from elman.tasks.scores import scores
+from elman.tasks.transfer import (
+    Pretrained,
+    architecture,
+    check_coverage,
+    check_fits,
+    copy_embedding,
+    copy_encoder,
+    layer_groups,
+    load_pretrained,
+    provenance,
+)
+from elman.tasks.transfer import tokenizer_of as tokenizer_of_lm
 from elman.train import TrainConfig, seed_everything
 from elman.train.distributed import rank_and_world
 from elman.train.evaluation import evaluating
@@ -40,7 +53,7 @@ NN_ELEMENTS = 2**23  # elements per chunk of 1-NN distances (32 MB of float32)
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClassifyConfig:
+class ClassifyConfig(Regularizers):
     """The classifier and how examples are fed to it. Every field with help is also an option
     of `elman train classify` (``elman.fields``); the defaults are the recommended model."""
 
@@ -69,6 +82,7 @@ class ClassifyConfig:
     batch_size: int = option(32, "examples per batch")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_fields(
             self,
             {"cell": CELLS, "pooling": POOLINGS, "tokenizer": TOKENIZER_KINDS},
@@ -149,6 +163,7 @@ def build_model(config: ClassifyConfig, classes: int, encoder: Encoder) -> Seque
         dropout=c.dropout,
         pooling=c.pooling,
         conv=encoder.kind == "series" if c.conv is None else c.conv,
+        regularizers=regularizers_of(c),
     )
     if encoder.kind == "text":
         return SequenceClassifier(
@@ -158,7 +173,7 @@ def build_model(config: ClassifyConfig, classes: int, encoder: Encoder) -> Seque
             embed_dropout=c.embed_dropout,
             word_dropout=c.word_dropout,
         )
-    for name in ("embed_dropout", "word_dropout"):
+    for name in ("embed_dropout", "word_dropout", "token_dropout"):
         if getattr(c, name):
             raise ValueError(f"{name}: applies to text input only, got {getattr(c, name)!r}")
     return SequenceClassifier(**common, channels=encoder.channels)
@@ -191,6 +206,8 @@ class ClassifyTask:
         self.valid_x = self.encoder(valid.inputs, "validation")
         self.valid_y = class_ids(valid.labels, self.classes, "validation")
         self.model = build_model(config, len(self.classes), self.encoder)
+        self.init_from: dict | None = None  # what initialised the model (``initialise``)
+        self._train_texts = [str(t) for t in train.inputs] if train.kind == "text" else []
         if train.kind == "series":  # a rebuilt model's checkpoint overwrites these again
             mean, std = fit_scaling(self.train_x)
             self.model.scale_mean.copy_(mean)
@@ -206,6 +223,23 @@ class ClassifyTask:
         first = torch.as_tensor(train.inputs[0], dtype=torch.float32)
         return Encoder("series", None, 1 if first.dim() == 1 else int(first.shape[-1]))
 
+    def initialise(self, lms: list[Pretrained]) -> None:
+        """Copy the LMs' embeddings and encoder into the model (``elman.tasks.transfer``);
+        the task must have been built with ``tokenizer_of(lms[0])``."""
+        if self.encoder.kind != "text":
+            raise ValueError("--init-from: a numeric-series classifier reads no tokens")
+        c = self.config
+        check_fits({k: getattr(c, k) for k in architecture(lms)}, lms)
+        tokenizer = self.encoder.tokenizer
+        known = check_coverage(tokenizer, self._train_texts, "training texts")
+        rows = copy_embedding(self.model.embed, tokenizer.tokens, lms[0])
+        layers = copy_encoder(self.model.rnn, lms)
+        self.init_from = provenance(lms, rows, layers) | {"coverage": known}
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Embedding, each recurrent layer, then pooling and the classifier (ULMFiT)."""
+        return layer_groups(self.model, ("embed",), "rnn")
+
     def batches(self, epoch: int) -> list[PaddedBatch]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         lengths = [len(x) for x in self.train_x]
@@ -217,8 +251,9 @@ class ClassifyTask:
         return out
 
     def loss(self, model: nn.Module, batch: PaddedBatch, carry):
-        logits = model(batch.x, batch.lengths)
-        return F.cross_entropy(logits, batch.y), len(batch.lengths), None
+        logits, extra = model(batch.x, batch.lengths, with_penalty=True)
+        nats = F.cross_entropy(logits, batch.y)
+        return nats + extra, len(batch.lengths), None, nats
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         result = evaluate(model, self.valid_x, self.valid_y, len(self.classes))
@@ -236,6 +271,7 @@ class ClassifyTask:
             "tokenizer": None if tok is None else tok.to_json(),
             "source": self.source,
             "seed": self.seed,
+            "init_from": self.init_from,
         }
 
 
@@ -313,10 +349,17 @@ def train(
     out: str | Path,
     until: int | None = None,
     epochs: int | None = None,
+    init_from: Sequence[str | Path] = (),
 ) -> dict[str, float]:
-    """Train a classifier on the data ``source`` describes (``classify_sources``) into ``out``."""
+    """Train a classifier on the data ``source`` describes (``classify_sources``) into ``out``;
+    ``init_from``: one or two LM runs whose vocabulary, embeddings and encoder it starts from
+    (``config`` must fit them: ``elman.tasks.transfer.architecture`` gives the fields)."""
     seed_everything(train_config.seed)
-    task = task_from_source(source, config, train_config.seed)
+    lms = load_pretrained(list(init_from)) if init_from else []
+    tokenizer = tokenizer_of_lm(lms[0]) if lms else None
+    task = task_from_source(source, config, train_config.seed, tokenizer=tokenizer)
+    if lms:
+        task.initialise(lms)
     return fit_task(task, train_config, out, until, epochs)
 
 
@@ -330,7 +373,9 @@ def task_from_source(
 def _task_from_meta(meta: dict) -> ClassifyTask:
     info = meta["task_config"]
     config, tokenizer = ClassifyConfig(**info["model"]), tokenizer_of(info)
-    return task_from_source(info["source"], config, info["seed"], info["classes"], tokenizer)
+    task = task_from_source(info["source"], config, info["seed"], info["classes"], tokenizer)
+    task.init_from = info.get("init_from")  # the checkpoint holds the weights it led to
+    return task
 
 
 def tokenizer_of(info: dict) -> Tokenizer | None:

@@ -23,6 +23,8 @@ from elman.decode import Sampling, next_token
 from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
+from elman.tasks.awd import Regularizers, regularizers_of
+from elman.tasks.lm.finetune import check_same, copy_all, source_run
 from elman.tasks.lm.model import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
 from elman.tasks.rundir import resume_run
 from elman.train import TrainConfig, Trainer, seed_everything
@@ -50,7 +52,7 @@ __all__ = [
 # overfits, and decoupled weight decay 0.1 with dropout 0.3 brings it to 1.687 (replay of the
 # 5,637 steps 10 CPU-minutes buy; Adam with dropout 0.3 alone: 1.706).
 @dataclass(frozen=True, kw_only=True)
-class CharLMConfig:
+class CharLMConfig(Regularizers):
     """The model and how text is fed to it. Every field with help is also an option of
     `elman train charlm` (``elman.fields``); the defaults are the recommended model."""
 
@@ -59,6 +61,12 @@ class CharLMConfig:
     hidden: int = option(256, "hidden units per layer")
     layers: int = option(2, "stacked recurrent layers")
     dropout: float = option(0.3, "dropout between layers and before the output layer, in [0, 1)")
+    embed_dropout: float = option(0.0, "dropout on the character embeddings, in [0, 1)")
+    reverse: bool = option(
+        False,
+        "read the text backwards (a backward model, for contextual string embeddings and "
+        "bidirectional fine-tuning)",
+    )
     batch_size: int = option(
         16, "parallel rows of text per batch (split across processes under torchrun)"
     )
@@ -68,11 +76,13 @@ class CharLMConfig:
     valid_fraction: float = option(0.1, "held-out tail of the text used for validation")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_fields(
             self,
             {"cell": CELLS},
             ("embedding", "hidden", "layers", "batch_size", "seq_len"),
-            rates=("dropout",),
+            rates=("dropout", "embed_dropout"),
+            flags=("reverse",),
         )
         if not 0 < self.valid_fraction < 1:
             raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction!r}")
@@ -82,8 +92,16 @@ class CharLM(RecurrentLM):
     """Embedding -> recurrent layers -> logits over ``vocab_size`` characters."""
 
     def __init__(self, vocab_size: int, config: CharLMConfig) -> None:
+        c = config
         super().__init__(
-            vocab_size, config.cell, config.embedding, config.hidden, config.layers, config.dropout
+            vocab_size,
+            c.cell,
+            c.embedding,
+            c.hidden,
+            c.layers,
+            c.dropout,
+            c.embed_dropout,
+            regularizers=regularizers_of(c),
         )
         self.config = config
 
@@ -103,9 +121,16 @@ class CharLMTask(StreamLMTask):
         doc_starts: Sequence[int] = (),
     ) -> None:
         self.config, self.source = config, source or {}
+        self.init_from: dict | None = None  # the run it started from, if any
         train_text, valid_text = split_by_position(text, config.valid_fraction)
         self.vocab = vocab or CharVocab.from_text(text)
         cut = len(train_text)
+        train_starts = starts_tensor(doc_starts, 0, cut)
+        valid_starts = starts_tensor(doc_starts, cut)
+        if config.reverse:  # the same held-out text, read from its end
+            train_text, valid_text = train_text[::-1], valid_text[::-1]
+            train_starts = reversed_starts(train_starts, len(train_text))
+            valid_starts = reversed_starts(valid_starts, len(valid_text))
         super().__init__(
             CharLM(len(self.vocab), config),
             self.vocab.encode(train_text),
@@ -113,8 +138,8 @@ class CharLMTask(StreamLMTask):
             config.batch_size,
             config.seq_len,
             seed,
-            starts_tensor(doc_starts, 0, cut),
-            starts_tensor(doc_starts, cut),
+            train_starts,
+            valid_starts,
         )
 
     def metrics(self, nats: float, split: str) -> dict[str, float]:
@@ -126,7 +151,14 @@ class CharLMTask(StreamLMTask):
             "vocab": self.vocab.to_json(),
             "source": self.source,
             "seed": self.seed,
+            "init_from": self.init_from,
         }
+
+
+def reversed_starts(starts: Tensor, length: int) -> Tensor:
+    """Where documents start in the reversed text: a boundary at s is at ``length`` - s."""
+    flipped = (length - starts).flip(0)
+    return flipped[(flipped > 0) & (flipped < length)]
 
 
 def text_source(paths: TextPaths = None) -> tuple[str, list[int], dict]:
@@ -157,11 +189,27 @@ def train(
     train_config: TrainConfig,
     out: str | Path,
     until: int | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, float]:
-    """Train a character model on text file(s) (the bundled corpus when None) into ``out``."""
+    """Train a character model on text file(s) (the bundled corpus when None) into ``out``;
+    ``init_from``: a character LM run to start from (its vocabulary and weights; ``config``
+    must give its model, ``elman.tasks.lm.finetune.SHAPE``)."""
     seed_everything(train_config.seed)
     text, starts, source = text_source(text_path)
-    task = CharLMTask(text, config, train_config.seed, source=source, doc_starts=starts)
+    run, vocab = None, None
+    if init_from is not None:
+        run = source_run(init_from, NAME)
+        check_same(config, run)
+        unseen = sorted(set(text) - set(run.vocab.chars))
+        if unseen:
+            raise ValueError(
+                f"--init-from: the text has {len(unseen)} character(s) the LM never saw, e.g. "
+                f"{''.join(unseen[:20])!r}; start from an LM pretrained on text that has them"
+            )
+        vocab = run.vocab
+    task = CharLMTask(text, config, train_config.seed, vocab, source=source, doc_starts=starts)
+    if run is not None:
+        task.init_from = copy_all(task.model, run)
     return Trainer(task, train_config, out).fit(until)
 
 
@@ -181,7 +229,9 @@ def _task_from_meta(meta: dict) -> CharLMTask:
             "changed since this run started; the run needs the same text"
         )
     vocab = CharVocab.from_json(info["vocab"])
-    return CharLMTask(text, CharLMConfig(**info["model"]), info["seed"], vocab, source, starts)
+    task = CharLMTask(text, CharLMConfig(**info["model"]), info["seed"], vocab, source, starts)
+    task.init_from = info.get("init_from")
+    return task
 
 
 def validation_ids(out: str | Path) -> Tensor:

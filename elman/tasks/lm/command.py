@@ -16,15 +16,19 @@ from elman.files import output_dir
 from elman.tasks import textio
 from elman.tasks.lm import charlm, wordlm
 from elman.tasks.lm import explain as insight
+from elman.tasks.lm.finetune import shape_of
 from elman.tasks.lm.run import CHARLM, WORDLM, CharRun, LanguageRun, WordRun
 from elman.tasks.options import (
     add_dataclass_options,
+    add_init_option,
+    add_preset_option,
     add_run_options,
     config_from,
     integer,
     refuse_existing,
     train_config,
 )
+from elman.tasks.registry import load_run
 from elman.tasks.spec import Handler
 from elman.train.distributed import is_main
 
@@ -50,6 +54,8 @@ def add_charlm_parser(train: argparse._SubParsersAction) -> None:
     )
     add_dataclass_options(c, charlm.CharLMConfig)
     add_run_options(c, dict(CHARLM.train_defaults))
+    add_preset_option(c, CHARLM.presets)
+    add_init_option(c, derive_lm_shape, lm_help("character"))
     c.set_defaults(train=train_charlm, after_train=sampler(CharRun.open))
 
 
@@ -72,7 +78,21 @@ def add_wordlm_parser(train: argparse._SubParsersAction) -> None:
     )
     add_dataclass_options(w, wordlm.WordLMConfig)
     add_run_options(w, dict(WORDLM.train_defaults))
+    add_preset_option(w, WORDLM.presets)
+    add_init_option(w, derive_lm_shape, lm_help("word"))
     w.set_defaults(train=train_wordlm, after_train=sampler(WordRun.open))
+
+
+def lm_help(kind: str) -> str:
+    return (
+        f"start from a pretrained {kind} LM run: its vocabulary, model and every weight, "
+        "fine-tuned on this text (ULMFiT); its sizes become the defaults"
+    )
+
+
+def derive_lm_shape(a: argparse.Namespace) -> dict:
+    """The model fields ``--init-from`` implies: the source LM's (none without it)."""
+    return shape_of(load_run(a.init_from).config) if a.init_from else {}
 
 
 def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
@@ -83,7 +103,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
 
 def train_charlm(a: argparse.Namespace) -> dict:
     out = refuse_existing(a.out, a.overwrite)
-    return charlm.train(a.text, config_from(a, charlm.CharLMConfig), train_config(a), out)
+    config = config_from(a, charlm.CharLMConfig)
+    return charlm.train(a.text, config, train_config(a), out, init_from=a.init_from)
 
 
 def train_wordlm(a: argparse.Namespace) -> dict:
@@ -96,7 +117,9 @@ def train_wordlm(a: argparse.Namespace) -> dict:
         if a.brown
         else wordlm.text_corpus(a.text, a.valid, a.test, config.valid_fraction)
     )
-    return wordlm.train(corpus, config, train_config(a), out, epochs=a.epochs)
+    return wordlm.train(
+        corpus, config, train_config(a), out, epochs=a.epochs, init_from=a.init_from
+    )
 
 
 def sampler(load: Callable[[Path], LanguageRun]) -> Callable[[argparse.Namespace], None]:
@@ -106,6 +129,8 @@ def sampler(load: Callable[[Path], LanguageRun]) -> Callable[[argparse.Namespace
     def sample_after_training(a: argparse.Namespace) -> None:
         if a.sample_length and is_main():
             run = load(Path(a.out))
+            if run.backward:  # it cannot continue text
+                return
             write_sample(run, run.default_prompt, a.sample_length, Sampling(0.8, seed=a.seed))
 
     return sample_after_training

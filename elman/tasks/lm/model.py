@@ -1,7 +1,8 @@
 """What character and word language models share: the model, TBPTT training over a token
 stream with document boundaries, and evaluation with the state carried through held-out text.
 
-Model: embedding -> (dropout) -> stacked RNN/LSTM/GRU -> dropout -> linear softmax. With
+Model: embedding -> (dropout) -> stacked RNN/LSTM/GRU -> dropout -> linear softmax, with the
+AWD-LSTM regularisers of ``Regularizers`` (``elman.tasks.awd``) when asked. With
 ``tie`` the output layer reuses the embedding matrix (Press & Wolf 2017; Inan et al. 2017);
 when ``hidden`` differs from ``embedding`` a linear projection maps the recurrent output down
 to the embedding size first. With ``cutoffs`` the output layer is an adaptive softmax (Grave
@@ -19,7 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from elman.data.stream import Chunk, TokenStream
-from elman.nn import build_recurrent
+from elman.nn import build_recurrent, embedding_dropout
+from elman.tasks.awd import Regularizers, penalty, sequence_dropout
+from elman.tasks.transfer import layer_groups
 from elman.train.distributed import shard_rows
 from elman.train.evaluation import evaluating
 
@@ -40,12 +43,22 @@ class RecurrentLM(nn.Module):
         embed_dropout: float = 0.0,
         tie: bool = False,
         cutoffs: Sequence[int] = (),
+        regularizers: Regularizers | None = None,
     ) -> None:
         super().__init__()
+        r = self.regularizers = regularizers or Regularizers()
         self.embed = nn.Embedding(vocab_size, embedding)
-        self.embed_drop = nn.Dropout(embed_dropout)
-        self.rnn = build_recurrent(cell, embedding, hidden, layers, dropout if layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)
+        self.embed_drop = sequence_dropout(embed_dropout, r.locked_dropout)
+        self.rnn = build_recurrent(
+            cell,
+            embedding,
+            hidden,
+            layers,
+            dropout if layers > 1 else 0.0,
+            weight_dropout=r.weight_dropout,
+            locked_dropout=r.locked_dropout,
+        )
+        self.drop = sequence_dropout(dropout, r.locked_dropout)
         self.proj = nn.Linear(hidden, embedding) if tie and hidden != embedding else None
         size = embedding if tie else hidden
         if cutoffs:
@@ -67,29 +80,45 @@ class RecurrentLM(nn.Module):
     ):
         """Logits (B, T, V) for ids ``x`` (B, T) and the final state; ``starts`` (B, T) marks
         where documents begin: the state of those rows is zeroed before that step. Given
-        ``targets`` (B, T), the mean nats per target instead of the logits (adaptive softmax:
-        without computing every logit), so data-parallel training goes through ``forward``."""
-        h, state = self.features(x, state, starts)
+        ``targets`` (B, T), (mean nats per target, state, AR/TAR penalty) instead, without
+        computing every logit of an adaptive softmax; data-parallel training goes through
+        ``forward``, so the penalty is computed here (zero in evaluation or when off)."""
+        h, state, extra = self._features(x, state, starts)
         if targets is not None:
-            return self.nll(h, targets), state
+            return self.nll(h, targets), state, extra
         return self.logits(h), state
 
     def features(self, x: Tensor, state=None, starts: Tensor | None = None):
         """The inputs of the output layer (B, T, size) and the final state."""
+        h, state, _ = self._features(x, state, starts)
+        return h, state
+
+    def _features(self, x: Tensor, state, starts: Tensor | None):
+        # each stretch between document starts is one call of the layers, so it draws its
+        # own dropout masks (the stretches are independent sequences anyway)
         if starts is None:
-            h, state = self.rnn(self.embed_drop(self.embed(x)), state)
-            h = self.drop(h)
-            return (h if self.proj is None else self.proj(h)), state
+            return self._segment(x, state)
         outs, cuts = [], [0, *sorted(set(starts.any(0).nonzero().flatten().tolist()) - {0})]
+        extra = x.new_zeros((), dtype=self.embed.weight.dtype)
         for a, b in zip(cuts, [*cuts[1:], x.shape[1]], strict=True):
             if state is not None:
                 keep = (~starts[:, a]).to(self.embed.weight.dtype)[None, :, None]
                 state = (
                     tuple(s * keep for s in state) if isinstance(state, tuple) else (state * keep)
                 )
-            h, state = self.features(x[:, a:b], state)
+            h, state, part = self._segment(x[:, a:b], state)
             outs.append(h)
-        return torch.cat(outs, dim=1), state
+            extra = extra + part * ((b - a) / x.shape[1])  # a step-weighted mean of segments
+        return torch.cat(outs, dim=1), state, extra
+
+    def _segment(self, x: Tensor, state):
+        """One stretch without document starts: (features, state, AR/TAR penalty)."""
+        r = self.regularizers
+        e = embedding_dropout(self.embed, x, r.token_dropout, self.training)
+        raw, state = self.rnn(self.embed_drop(e), state)
+        h = self.drop(raw)
+        extra = penalty(h, raw, r.ar, r.tar) if self.training else raw.new_zeros(())
+        return (h if self.proj is None else self.proj(h)), state, extra
 
     def logits(self, h: Tensor) -> Tensor:
         """(B, T, V) scores whose softmax is the next-token distribution (adaptive softmax:
@@ -121,7 +150,7 @@ def evaluate_ids(
     with evaluating(model) as to_model:
         for chunk in stream:
             chunk = to_model(chunk)
-            loss, state = model(chunk.x, state, chunk.starts, chunk.y)
+            loss, state, _ = model(chunk.x, state, chunk.starts, chunk.y)
             total += loss.item() * chunk.y.numel()
             count += chunk.y.numel()
     return total / count
@@ -168,9 +197,13 @@ class StreamLMTask:
             self.train_ids[offset:], self.batch_size, self.seq_len, starts[starts > 0], self.rows
         )
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Embedding, each recurrent layer, then the output layer (ULMFiT's groups)."""
+        return layer_groups(self.model, ("embed",), "rnn")
+
     def loss(self, model: nn.Module, batch: Chunk, carry):
-        loss, state = model(batch.x, carry, batch.starts, batch.y)
-        return loss, batch.y.numel(), state
+        nats, state, extra = model(batch.x, carry, batch.starts, batch.y)
+        return nats + extra, batch.y.numel(), state, nats  # the nats alone are reported
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         nats = evaluate_ids(model, self.valid_ids, doc_starts=self.valid_starts)

@@ -17,11 +17,13 @@ from elman.data.text import read_text
 from elman.data.tokenize import EOS_ID, PAD_ID, UNK_ID
 from elman.decode import Sampling
 from elman.graphs.graph import Export
+from elman.tasks.awd import awd_preset
 from elman.tasks.lm import charlm, wordlm
 from elman.tasks.lm.graphs import language_graphs, model_inputs
 from elman.tasks.lm.stream import Stream
 from elman.tasks.rundir import open_model
 from elman.tasks.spec import Run, TaskSpec
+from elman.tasks.transfer import Pretrained, weights_digest
 
 WORDLM_EXAMPLE = "the man said that it was"  # the real input a word model's graph is checked on
 
@@ -57,12 +59,49 @@ class LanguageRun(Run):
         """How token ``i`` reads as text."""
         return self.names()[i]
 
+    @property
+    def backward(self) -> bool:
+        """Whether the model reads text from its end (trained with ``reverse``)."""
+        return bool(getattr(self.config, "reverse", False))
+
+    def forwards_only(self, what: str) -> None:
+        """Refuse ``what`` for a backward model, which cannot continue text."""
+        if self.backward:
+            raise ValueError(
+                f"{what} reads text forwards, but this is a backward model (trained with "
+                "--reverse): it scores text (`elman evaluate`), exports, and initialises "
+                "other models (--init-from)"
+            )
+
+    def pretrained(self) -> Pretrained:
+        m = self.model
+        weights = {"embed": m.embed.weight, **m.rnn.state_dict()}
+        tokenizer = getattr(self, "tokenizer", None)
+        return Pretrained(
+            tokens=tuple(self.names()),
+            tokenizer=tokenizer,
+            embedding=m.embed.weight.detach().clone(),
+            rnn=m.rnn,
+            cell=self.config.cell,
+            backward=self.backward,
+            source={
+                "path": str(self.path.resolve()),
+                "task": self.task,
+                "checkpoint": self.which,
+                "step": self.meta.get("step"),
+                "backward": self.backward,
+                "sha256": weights_digest(weights),
+            },
+        )
+
     def open_stream(self, **options: Any) -> Stream:
+        self.forwards_only("a stream")
         if options:
             raise ValueError(f"options: a language stream takes none, got {sorted(options)}")
         return Stream(self.model)
 
     def restore_stream(self, data: bytes) -> Stream:
+        self.forwards_only("a stream")
         return Stream.from_bytes(self.model, data)
 
     def example(self) -> Tensor:
@@ -102,6 +141,7 @@ class CharRun(LanguageRun):
     ) -> Iterator[str]:
         """Characters after ``prompt``; ``unknown``: "error" for prompt characters the model
         never saw, or "skip" them."""
+        self.forwards_only("generation")
         return charlm.generate(self.model, self.vocab, prompt, length, sampling, unknown)
 
     def evaluate(self, data: str | Path | None = None) -> dict:
@@ -110,7 +150,8 @@ class CharRun(LanguageRun):
         if data is None:
             ids, what = charlm.validation_ids(self.path), "validation split"
         else:
-            ids, what = self.vocab.encode(read_text(data), "skip"), str(data)
+            text = read_text(data)
+            ids, what = self.vocab.encode(text[::-1] if self.backward else text, "skip"), str(data)
         nats = charlm.evaluate_ids(self.model, ids)
         return {
             "data": what,
@@ -121,6 +162,7 @@ class CharRun(LanguageRun):
         }
 
     def explain_pieces(self, text: str) -> tuple[Tensor, list[str]]:
+        self.forwards_only("explain")
         ids = self.vocab.encode(text)
         return ids, [self.token_name(int(i)) for i in ids]
 
@@ -150,15 +192,18 @@ class WordRun(LanguageRun):
     def generate(self, prompt: str, length: int, sampling: Sampling | None = None) -> Iterator[str]:
         """Words after ``prompt`` (each with its leading space; a sentence end is a line
         break)."""
+        self.forwards_only("generation")
         return wordlm.generate(self.model, self.tokenizer, prompt, length, sampling)
 
     def finish(self, prompt: str, beam: int = 5, nbest: int = 3) -> list[tuple[str, float]]:
         """The ``nbest`` likeliest endings of the sentence ``prompt`` begins, found by a beam
         ``beam`` wide, with their log-probabilities."""
+        self.forwards_only("finishing a sentence")
         return wordlm.finish(self.model, self.tokenizer, prompt, beam, nbest)
 
     def predict(self, inputs: Sequence[str], top_k: int = 5) -> list[dict]:
         """Each text's ``top_k`` likeliest next words (autocomplete)."""
+        self.forwards_only("next-word prediction")
         return [
             {
                 "text": text,
@@ -175,18 +220,20 @@ class WordRun(LanguageRun):
         ``split`` ("valid" or "test"; None: test if the run has one, else valid)."""
         if data is not None:
             lines = [line.strip() for line in read_text(data).splitlines() if line.strip()]
-            scores = wordlm.score_documents(self.model, self.tokenizer, [lines])
+            scores = wordlm.score_documents(self.model, self.tokenizer, [lines], self.backward)
             return scores | {"data": str(data)}
         if split not in (None, "valid", "test"):
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
         corpus = wordlm.corpus_from_source(self.meta["task_config"]["source"])
         docs, what = wordlm.held_out(corpus, split)
-        return wordlm.score_documents(self.model, self.tokenizer, docs) | {"data": what}
+        scores = wordlm.score_documents(self.model, self.tokenizer, docs, self.backward)
+        return scores | {"data": what}
 
     def token_name(self, i: int) -> str:
         return "<eos>" if i == EOS_ID else self.tokenizer.decode([i])
 
     def explain_pieces(self, text: str) -> tuple[Tensor, list[str]]:
+        self.forwards_only("explain")
         ids = torch.tensor([EOS_ID, *self.tokenizer.encode(text)])  # read as a sentence start
         return ids, [self.token_name(int(i)) + " " for i in ids]
 
@@ -208,6 +255,7 @@ CHARLM = TaskSpec(
     name=charlm.NAME,
     summary="character language model",
     config=charlm.CharLMConfig,
+    presets=awd_preset(charlm.CharLMConfig),
     load=CharRun.open,
     resume=charlm.resume,
     command="elman.tasks.lm.charlm_command",
@@ -227,6 +275,7 @@ WORDLM = TaskSpec(
     name=wordlm.NAME,
     summary="word language model",
     config=wordlm.WordLMConfig,
+    presets=awd_preset(wordlm.WordLMConfig),
     load=WordRun.open,
     resume=wordlm.resume,
     command="elman.tasks.lm.wordlm_command",

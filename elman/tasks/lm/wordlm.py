@@ -27,6 +27,8 @@ from elman.decode import Sampling, beam_search, next_token
 from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
+from elman.tasks.awd import Regularizers, regularizers_of
+from elman.tasks.lm.finetune import check_same, copy_all, source_run
 from elman.tasks.lm.model import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
 from elman.tasks.rundir import fit_task, resume_run
 from elman.train import TrainConfig, seed_everything
@@ -38,7 +40,7 @@ Documents = list[list[str]]
 
 
 @dataclass(frozen=True, kw_only=True)
-class WordLMConfig:
+class WordLMConfig(Regularizers):
     """The model, its vocabulary and how text is fed to it. Every field with help is also an
     option of `elman train wordlm` (``elman.fields``); the defaults are the recommended model."""
 
@@ -48,6 +50,9 @@ class WordLMConfig:
     layers: int = option(2, "stacked recurrent layers")
     dropout: float = option(0.3, "dropout between layers and before the output layer, in [0, 1)")
     embed_dropout: float = option(0.1, "dropout on the word embeddings, in [0, 1)")
+    reverse: bool = option(
+        False, "read each document backwards (a backward model, for bidirectional fine-tuning)"
+    )
     # a projection maps hidden -> embedding when the two sizes differ
     tie: bool = option(True, "share the input embedding with the output layer")
     # word: regex words and punctuation; whitespace: pre-tokenized text; bpe: subwords;
@@ -70,6 +75,7 @@ class WordLMConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cutoffs", tuple(self.cutoffs))  # JSON gives a list
+        super().__post_init__()
         check_cutoffs(self.cutoffs, self.tie)
         check_fields(
             self,
@@ -77,7 +83,7 @@ class WordLMConfig:
             ("embedding", "hidden", "layers", "min_freq", "batch_size", "seq_len"),
             ("max_vocab",),
             ("dropout", "embed_dropout"),
-            ("tie", "lower"),
+            ("tie", "lower", "reverse"),
         )
         if not 0 < self.valid_fraction < 1:
             raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction!r}")
@@ -172,14 +178,17 @@ def fit_tokenizer(corpus: Corpus, config: WordLMConfig) -> Tokenizer:
     return Tokenizer.fit(lines, kind, config.min_freq, config.max_vocab, config.lower)
 
 
-def encode_documents(tokenizer: Tokenizer, docs: Documents) -> tuple[Tensor, Tensor]:
-    """One id stream (every sentence + ``<eos>``) and the positions where documents start."""
+def encode_documents(
+    tokenizer: Tokenizer, docs: Documents, reverse: bool = False
+) -> tuple[Tensor, Tensor]:
+    """One id stream (every sentence + ``<eos>``) and the positions where documents start;
+    ``reverse``: each document's ids from its last to its first (a backward model's view)."""
     ids: list[int] = []
     starts = []
     for doc in docs:
         starts.append(len(ids))
-        for line in doc:
-            ids += tokenizer.encode(line, eos=True)
+        these = [i for line in doc for i in tokenizer.encode(line, eos=True)]
+        ids += these[::-1] if reverse else these
     return torch.tensor(ids, dtype=torch.int64), starts_tensor(starts[1:])
 
 
@@ -204,6 +213,7 @@ def build_model(vocab_size: int, config: WordLMConfig) -> RecurrentLM:
         c.embed_dropout,
         c.tie,
         c.cutoffs,
+        regularizers_of(c),
     )
 
 
@@ -220,9 +230,10 @@ class WordLMTask(StreamLMTask):
         tokenizer: Tokenizer | None = None,
     ) -> None:
         self.config, self.corpus = config, corpus
+        self.init_from: dict | None = None  # the run it started from, if any
         self.tokenizer = tokenizer or fit_tokenizer(corpus, config)
-        train_ids, train_starts = encode_documents(self.tokenizer, corpus.train)
-        valid_ids, valid_starts = encode_documents(self.tokenizer, corpus.valid)
+        train_ids, train_starts = encode_documents(self.tokenizer, corpus.train, config.reverse)
+        valid_ids, valid_starts = encode_documents(self.tokenizer, corpus.valid, config.reverse)
         super().__init__(
             build_model(len(self.tokenizer), config),
             train_ids,
@@ -243,6 +254,7 @@ class WordLMTask(StreamLMTask):
             "tokenizer": self.tokenizer.to_json(),
             "source": self.corpus.source,
             "seed": self.seed,
+            "init_from": self.init_from,
         }
 
 
@@ -253,10 +265,19 @@ def train(
     out: str | Path,
     until: int | None = None,
     epochs: int | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, float]:
-    """Train a word model on ``corpus`` into ``out``; returns the last validation metrics."""
+    """Train a word model on ``corpus`` into ``out``; returns the last validation metrics.
+    ``init_from``: a word LM run to start from (its vocabulary and weights; ``config`` must
+    give its model, ``elman.tasks.lm.finetune.SHAPE``)."""
     seed_everything(train_config.seed)
-    task = WordLMTask(corpus, config, train_config.seed)
+    if init_from is None:
+        task = WordLMTask(corpus, config, train_config.seed)
+    else:
+        run = source_run(init_from, NAME)
+        check_same(config, run)
+        task = WordLMTask(corpus, config, train_config.seed, run.tokenizer)
+        task.init_from = copy_all(task.model, run)
     return fit_task(task, train_config, out, until, epochs)
 
 
@@ -281,7 +302,9 @@ def _task_from_meta(meta: dict) -> WordLMTask:
     info = meta["task_config"]
     corpus = corpus_from_source(info["source"])
     config = WordLMConfig(**info["model"])
-    return WordLMTask(corpus, config, info["seed"], Tokenizer.from_json(info["tokenizer"]))
+    task = WordLMTask(corpus, config, info["seed"], Tokenizer.from_json(info["tokenizer"]))
+    task.init_from = info.get("init_from")
+    return task
 
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
@@ -311,9 +334,12 @@ def held_out(corpus: Corpus, split: str | None = None) -> tuple[Documents, str]:
     return docs, what
 
 
-def score_documents(model: RecurrentLM, tokenizer: Tokenizer, docs: Documents) -> dict:
-    """Nats per token, perplexity, token count and ``<unk>`` share of ``docs``."""
-    ids, starts = encode_documents(tokenizer, docs)
+def score_documents(
+    model: RecurrentLM, tokenizer: Tokenizer, docs: Documents, reverse: bool = False
+) -> dict:
+    """Nats per token, perplexity, token count and ``<unk>`` share of ``docs`` (read
+    backwards by a ``reverse`` model)."""
+    ids, starts = encode_documents(tokenizer, docs, reverse)
     if ids.numel() < 2:
         raise ValueError("text to score: expected at least two tokens")
     nats = evaluate_ids(model, ids, doc_starts=starts)
