@@ -22,7 +22,8 @@ from pathlib import Path
 from harness import markdown_table, metadata, summary, write_results
 
 from elman.data.labelled import read_sentiment
-from elman.data.pretraining import Counts, Manifest, build_corpus, kjv_database, normalise
+from elman.data.pretraining import Counts, Manifest, build_corpus, normalise
+from elman.data.pretraining_sources import kjv_database
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

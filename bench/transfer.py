@@ -6,7 +6,7 @@
     python bench/transfer.py sentiment --forward runs/pretrain/word-fw --backward ...-bw
 
 pretrain: one LM per call (run two at 1 thread each side by side), a wall-clock budget with
-the cosine schedule annealed by time; its time and held-out figure go to
+the cosine schedule annealed by time, or a step budget; its time and held-out figure go to
 ``bench/results/pretrain_NAME.json``. The corpus holds Brown's training files and
 Shakespeare's works: no UCI sentence and none of Brown's validation or test files.
 
@@ -65,10 +65,13 @@ def pretrain(args: argparse.Namespace) -> None:
         weight_dropout=args.weight_dropout,
         reverse=args.reverse,
     )
+    budget = (
+        {"steps": args.steps}  # a step budget: what the model learns does not depend on load
+        if args.steps
+        else {"steps": 10**7, "time_limit": args.minutes * 60, "anneal_by_time": True}
+    )
     train = TrainConfig(
-        steps=10**7,
-        time_limit=args.minutes * 60,
-        anneal_by_time=True,
+        **budget,
         optimizer="adamw",
         lr=args.lr,
         weight_decay=0.01,
@@ -118,7 +121,8 @@ def pretrain(args: argparse.Namespace) -> None:
     }
     meta = metadata(
         f"pretrain_{name}",
-        f"{args.minutes:g} min wall, {torch.get_num_threads()} thread(s)",
+        (f"{args.steps} steps" if args.steps else f"{args.minutes:g} min wall")
+        + f", {torch.get_num_threads()} thread(s)",
         f"offline corpus {args.corpus}",
     )
     md = "\n".join(
@@ -241,7 +245,8 @@ def main() -> None:
     t.add_argument("--kind", choices=["word", "char"], required=True)
     t.add_argument("--reverse", action="store_true", help="the backward model")
     t.add_argument("--corpus", default="/tmp/elman-pretrain-corpus")
-    t.add_argument("--minutes", type=float, default=60)
+    t.add_argument("--minutes", type=float, default=60, help="wall-clock budget")
+    t.add_argument("--steps", type=int, default=0, help="a step budget instead (0: minutes)")
     t.add_argument("--embedding", type=int, default=256)
     t.add_argument("--hidden", type=int, default=512)
     t.add_argument("--layers", type=int, default=1)

