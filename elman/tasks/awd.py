@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from torch import Tensor, nn
 
 from elman.fields import option
-from elman.nn import LockedDropout
+from elman.nn import LockedDropout, Recurrent, build_recurrent
 from elman.nn.checks import check_fields
 
 
@@ -76,6 +76,24 @@ def awd_preset(config: type, training: bool = True) -> dict[str, dict[str, objec
     names = config.__dataclass_fields__
     model = {k: v for k, v in AWD_MODEL.items() if k in names}
     return {"awd": model | (AWD_TRAIN if training else {})}
+
+
+def recurrent(
+    r: Regularizers, cell: str, size: int, hidden: int, layers: int, dropout: float, **kwargs
+) -> Recurrent:
+    """``build_recurrent`` with ``r``'s weight and locked dropout (``dropout`` acts between
+    stacked layers only, so a single layer gets none)."""
+    between = dropout if layers > 1 else 0.0
+    return build_recurrent(
+        cell,
+        size,
+        hidden,
+        layers,
+        between,
+        weight_dropout=r.weight_dropout,
+        locked_dropout=r.locked_dropout,
+        **kwargs,
+    )
 
 
 def sequence_dropout(p: float, locked: bool) -> nn.Module:

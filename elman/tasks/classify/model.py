@@ -24,9 +24,9 @@ from torch import Tensor, nn
 
 from elman.data.tokenize import PAD_ID, UNK_ID
 from elman.functional.attention import lengths_to_mask
-from elman.nn import build_recurrent, embedding_dropout
+from elman.nn import embedding_dropout
 from elman.nn.pooling import Pooling
-from elman.tasks.awd import Regularizers, penalty, sequence_dropout
+from elman.tasks.awd import Regularizers, penalty, recurrent, sequence_dropout
 
 FCN_BLOCKS = ((128, 8), (256, 5), (128, 3))
 
@@ -88,16 +88,7 @@ class SequenceClassifier(nn.Module):
         if channels is not None:
             self.register_buffer("scale_mean", torch.zeros(channels))
             self.register_buffer("scale_std", torch.ones(channels))
-        self.rnn = build_recurrent(
-            cell,
-            size,
-            hidden,
-            layers,
-            dropout if layers > 1 else 0.0,
-            bidirectional=bidirectional,
-            weight_dropout=r.weight_dropout,
-            locked_dropout=r.locked_dropout,
-        )
+        self.rnn = recurrent(r, cell, size, hidden, layers, dropout, bidirectional=bidirectional)
         directions = 2 if bidirectional else 1
         self.pool = Pooling(pooling, hidden * directions, directions)
         self.conv = ConvBranch(size) if conv else None
@@ -119,6 +110,7 @@ class SequenceClassifier(nn.Module):
         z = (x - self.scale_mean) / self.scale_std
         return torch.nan_to_num(z, nan=0.0)
 
+    # with_penalty is positional, not keyword-only: torch's ONNX exporter passes defaults so
     def forward(self, x: Tensor, lengths: Tensor, with_penalty: bool = False):
         """Logits (B, K) for ``x`` (B, T) ids or (B, T, C) values, with (B,) ``lengths``;
         ``with_penalty``: (logits, the AR/TAR penalty on the encoder's outputs), computed here

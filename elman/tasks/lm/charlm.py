@@ -23,9 +23,9 @@ from elman.decode import Sampling, next_token
 from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
-from elman.tasks.awd import Regularizers, regularizers_of
+from elman.tasks.awd import Regularizers
 from elman.tasks.lm.finetune import check_same, copy_all, source_run
-from elman.tasks.lm.model import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
+from elman.tasks.lm.model import RecurrentLM, StreamLMTask, arguments, evaluate_ids, starts_tensor
 from elman.tasks.rundir import resume_run
 from elman.train import TrainConfig, Trainer, seed_everything
 from elman.train.checkpoint import CheckpointError, read_meta
@@ -92,17 +92,7 @@ class CharLM(RecurrentLM):
     """Embedding -> recurrent layers -> logits over ``vocab_size`` characters."""
 
     def __init__(self, vocab_size: int, config: CharLMConfig) -> None:
-        c = config
-        super().__init__(
-            vocab_size,
-            c.cell,
-            c.embedding,
-            c.hidden,
-            c.layers,
-            c.dropout,
-            c.embed_dropout,
-            regularizers=regularizers_of(c),
-        )
+        super().__init__(vocab_size, *arguments(config))
         self.config = config
 
 

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from elman.data.stream import Chunk, TokenStream
-from elman.nn import build_recurrent, embedding_dropout
-from elman.tasks.awd import Regularizers, penalty, sequence_dropout
+from elman.nn import embedding_dropout
+from elman.tasks.awd import Regularizers, penalty, recurrent, regularizers_of, sequence_dropout
 from elman.tasks.transfer import layer_groups
 from elman.train.distributed import shard_rows
 from elman.train.evaluation import evaluating
@@ -49,15 +49,7 @@ class RecurrentLM(nn.Module):
         r = self.regularizers = regularizers or Regularizers()
         self.embed = nn.Embedding(vocab_size, embedding)
         self.embed_drop = sequence_dropout(embed_dropout, r.locked_dropout)
-        self.rnn = build_recurrent(
-            cell,
-            embedding,
-            hidden,
-            layers,
-            dropout if layers > 1 else 0.0,
-            weight_dropout=r.weight_dropout,
-            locked_dropout=r.locked_dropout,
-        )
+        self.rnn = recurrent(r, cell, embedding, hidden, layers, dropout)
         self.drop = sequence_dropout(dropout, r.locked_dropout)
         self.proj = nn.Linear(hidden, embedding) if tie and hidden != embedding else None
         size = embedding if tie else hidden
@@ -132,6 +124,14 @@ class RecurrentLM(nn.Module):
         if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
             return self.head(h.reshape(-1, h.shape[-1]), y.reshape(-1)).loss
         return nll(self.head(h), y)
+
+
+def arguments(config: Regularizers) -> tuple:
+    """``RecurrentLM``'s arguments after the vocabulary size, from a language-model config:
+    its cell, sizes, dropouts, optional ``tie`` and ``cutoffs``, and regularisers."""
+    c = config
+    sizes = (c.cell, c.embedding, c.hidden, c.layers, c.dropout, c.embed_dropout)
+    return (*sizes, getattr(c, "tie", False), getattr(c, "cutoffs", ()), regularizers_of(c))
 
 
 def nll(logits: Tensor, y: Tensor) -> Tensor:

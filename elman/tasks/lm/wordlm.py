@@ -27,9 +27,9 @@ from elman.decode import Sampling, beam_search, next_token
 from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields, check_positive_int
-from elman.tasks.awd import Regularizers, regularizers_of
+from elman.tasks.awd import Regularizers
 from elman.tasks.lm.finetune import check_same, copy_all, source_run
-from elman.tasks.lm.model import RecurrentLM, StreamLMTask, evaluate_ids, starts_tensor
+from elman.tasks.lm.model import RecurrentLM, StreamLMTask, arguments, evaluate_ids, starts_tensor
 from elman.tasks.rundir import fit_task, resume_run
 from elman.train import TrainConfig, seed_everything
 from elman.train.checkpoint import CheckpointError
@@ -202,19 +202,7 @@ def check_cutoffs(cutoffs: tuple, tie: bool) -> None:
 
 # ---- model and task --------------------------------------------------------------------
 def build_model(vocab_size: int, config: WordLMConfig) -> RecurrentLM:
-    c = config
-    return RecurrentLM(
-        vocab_size,
-        c.cell,
-        c.embedding,
-        c.hidden,
-        c.layers,
-        c.dropout,
-        c.embed_dropout,
-        c.tie,
-        c.cutoffs,
-        regularizers_of(c),
-    )
+    return RecurrentLM(vocab_size, *arguments(config))
 
 
 class WordLMTask(StreamLMTask):
