@@ -168,3 +168,31 @@ def test_layer_groups_run_bottom_to_top_and_hold_a_tied_weight_once(tmp_path):
     assert len(flat) == len(set(flat)) == len(list(task.model.parameters()))
     train = TrainConfig(steps=2, eval_every=2, progress=False, discriminative=2.6)
     wordlm.train(corpus, config, train, tmp_path / "run")  # the trainer accepts the groups
+
+
+def test_every_new_option_reaches_the_run_from_the_command_line(tmp_path):
+    paths = [str(p) for p in _text(tmp_path)]
+    regularise = ["--weight-dropout", "0.2", "--locked-dropout", "--token-dropout", "0.1"]
+    regularise += ["--ar", "1.5", "--tar", "0.5"]
+    schedule = ["--schedule", "slanted", "--cut-frac", "0.2", "--ratio", "8", "--warmup", "0"]
+    schedule += ["--discriminative", "2.6", "--unfreeze-every", "1"]
+    tiny = ["--embedding", "8", "--hidden", "8", "--batch-size", "2", "--steps", "3"]
+    argv = ["train", "wordlm", *paths, *regularise, *schedule, *tiny, "--no-progress"]
+    assert main([*argv, "--min-freq", "1", "--seq-len", "8", "--out", str(tmp_path / "w")]) == 0
+    meta = read_meta(tmp_path / "w" / "last.safetensors")
+    model, train = meta["task_config"]["model"], meta["train"]
+    assert (model["weight_dropout"], model["locked_dropout"], model["token_dropout"]) == (
+        0.2,
+        True,
+        0.1,
+    )
+    assert (model["ar"], model["tar"]) == (1.5, 0.5)
+    assert (train["schedule"], train["cut_frac"], train["ratio"]) == ("slanted", 0.2, 8.0)
+    assert (train["discriminative"], train["unfreeze_every"]) == (2.6, 1)
+    table = tmp_path / "t.csv"
+    table.write_text("text,label\n" + "".join(f"a b {i % 3},{i % 2}\n" for i in range(20)))
+    argv = ["train", "classify", "--train", str(table), *regularise, *schedule, "--no-progress"]
+    more = ["--pooling", "concat", "--steps", "3", "--hidden", "4", "--embedding", "4"]
+    assert main([*argv, *more, "--out", str(tmp_path / "c")]) == 0
+    model = read_meta(tmp_path / "c" / "last.safetensors")["task_config"]["model"]
+    assert model["pooling"] == "concat" and model["weight_dropout"] == 0.2
