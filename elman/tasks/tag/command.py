@@ -11,6 +11,7 @@ from pathlib import Path
 from elman.tasks import textio
 from elman.tasks.options import (
     add_dataclass_options,
+    add_preset_option,
     add_run_options,
     config_from,
     refuse_existing,
@@ -18,6 +19,7 @@ from elman.tasks.options import (
 )
 from elman.tasks.spec import Handler
 from elman.tasks.tag import task as tag
+from elman.tasks.tag.lms import load_strings
 from elman.tasks.tag.run import SPEC, TagRun
 
 
@@ -26,7 +28,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t = train.add_parser(
         "tag",
         help="sequence tagger (e.g. part of speech)",
-        description="Train a BiLSTM(-CRF) tagger on the Brown corpus or word<TAB>tag files.",
+        description="Train a BiLSTM(-CRF) tagger on the Brown corpus or word<TAB>tag files, "
+        "optionally reading contextual string embeddings from two character LMs (--strings).",
     )
     t.add_argument("--brown", help="the Brown corpus folder (POS tags, split 80/10/10 by file)")
     t.add_argument(
@@ -34,8 +37,19 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     )
     t.add_argument("--valid", help="validation file in the same format")
     t.add_argument("--test", help="test file, scored by `elman evaluate`")
+    t.add_argument(
+        "--strings",
+        dest="strings_runs",
+        nargs=2,
+        metavar=("FORWARD_RUN", "BACKWARD_RUN"),
+        default=None,
+        help="contextual string embeddings (Akbik et al. 2018) as word features: a forward and "
+        "a backward character LM run (`elman train charlm`, the second with --reverse; sizes "
+        "may differ), frozen and copied into this run",
+    )
     add_dataclass_options(t, tag.TagConfig)
     add_run_options(t, SPEC.train_defaults)
+    add_preset_option(t, SPEC.presets)
     t.set_defaults(train=train_tag)
 
 
@@ -56,7 +70,9 @@ def train_tag(a: argparse.Namespace) -> dict:
             "valid": str(Path(a.valid).resolve()),
             "test": str(Path(a.test).resolve()) if a.test else None,
         }
-    return tag.train(source, config_from(a, tag.TagConfig), train_config(a), out, epochs=a.epochs)
+    strings = load_strings(a.strings_runs) if a.strings_runs else None
+    config = config_from(a, tag.TagConfig, strings=strings is not None)
+    return tag.train(source, config, train_config(a), out, epochs=a.epochs, strings=strings)
 
 
 def predict(a: argparse.Namespace, run: TagRun) -> None:

@@ -1,6 +1,11 @@
 """A trained tagger as a ``Run``: tags of sentences, token and unseen-word accuracy on tagged
 data, and its ONNX graph checked on the run's own held-out sentences. It never streams: its
-recurrent layer reads every sentence in both directions."""
+recurrent layer reads every sentence in both directions.
+
+A tagger with contextual string embeddings is self-contained: its checkpoint holds the two
+character LMs' weights (``model.strings.forward_lm.*``, ``model.strings.backward_lm.*``) and its
+header their configs, vocabularies and sources (``task_config.strings``), so it needs the LM
+runs no more; loading checks the weights against the sha256 the sources record."""
 
 from __future__ import annotations
 
@@ -12,18 +17,21 @@ from typing import Any
 from elman.data.brown import Sentence
 from elman.graphs import onnx as ox
 from elman.graphs.graph import REAL_ROWS, Export, held_out
+from elman.tasks.awd import awd_preset
 from elman.tasks.rundir import open_model, recorded_source
 from elman.tasks.spec import Run, TaskSpec
 from elman.tasks.tag import task
 from elman.tasks.tag.graphs import tagger_graphs
+from elman.tasks.tag.lms import check_weights
 from elman.tasks.tag.model import Tagger
 
 SPLITS = ("valid", "test")
 
 
 class TagRun(Run):
-    """A trained tagger: its ``model`` (a ``Tagger``) and ``vocab`` (words, characters and
-    tags, ``task.Vocabularies``)."""
+    """A trained tagger: its ``model`` (a ``Tagger``, with its character LMs in
+    ``model.strings`` if it reads contextual string embeddings) and ``vocab`` (words,
+    characters and tags, ``task.Vocabularies``)."""
 
     model: Tagger
     streams_why = (
@@ -45,7 +53,10 @@ class TagRun(Run):
         self.vocab = vocab
 
     def details(self) -> dict:
-        return {"tags": list(self.vocab.tags)}
+        strings = self.model.strings
+        if strings is None:
+            return {"tags": list(self.vocab.tags)}
+        return {"tags": list(self.vocab.tags), "strings": list(strings.sources)}
 
     def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """Tags of tokenized ``sentences`` (lists of words), all in batched passes."""
@@ -90,7 +101,7 @@ class TagRun(Run):
             what, name = str(data), "evaluation"
         else:
             sentences, what, name = list(data), None, "evaluation"
-        encoded = task.encode_sentences(self.vocab, sentences, name)
+        encoded = task.encode_sentences(self.vocab, sentences, name, strings=self.model.strings)
         return task.accuracy(self.model, encoded) | ({} if what is None else {"data": what})
 
     def open_stream(self, **options: Any) -> Any:
@@ -111,15 +122,21 @@ class TagRun(Run):
         rows = held_out(lambda: self.splits()[::-1], "data")
         real = {}
         if rows:
-            encoded = [self.vocab.encode([w for w, _ in s]) for s in rows[:REAL_ROWS]]
-            batch = task.collate(encoded, range(len(encoded)))
-            real["model-sequence"] = (batch.words, batch.chars, batch.lengths)
+            sentences = [[w for w, _ in s] for s in rows[:REAL_ROWS]]
+            batch = task.collate([self.vocab.encode(s) for s in sentences], range(len(sentences)))
+            inputs = (batch.words, batch.chars, batch.lengths)
+            if self.model.strings is not None:
+                b = self.model.strings.encode(sentences)
+                inputs += (b.forward, b.backward, b.forward_at, b.backward_at)
+            real["model-sequence"] = inputs
         return Export(tagger_graphs(self.model), real)
 
 
 def load(out: str | Path, which: str = "best") -> TagRun:
     """The tagger in run directory ``out`` (``which``: "best" or "last" checkpoint)."""
     model, vocab, meta = open_model(out, task.NAME, which, task.model_from)
+    if model.strings is not None:
+        check_weights(model.strings, Path(out) / f"{which}.safetensors")
     config = task.TagConfig(**meta["task_config"]["model"])
     return TagRun(out, which, model, meta, config, vocab)
 
@@ -128,6 +145,7 @@ SPEC = TaskSpec(
     name=task.NAME,
     summary="sequence tagger (e.g. part of speech)",
     config=task.TagConfig,
+    presets=awd_preset(task.TagConfig, training=False),
     load=load,
     resume=task.resume,
     command="elman.tasks.tag.command",

@@ -2,48 +2,72 @@
 
 Data are sentences of (word, tag) pairs: the Brown corpus (``{"kind": "brown", "path": DIR}``,
 split by file) or two-column files (``{"kind": "conll", "train": F, "valid": F, "test": F}``:
-``word<TAB>tag`` per line, a blank line between sentences). Words are looked up lower-cased;
-words the training data never had map to ``<unk>`` and are tagged from their spelling by the
-character CNN. Metrics: token accuracy, and accuracy on tokens unseen in training.
+``word<TAB>tag`` per line, a blank line between sentences); see ``elman.tasks.tag.data``.
+Words are looked up lower-cased; words the training data never had map to ``<unk>`` and are
+tagged from their spelling by the character CNN (and, with contextual string embeddings, from
+two pretrained character LMs' reading of the sentence). Metrics: token accuracy, and accuracy
+on tokens unseen in training.
+
+With contextual string embeddings (``TagConfig.strings``, ``elman.tasks.tag.strings``) the LMs
+are frozen, so each training and validation sentence's features are computed once, on first
+use, and kept in memory in float16 (``strings.CACHE_DTYPE``); dropout still acts on them in
+training (the tagger's input dropout). Sentences tagged or scored later are read by the LMs
+the same way, rounded alike, so a run scores its validation split as training did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from elman.data.batching import bucket_batches, pad
-from elman.data.brown import Sentence, parse_line, read_brown
-from elman.data.text import read_text
-from elman.data.tokenize import UNK_ID, Tokenizer
+from elman.data.batching import bucket_batches
+from elman.data.brown import Sentence, parse_line
+from elman.data.tokenize import UNK_ID
 from elman.fields import option
 from elman.nn import CELLS
 from elman.nn.checks import check_fields
+from elman.tasks.awd import Regularizers, regularizers_of
 from elman.tasks.rundir import fit_split_source, resume_run, split_task_from_meta
-from elman.tasks.tag.model import IGNORE, TagBatch, Tagger
+from elman.tasks.tag.data import (
+    MAX_WORD,
+    UNSEEN_TAG,
+    Encoded,
+    Vocabularies,
+    check_tags,
+    collate,
+    encode_sentences,
+    load_source,
+    read_conll,
+    with_strings,
+)
+from elman.tasks.tag.model import TagBatch, Tagger
+from elman.tasks.tag.strings import ContextualStrings
 from elman.train import TrainConfig
 from elman.train.distributed import rank_and_world
 from elman.train.evaluation import evaluating
 
 NAME = "tag"
-UNSEEN_TAG = -1  # a held-out tag the training data never had: always a mistake
-MAX_WORD = 20  # characters of a word the CNN reads (long numbers, URLs: the first 20)
 EVAL_BATCH = 128
 
 
 @dataclass(frozen=True, kw_only=True)
-class TagConfig:
+class TagConfig(Regularizers):
     """The tagger and how sentences are fed to it. Every field with help is also an option
-    of `elman train tag` (``elman.fields``); the defaults are the recommended model."""
+    of `elman train tag` (``elman.fields``); the defaults are the recommended model.
+    ``strings``: the tagger reads contextual string embeddings from two character LMs (given
+    beside the config: `--strings FORWARD_RUN BACKWARD_RUN`, or ``train(..., strings=)``)."""
 
     cell: str = option(
         "lstm", f"recurrent cell (run in both directions): {', '.join(CELLS)}", choices=CELLS
     )
-    word_embedding: int = option(100, "word embedding size")
+    word_embedding: int = option(
+        100, "word embedding size (0: none, only with contextual string embeddings)"
+    )
     char_embedding: int = option(25, "character embedding size")
     char_filters: int = option(50, "character CNN filters (0: no character features)")
     hidden: int = option(128, "hidden units per direction")
@@ -54,156 +78,41 @@ class TagConfig:
         2, "rarer training words become <unk> (so spelling alone is learned too)"
     )
     batch_size: int = option(32, "sentences per batch")
+    strings: bool = False  # set by --strings, which names the LM runs
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_fields(
             self,
             {"cell": CELLS},
-            ("word_embedding", "char_embedding", "hidden", "layers", "min_freq", "batch_size"),
+            ("char_embedding", "hidden", "layers", "min_freq", "batch_size"),
             rates=("dropout",),
-            flags=("crf",),
+            flags=("crf", "strings"),
         )
-        if (
-            isinstance(self.char_filters, bool)
-            or not isinstance(self.char_filters, int)
-            or (self.char_filters < 0)
-        ):
-            raise ValueError(f"char_filters must be an integer >= 0, got {self.char_filters!r}")
-
-
-# ---- data ------------------------------------------------------------------------------
-def read_conll(path: str | Path) -> list[Sentence]:
-    """Sentences of a ``word<TAB>tag`` file (blank lines between sentences)."""
-    sentences, current = [], []
-    for number, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            if current:
-                sentences.append(current)
-            current = []
-            continue
-        parts = line.split("\t") if "\t" in line else line.split()
-        if len(parts) != 2 or not all(p.strip() for p in parts):
+        for name in ("word_embedding", "char_filters"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.word_embedding == 0 and not self.strings:
             raise ValueError(
-                f"{Path(path).name} line {number}: expected 'word<TAB>tag', got {line!r}"
+                "word_embedding must be a positive integer, got 0: a tagger without word "
+                "embeddings needs contextual string embeddings (--strings FORWARD_RUN "
+                "BACKWARD_RUN)"
             )
-        current.append((parts[0].strip(), parts[1].strip()))
-    if current:
-        sentences.append(current)
-    return sentences
-
-
-def check_tags(sentences: Sequence[Sentence], tags: Sequence[str], path: str | Path) -> None:
-    """Refuse a file to score none of whose tags the model knows: it is not ``word<TAB>tag``
-    data for this model (plain sentences split on spaces, ``word/tag`` tokens), and scoring
-    it would report accuracy 0 instead of the problem."""
-    known = set(tags)
-    if any(t in known for s in sentences for _, t in s):
-        return
-    number, line = next((i, x) for i, x in enumerate(read_text(path).splitlines(), 1) if x.strip())
-    raise ValueError(
-        f"{Path(path).name} line {number}: expected 'word<TAB>tag', got {line!r}; none of the "
-        f"file's tags is among the model's {len(known)} tags {sorted(known)[:10]}"
-    )
-
-
-def load_source(source: dict) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
-    """(train, valid, test) sentences of a data source (see the module docstring)."""
-    if source.get("kind") == "brown":
-        brown = read_brown(source["path"])
-        parts = brown.split()
-        return tuple(brown.sentences(parts[k]) for k in ("train", "valid", "test"))  # type: ignore[return-value]
-    if source.get("kind") == "conll":
-        test = read_conll(source["test"]) if source.get("test") else []
-        return read_conll(source["train"]), read_conll(source["valid"]), test
-    raise ValueError(
-        f"tagging data source kind must be 'brown' or 'conll', got {source.get('kind')!r}"
-    )
-
-
-@dataclass(frozen=True)
-class Vocabularies:
-    """Words (lower-cased), characters (case kept) and tags."""
-
-    words: Tokenizer
-    chars: Tokenizer
-    tags: tuple[str, ...]
-
-    @classmethod
-    def fit(cls, sentences: Sequence[Sentence], min_freq: int) -> Vocabularies:
-        words = [" ".join(w for w, _ in s) for s in sentences]
-        return cls(
-            Tokenizer.fit(words, "whitespace", min_freq, lower=True),
-            Tokenizer.fit(words, "char"),
-            tuple(sorted({t for s in sentences for _, t in s})),
-        )
-
-    def to_json(self) -> dict:
-        return {
-            "words": self.words.to_json(),
-            "chars": self.chars.to_json(),
-            "tags": list(self.tags),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> Vocabularies:
-        return cls(
-            Tokenizer.from_json(data["words"]),
-            Tokenizer.from_json(data["chars"]),
-            tuple(data["tags"]),
-        )
-
-    def encode(
-        self,
-        words: Sequence[str],
-        tags: Sequence[str] | None = None,
-        what: str = "input",
-        unseen: str = "error",
-    ):
-        """(word ids (T,), char ids (T, MAX_WORD), tag ids (T,) or None) of one sentence.
-
-        unseen: a tag training never had is an error ("error"), or gets id ``UNSEEN_TAG``
-        ("wrong"), which no prediction matches: evaluation counts it as a mistake."""
-        if not words:
-            raise ValueError(f"{what}: an empty sentence; expected at least one word")
-        w = torch.tensor(self.words.ids(list(words)), dtype=torch.int64)
-        c = torch.zeros(len(words), MAX_WORD, dtype=torch.int64)
-        for i, word in enumerate(words):
-            ids = self.chars.ids(list(word[:MAX_WORD]))
-            c[i, : len(ids)] = torch.tensor(ids)
-        if tags is None:
-            return w, c, None
-        index = {t: i for i, t in enumerate(self.tags)}
-        missing = sorted(set(tags) - set(index))
-        if missing and unseen == "error":
-            raise ValueError(f"{what}: tag(s) {missing[:5]} never occur in training")
-        ids = [index.get(t, UNSEEN_TAG) for t in tags]
-        return w, c, torch.tensor(ids, dtype=torch.int64)
-
-
-Encoded = list[tuple[Tensor, Tensor, Tensor | None]]
-
-
-def encode_sentences(
-    vocab: Vocabularies, sentences: Sequence[Sentence], what: str, unseen: str = "wrong"
-) -> Encoded:
-    """Encoded tagged sentences; tags training never had count as mistakes (``unseen``)."""
-    return [
-        vocab.encode([w for w, _ in s], [t for _, t in s], f"{what} sentence {i}", unseen)
-        for i, s in enumerate(sentences)
-    ]
-
-
-def collate(data: Encoded, index: Sequence[int]) -> TagBatch:
-    rows = [data[i] for i in index]
-    words, lengths = pad([r[0] for r in rows])
-    chars, _ = pad([r[1] for r in rows])
-    tags = None if rows[0][2] is None else pad([r[2] for r in rows], IGNORE)[0]
-    return TagBatch(words, chars, lengths, tags, torch.as_tensor(index, dtype=torch.int64))
 
 
 # ---- model and task --------------------------------------------------------------------
-def build_model(vocab: Vocabularies, config: TagConfig) -> Tagger:
+def build_model(
+    vocab: Vocabularies, config: TagConfig, strings: ContextualStrings | None = None
+) -> Tagger:
+    """The tagger ``config`` describes; ``strings`` exactly when ``config.strings``."""
     c = config
+    if c.strings != (strings is not None):
+        raise ValueError(
+            "strings: a tagger with contextual string embeddings (strings=True) needs a forward "
+            "and a backward character LM (--strings FORWARD_RUN BACKWARD_RUN), and only it; "
+            f"got strings={c.strings} with {'no' if strings is None else 'two'} LMs"
+        )
     return Tagger(
         len(vocab.words),
         len(vocab.chars),
@@ -216,6 +125,8 @@ def build_model(vocab: Vocabularies, config: TagConfig) -> Tagger:
         c.layers,
         c.dropout,
         c.crf,
+        regularizers_of(c),
+        strings,
     )
 
 
@@ -234,7 +145,7 @@ def accuracy(model: Tagger, data: Encoded) -> dict[str, float]:
     """Token accuracy, and accuracy on tokens whose word is unknown to the model (``<unk>``)."""
     predicted = decode(model, data)
     right = total = unk_right = unk_total = 0
-    for (words, _, tags), pred in zip(data, predicted, strict=True):
+    for (words, _, tags, *_), pred in zip(data, predicted, strict=True):
         hit = torch.tensor(pred) == tags
         unk = words == UNK_ID
         right, total = right + int(hit.sum()), total + len(pred)
@@ -260,24 +171,41 @@ class TagTask:
         seed: int = 0,
         vocab: Vocabularies | None = None,
         source: dict | None = None,
+        strings: ContextualStrings | None = None,
     ) -> None:
         self.config, self.seed, self.source = config, seed, source or {}
         self.vocab = vocab or Vocabularies.fit(train, config.min_freq)
         self.train_data = encode_sentences(self.vocab, train, "training")
         self.valid_data = encode_sentences(self.vocab, valid, "validation")
-        self.model = build_model(self.vocab, config)
+        self.model = build_model(self.vocab, config, strings)
+        # the LM features wait for first use: a resumed run's LM weights come from its
+        # checkpoint, which the trainer restores after building the task
+        self._words = None
+        if strings is not None:
+            self._words = [[w for w, _ in s] for s in (*train, *valid)]
+
+    def cache_strings(self) -> None:
+        """Compute and keep every sentence's contextual string features, once (on first use
+        by ``batches`` or ``evaluate``; call it earlier to time it apart)."""
+        if self._words is None:
+            return
+        n = len(self.train_data)
+        data = with_strings([*self.train_data, *self.valid_data], self._words, self.model.strings)
+        self.train_data, self.valid_data, self._words = data[:n], data[n:], None
 
     def batches(self, epoch: int) -> list[TagBatch]:
+        self.cache_strings()
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         rank, world = rank_and_world()
         index = bucket_batches([len(d[0]) for d in self.train_data], self.config.batch_size, g)
         return [collate(self.train_data, b[rank::world]) for b in index if len(b) >= world]
 
     def loss(self, model: nn.Module, batch: TagBatch, carry):
-        loss, tokens = model(batch)  # forward(), so data-parallel training syncs gradients
-        return loss, tokens, None
+        loss, tokens, nats = model(batch)  # forward(): data-parallel training syncs gradients
+        return loss, tokens, None, nats
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        self.cache_strings()
         scores = accuracy(model, self.valid_data)
         nll = _mean_loss(model, self.valid_data)
         return {
@@ -287,11 +215,13 @@ class TagTask:
         }
 
     def describe(self) -> dict:
+        strings = self.model.strings
         return {
             "model": asdict(self.config),
             "vocab": self.vocab.to_json(),
             "source": self.source,
             "seed": self.seed,
+            **({} if strings is None else {"strings": strings.describe()}),
         }
 
 
@@ -302,7 +232,7 @@ def _mean_loss(model: Tagger, data: Encoded) -> float:
     total = count = 0.0
     with evaluating(model) as to_model:
         for index in bucket_batches([len(d[0]) for d in data], EVAL_BATCH, shuffle=False):
-            loss, tokens = model.loss(to_model(collate(data, index)))
+            loss, tokens, _ = model.loss(to_model(collate(data, index)))
             total, count = total + float(loss) * tokens, count + tokens
     return total / max(count, 1)
 
@@ -315,13 +245,24 @@ def train(
     out: str | Path,
     until: int | None = None,
     epochs: int | None = None,
+    strings: ContextualStrings | None = None,
 ) -> dict[str, float]:
-    """Train a tagger on the data ``source`` describes into ``out``."""
-    return fit_split_source(load_source, TagTask, source, config, train_config, out, until, epochs)
+    """Train a tagger on the data ``source`` describes into ``out``; ``strings``: the frozen
+    character LMs of a tagger with ``config.strings`` (``elman.tasks.tag.lms.load_strings``),
+    copied into its checkpoint."""
+    make = partial(TagTask, strings=strings)
+    return fit_split_source(load_source, make, source, config, train_config, out, until, epochs)
+
+
+def strings_from(info: dict) -> ContextualStrings | None:
+    """The LM pair (untrained weights) a checkpoint's ``task_config`` names, if any."""
+    found = info.get("strings")
+    return None if found is None else ContextualStrings.from_header(found)
 
 
 def _task_from_meta(meta: dict) -> TagTask:
-    return split_task_from_meta(meta, load_source, TagTask, TagConfig, Vocabularies)
+    make = partial(TagTask, strings=strings_from(meta["task_config"]))
+    return split_task_from_meta(meta, load_source, make, TagConfig, Vocabularies)
 
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
@@ -332,26 +273,34 @@ def resume(out: str | Path, steps: int | None = None, until: int | None = None) 
 def model_from(info: dict) -> tuple[Tagger, Vocabularies]:
     """The (untrained) tagger and vocabularies a checkpoint's ``task_config`` describes."""
     vocab = Vocabularies.from_json(info["vocab"])
-    return build_model(vocab, TagConfig(**info["model"])), vocab
+    return build_model(vocab, TagConfig(**info["model"]), strings_from(info)), vocab
 
 
 def tag(model: Tagger, vocab: Vocabularies, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
     """Tags of tokenized ``sentences`` (lists of words)."""
     data = [vocab.encode(list(s), None, f"sentence {i}") for i, s in enumerate(sentences)]
+    data = with_strings(data, sentences, model.strings)
     return [[vocab.tags[t] for t in path] for path in decode(model, data)]
 
 
 __all__ = [
+    "MAX_WORD",
+    "UNSEEN_TAG",
     "TagConfig",
     "TagTask",
     "Vocabularies",
     "accuracy",
+    "build_model",
     "check_tags",
+    "collate",
     "encode_sentences",
+    "load_source",
     "model_from",
     "parse_line",
     "read_conll",
     "resume",
+    "strings_from",
     "tag",
     "train",
+    "with_strings",
 ]
