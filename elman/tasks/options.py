@@ -87,12 +87,12 @@ def add_init_option(
     parser: argparse.ArgumentParser,
     derive: Callable[[argparse.Namespace], dict] | None = None,
     help: str | None = None,
+    single: bool = False,
 ) -> None:
-    """``--init-from``: start from pretrained language-model runs. ``derive(args)`` gives the
-    option defaults they imply (their sizes; ``elman.cli`` parses again with them); without
-    it, one LM run or a forward and a backward one initialise an encoder (classifier,
-    tagger) and ``elman.tasks.transfer.architecture`` derives."""
-    single = derive is not None
+    """``--init-from``: start from pretrained language-model runs (one run if ``single``).
+    ``derive(args)`` gives the option defaults they imply (their sizes; ``elman.cli`` parses
+    again with them); by default one LM run or a forward and a backward one initialise a
+    classifier's encoder and ``elman.tasks.transfer.architecture`` derives."""
     parser.add_argument(
         "--init-from",
         nargs=None if single else "+",

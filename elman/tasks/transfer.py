@@ -105,14 +105,14 @@ def tokenizer_of(lm: Pretrained) -> Tokenizer:
     return Tokenizer("char", (*SPECIALS, *(t for t in lm.tokens if t not in SPECIALS)))
 
 
-def check_coverage(tokenizer: Tokenizer, texts: list[str], where: str) -> float:
-    """Share of the tokens of ``texts`` the LM's vocabulary knows; too low is an error."""
-    known = 1.0 - tokenizer.unknown_rate(texts)
+def check_coverage(known: float, vocabulary: int, where: str) -> float:
+    """``known``: the share of the ``where`` tokens the LM's vocabulary (``vocabulary``
+    tokens) has; too low is an error, since most of them would start from nothing."""
     if known < LOW_COVERAGE:
         raise ValueError(
             f"--init-from: the LM's vocabulary does not map the {where}: it knows only "
-            f"{known:.0%} of its tokens (a {tokenizer.kind} vocabulary of {len(tokenizer)}); "
-            "pretrain on text like it, or with the same tokenizer"
+            f"{known:.0%} of their tokens (a vocabulary of {vocabulary}); pretrain on text "
+            "like them, or with the same tokenizer"
         )
     return known
 

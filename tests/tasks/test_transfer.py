@@ -214,3 +214,57 @@ def test_the_command_line_takes_the_lm_sizes_and_refuses_what_contradicts_them(
     ]
     assert main([*lm, "--init-from", lms[1], "--out", str(tmp_path / "f")]) == 0
     assert read_meta(tmp_path / "f" / "last.safetensors")["task_config"]["model"]["reverse"]
+
+
+def _conll(path, n: int, seed: int):
+    rows = []
+    for words, _label in _sentences(n, seed):
+        rows += [f"{w}\t{'ADJ' if w in GOOD or w in BAD else 'X'}" for w in words.split()]
+        rows.append("")
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_two_word_lms_fill_a_taggers_word_embeddings_and_both_directions(data, tmp_path):
+    from elman.tasks.tag import task as tag
+
+    root, _ = data
+    source = {
+        "kind": "conll",
+        "train": _conll(tmp_path / "train.tsv", 30, 3),
+        "valid": _conll(tmp_path / "valid.tsv", 6, 4),
+    }
+    config = tag.TagConfig(word_embedding=8, hidden=8, char_filters=0, min_freq=1)
+    tc = TrainConfig(steps=1, eval_every=1, progress=False, lr=1e-30)
+    tag.train(source, config, tc, tmp_path / "t", init_from=[root / "fw", root / "bw"])
+    run = load_run(tmp_path / "t", "last")
+    fw, bw = load_run(root / "fw").model, load_run(root / "bw").model
+    lm_tokens = load_run(root / "fw").tokenizer.tokens
+    got = run.model.state_dict()
+    words = run.vocab.words.tokens
+    for i, w in enumerate(words[3:], start=3):
+        close = torch.testing.assert_close
+        close(got["embed.weight"][i], fw.embed.weight[lm_tokens.index(w)], rtol=0, atol=1e-20)
+    for name, value in fw.rnn.state_dict().items():
+        torch.testing.assert_close(got["rnn." + name], value, rtol=0, atol=1e-20)
+        back = bw.rnn.state_dict()[name]
+        torch.testing.assert_close(got["rnn." + name + "_reverse"], back, rtol=0, atol=1e-20)
+    record = read_meta(tmp_path / "t" / "last.safetensors")["task_config"]["init_from"]
+    assert record["coverage"] == 1.0 and len(record["runs"]) == 2
+    with pytest.raises(ValueError, match="--char-filters 0 and without --strings"):
+        tag.train(
+            source,
+            tag.TagConfig(word_embedding=8, hidden=8),
+            tc,
+            tmp_path / "u",
+            init_from=[root / "fw", root / "bw"],
+        )
+    with pytest.raises(ValueError, match="needs a forward and a backward LM"):
+        tag.train(source, config, tc, tmp_path / "v", init_from=[root / "fw"])
+    with pytest.raises(ValueError, match="character LMs give it contextual string"):
+        tag.train(source, config, tc, tmp_path / "w", init_from=[root / "ch"])
+    argv = ["train", "tag", "--train", source["train"], "--valid", source["valid"], "--steps", "1"]
+    lms = [str(root / "fw"), str(root / "bw")]
+    assert main([*argv, "--no-progress", "--init-from", *lms, "--out", str(tmp_path / "x")]) == 0
+    model = read_meta(tmp_path / "x" / "last.safetensors")["task_config"]["model"]
+    assert (model["char_filters"], model["word_embedding"], model["hidden"]) == (0, 8, 8)

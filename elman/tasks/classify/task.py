@@ -231,7 +231,8 @@ class ClassifyTask:
         c = self.config
         check_fits({k: getattr(c, k) for k in architecture(lms)}, lms)
         tokenizer = self.encoder.tokenizer
-        known = check_coverage(tokenizer, self._train_texts, "training texts")
+        known = 1.0 - tokenizer.unknown_rate(self._train_texts)
+        check_coverage(known, len(tokenizer), "training texts")
         rows = copy_embedding(self.model.embed, tokenizer.tokens, lms[0])
         layers = copy_encoder(self.model.rnn, lms)
         self.init_from = provenance(lms, rows, layers) | {"coverage": known}

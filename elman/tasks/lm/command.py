@@ -55,7 +55,7 @@ def add_charlm_parser(train: argparse._SubParsersAction) -> None:
     add_dataclass_options(c, charlm.CharLMConfig)
     add_run_options(c, dict(CHARLM.train_defaults))
     add_preset_option(c, CHARLM.presets)
-    add_init_option(c, derive_lm_shape, lm_help("character"))
+    add_init_option(c, derive_lm_shape, lm_help("character"), single=True)
     c.set_defaults(train=train_charlm, after_train=sampler(CharRun.open))
 
 
@@ -79,7 +79,7 @@ def add_wordlm_parser(train: argparse._SubParsersAction) -> None:
     add_dataclass_options(w, wordlm.WordLMConfig)
     add_run_options(w, dict(WORDLM.train_defaults))
     add_preset_option(w, WORDLM.presets)
-    add_init_option(w, derive_lm_shape, lm_help("word"))
+    add_init_option(w, derive_lm_shape, lm_help("word"), single=True)
     w.set_defaults(train=train_wordlm, after_train=sampler(WordRun.open))
 
 

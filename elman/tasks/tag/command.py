@@ -11,6 +11,7 @@ from pathlib import Path
 from elman.tasks import textio
 from elman.tasks.options import (
     add_dataclass_options,
+    add_init_option,
     add_preset_option,
     add_run_options,
     config_from,
@@ -21,6 +22,7 @@ from elman.tasks.spec import Handler
 from elman.tasks.tag import task as tag
 from elman.tasks.tag.lms import load_strings
 from elman.tasks.tag.run import SPEC, TagRun
+from elman.tasks.transfer import load_pretrained
 
 
 def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
@@ -50,7 +52,29 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     add_dataclass_options(t, tag.TagConfig)
     add_run_options(t, SPEC.train_defaults)
     add_preset_option(t, SPEC.presets)
+    add_init_option(t, derive_tagger, INIT_HELP)
     t.set_defaults(train=train_tag)
+
+
+INIT_HELP = (
+    "start from a forward and a backward word LM run (the second trained with --reverse): "
+    "their embeddings for the tagger's words and their layers as its two directions; their "
+    "cell and sizes become the defaults (and --char-filters 0: the layers read words alone)"
+)
+
+
+def derive_tagger(a: argparse.Namespace) -> dict:
+    """The tagger options ``--init-from`` implies: the LMs' cell and sizes (none without)."""
+    if not a.init_from:
+        return {}
+    sizes = load_pretrained(a.init_from)[0].sizes
+    return {
+        "cell": sizes["cell"],
+        "word_embedding": sizes["embedding"],
+        "hidden": sizes["hidden"],
+        "layers": sizes["layers"],
+        "char_filters": 0,
+    }
 
 
 def train_tag(a: argparse.Namespace) -> dict:
@@ -72,7 +96,10 @@ def train_tag(a: argparse.Namespace) -> dict:
         }
     strings = load_strings(a.strings_runs) if a.strings_runs else None
     config = config_from(a, tag.TagConfig, strings=strings is not None)
-    return tag.train(source, config, train_config(a), out, epochs=a.epochs, strings=strings)
+    init = a.init_from or ()
+    return tag.train(
+        source, config, train_config(a), out, epochs=a.epochs, strings=strings, init_from=init
+    )
 
 
 def predict(a: argparse.Namespace, run: TagRun) -> None:

@@ -47,6 +47,16 @@ from elman.tasks.tag.data import (
 )
 from elman.tasks.tag.model import TagBatch, Tagger
 from elman.tasks.tag.strings import ContextualStrings
+from elman.tasks.transfer import (
+    Pretrained,
+    check_coverage,
+    check_fits,
+    copy_embedding,
+    copy_encoder,
+    layer_groups,
+    load_pretrained,
+    provenance,
+)
 from elman.train import TrainConfig
 from elman.train.distributed import rank_and_world
 from elman.train.evaluation import evaluating
@@ -178,11 +188,40 @@ class TagTask:
         self.train_data = encode_sentences(self.vocab, train, "training")
         self.valid_data = encode_sentences(self.vocab, valid, "validation")
         self.model = build_model(self.vocab, config, strings)
+        self.init_from: dict | None = None  # the word LMs it started from (``initialise``)
         # the LM features wait for first use: a resumed run's LM weights come from its
         # checkpoint, which the trainer restores after building the task
         self._words = None
         if strings is not None:
             self._words = [[w for w, _ in s] for s in (*train, *valid)]
+
+    def initialise(self, lms: list[Pretrained], train: Sequence[Sentence]) -> None:
+        """Start from a forward and a backward word LM (``elman.tasks.transfer``): their
+        embedding rows for the tagger's words, and their layers as the two directions."""
+        c = self.config
+        if lms[0].tokenizer is None:
+            raise ValueError(
+                "--init-from: a tagger's word embeddings need word LMs; character LMs give "
+                "it contextual string embeddings instead (--strings FORWARD_RUN BACKWARD_RUN)"
+            )
+        if c.char_filters or c.strings:
+            raise ValueError(
+                "--init-from: the LMs' recurrent layers read word embeddings alone, so the "
+                "tagger must too: train it with --char-filters 0 and without --strings"
+            )
+        sizes = {"cell": c.cell, "embedding": c.word_embedding, "hidden": c.hidden}
+        check_fits(sizes | {"layers": c.layers, "bidirectional": True}, lms)
+        vocabulary = set(lms[0].tokens)
+        words = [w.lower() for s in train for w, _ in s]
+        known = sum(w in vocabulary for w in words) / max(1, len(words))
+        check_coverage(known, len(vocabulary), "training sentences")
+        rows = copy_embedding(self.model.embed, self.vocab.words.tokens, lms[0])
+        layers = copy_encoder(self.model.rnn, lms)
+        self.init_from = provenance(lms, rows, layers) | {"coverage": known}
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Word and character embeddings, each recurrent layer, then the output (ULMFiT)."""
+        return layer_groups(self.model, ("embed", "chars"), "rnn")
 
     def cache_strings(self) -> None:
         """Compute and keep every sentence's contextual string features, once (on first use
@@ -222,6 +261,7 @@ class TagTask:
             "source": self.source,
             "seed": self.seed,
             **({} if strings is None else {"strings": strings.describe()}),
+            **({} if self.init_from is None else {"init_from": self.init_from}),
         }
 
 
@@ -246,11 +286,20 @@ def train(
     until: int | None = None,
     epochs: int | None = None,
     strings: ContextualStrings | None = None,
+    init_from: Sequence[str | Path] = (),
 ) -> dict[str, float]:
     """Train a tagger on the data ``source`` describes into ``out``; ``strings``: the frozen
     character LMs of a tagger with ``config.strings`` (``elman.tasks.tag.lms.load_strings``),
-    copied into its checkpoint."""
-    make = partial(TagTask, strings=strings)
+    copied into its checkpoint; ``init_from``: a forward and a backward word LM run to start
+    from (``TagTask.initialise``)."""
+    lms = load_pretrained(list(init_from)) if init_from else []
+
+    def make(train: Sequence[Sentence], *args, **kwargs) -> TagTask:
+        task = TagTask(train, *args, strings=strings, **kwargs)
+        if lms:
+            task.initialise(lms, train)
+        return task
+
     return fit_split_source(load_source, make, source, config, train_config, out, until, epochs)
 
 
@@ -262,7 +311,9 @@ def strings_from(info: dict) -> ContextualStrings | None:
 
 def _task_from_meta(meta: dict) -> TagTask:
     make = partial(TagTask, strings=strings_from(meta["task_config"]))
-    return split_task_from_meta(meta, load_source, make, TagConfig, Vocabularies)
+    task = split_task_from_meta(meta, load_source, make, TagConfig, Vocabularies)
+    task.init_from = meta["task_config"].get("init_from")  # its weights are in the checkpoint
+    return task
 
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
