@@ -62,14 +62,28 @@ def ngram_perplexity(
     return math.exp(total / (test.numel() - 1))
 
 
+# --wordlm-awd: the AWD-LSTM regularisers (issue 23's row; target <= 140), with Adam rather
+# than NT-ASGD, whose averaging pays off over hundreds of epochs, not a 20-minute budget
+AWD = dict(
+    dropout=0.4,
+    embed_dropout=0.3,
+    token_dropout=0.1,
+    weight_dropout=0.3,
+    locked_dropout=True,
+    ar=2.0,
+    tar=1.0,
+)
+AWD_TARGET = 140.0
+
+
 def run_wordlm(args: argparse.Namespace) -> list[dict]:
     corpus = wordlm.brown_corpus(DATA / "brown")
+    regularise = AWD if args.wordlm_awd else {"dropout": 0.4, "embed_dropout": 0.1}
     config = wordlm.WordLMConfig(
         hidden=args.hidden,
         embedding=args.hidden,
         layers=2,
-        dropout=0.4,
-        embed_dropout=0.1,
+        **regularise,
         tie=False,
         cutoffs=(2000, 10000),
         min_freq=args.min_freq,
@@ -98,14 +112,15 @@ def run_wordlm(args: argparse.Namespace) -> list[dict]:
     baseline = ngram_perplexity(train_ids, test_ids, len(tok))
     model = load_run(out).model
     ranked = wordlm.complete(model, tok, "The jury said that the", 5)
+    target = AWD_TARGET if args.wordlm_awd else TARGETS["wordlm"]
     return [
         {
-            "name": f"wordlm lstm 2x{args.hidden} (Brown test)",
+            "name": f"wordlm {'awd-' if args.wordlm_awd else ''}lstm 2x{args.hidden} (Brown test)",
             "metric": "test_perplexity",
             "value": round(test["perplexity"], 2),
-            "target": TARGETS["wordlm"],
+            "target": target,
             "better": "lower",
-            "met": test["perplexity"] <= TARGETS["wordlm"],
+            "met": test["perplexity"] <= target,
             "baseline": {"interpolated bigram, same vocabulary": round(baseline, 2)},
             "vocab": len(tok),
             "test_tokens": test["tokens"],
@@ -262,6 +277,9 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=20, help="budget per model (wordlm, tag)")
     p.add_argument("--hidden", type=int, default=256, help="wordlm width")
     p.add_argument("--min-freq", type=int, default=3, help="wordlm: rarer words -> <unk>")
+    p.add_argument(
+        "--wordlm-awd", action="store_true", help="wordlm: with the AWD regularisers (``AWD``)"
+    )
     p.add_argument("--tag-hidden", type=int, default=128)
     p.add_argument(
         "--tag-steps",
