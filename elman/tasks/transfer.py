@@ -4,7 +4,8 @@ gradual unfreezing act on (``TrainConfig.discriminative``, ``unfreeze_every``).
 
 What is copied, by value: the embedding rows of every token both vocabularies share (a word
 LM's tokenizer is taken over whole, so all of them; a character LM's characters map one by
-one), and the recurrent encoder's bottom ``layers`` layers, a forward LM into the forward
+one; with two LMs, the forward one's rows, as the receiving model has one embedding), and
+the recurrent encoder's bottom ``layers`` layers, a forward LM into the forward
 direction and a backward LM (trained with ``reverse``) into the reverse one. The receiving
 model must have the LM's cell, sizes and at most its layers; ``architecture`` gives them.
 """
