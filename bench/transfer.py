@@ -25,7 +25,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -141,11 +141,34 @@ def pretrain(args: argparse.Namespace) -> None:
     write_results(RESULTS, f"pretrain_{name}", meta, [row], 1, md + "\n")
 
 
+def tune_lms(paths: list[str], texts, args: argparse.Namespace, fold: int) -> list[Path]:
+    """Each LM in ``paths`` fine-tuned for ``args.lm_steps`` steps on ``texts`` (one per
+    line): the runs' directories."""
+    folder = Path(args.runs) / f"lm{fold}"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = folder / "train.txt"
+    text.write_text("\n".join(str(t).strip() for t in texts) + "\n")
+    tuned = []
+    for path in paths:
+        run = load_run(path)
+        config = replace(run.config, batch_size=16, seq_len=35, valid_fraction=0.05)
+        train = TrainConfig(
+            steps=args.lm_steps, lr=1e-3, warmup=0, eval_every=args.lm_steps, progress=False
+        )
+        out = folder / Path(path).name
+        wordlm.train(
+            wordlm.text_corpus([text], valid_fraction=0.05), config, train, out, init_from=path
+        )
+        tuned.append(out)
+    return tuned
+
+
 def sentiment(args: argparse.Namespace) -> None:
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    lms = load_pretrained([p for p in (args.forward, args.backward) if p])
+    pretrained = [p for p in (args.forward, args.backward) if p]
+    lms = load_pretrained(pretrained)
     data = read_sentiment(DATA / "sentiment")
     folds = stratified_folds(data.labels, 10, seed=0)
     config = classify.ClassifyConfig(
@@ -164,6 +187,8 @@ def sentiment(args: argparse.Namespace) -> None:
         train_set, valid_set = classify_split(rest)
         seed_everything(k)
         start = time.perf_counter()
+        if args.lm_steps:  # ULMFiT's second stage, on this fold's training texts only
+            lms = load_pretrained(tune_lms(pretrained, train_set.inputs, args, k))
         tokenizer, source = tokenizer_of(lms[0]), {"kind": "given"}
         task = classify.ClassifyTask(train_set, valid_set, config, k, None, tokenizer, source)
         task.initialise(lms)
@@ -204,6 +229,7 @@ def sentiment(args: argparse.Namespace) -> None:
         },
         "fine_tune_seconds_per_fold": round(sum(seconds) / len(seconds), 1),
         "lms": [lm.source for lm in lms],
+        "lm_steps_per_fold": args.lm_steps,
         "config": asdict(config),
         "train": train.to_json(),
     }
@@ -271,6 +297,9 @@ def main() -> None:
     s.add_argument("--embed-dropout", type=float, default=0.3)
     s.add_argument("--word-dropout", type=float, default=0.2)
     s.add_argument("--weight-dropout", type=float, default=0.3)
+    s.add_argument(
+        "--lm-steps", type=int, default=0, help="fine-tune the LMs on each fold's texts first"
+    )
     s.add_argument("--name", default="transfer_sentiment")
     s.add_argument("--runs", default="bench/runs/transfer")
     args = p.parse_args()
