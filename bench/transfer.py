@@ -103,8 +103,12 @@ def pretrain(args: argparse.Namespace) -> None:
             **common, batch_size=args.batch_size, seq_len=args.seq_len, valid_fraction=char_fraction
         )
         task = charlm.CharLMTask(text, config, 0, source=source, doc_starts=starts)
-    metrics = Trainer(task, train, out).fit()
-    seconds = time.perf_counter() - start
+    trainer = Trainer(task, train, out)
+    if (out / "last.safetensors").exists():  # a run an earlier session began: go on exactly
+        trainer.restore()
+    metrics = trainer.fit()
+    seconds = trainer.position.seconds  # training time over every session, not this call's
+    print(f"{name}: {metrics} in {seconds:.0f} s ({time.perf_counter() - start:.0f} s now)")
     row = {
         "name": name,
         "metric": "val_loss",
