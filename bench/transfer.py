@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, replace
@@ -114,7 +115,7 @@ def pretrain(args: argparse.Namespace) -> None:
         "metric": "val_loss",
         "value": round(metrics["val_loss"], 4),
         "seconds": round(seconds),
-        "steps": load_run(out, "last").meta.get("step"),
+        "steps": trainer.position.step,
         "threads": torch.get_num_threads(),
         "config": asdict(config),
         "train": train.to_json(),
@@ -136,8 +137,16 @@ def pretrain(args: argparse.Namespace) -> None:
             f"{meta['machine']}; {meta['date']}; {meta['data']}.",
             "",
             *markdown_table(
-                ["LM", "val nats/token", "steps", "seconds"],
-                [[name, str(row["value"]), str(row["steps"]), str(row["seconds"])]],
+                ["LM", "val nats/token", "val perplexity", "steps", "seconds"],
+                [
+                    [
+                        name,
+                        str(row["value"]),
+                        f"{math.exp(row['value']):.1f}",
+                        str(row["steps"]),
+                        str(row["seconds"]),
+                    ]
+                ],
             ),
             "",
         ]
