@@ -68,6 +68,14 @@ def add_dataclass_options(
             parser.add_argument(flag, type=kind, default=default, choices=choices, help=text)
 
 
+def add_task_options(parser: argparse.ArgumentParser, spec) -> None:
+    """Every option of an `elman train TASK` parser that its ``TaskSpec`` gives: the model
+    config's fields, the run and training options at the task's defaults, its presets."""
+    add_dataclass_options(parser, spec.config)
+    add_run_options(parser, dict(spec.train_defaults))
+    add_preset_option(parser, spec.presets)
+
+
 def add_preset_option(parser: argparse.ArgumentParser, presets: Mapping) -> None:
     """``--preset NAME``: the named values become the defaults of this parser's options
     (``elman.cli`` parses again with them), so options given beside it still win."""

@@ -12,10 +12,8 @@ from elman.tasks import textio
 from elman.tasks.classify import task as classify
 from elman.tasks.classify.run import SPEC, ClassifyRun
 from elman.tasks.options import (
-    add_dataclass_options,
     add_init_option,
-    add_preset_option,
-    add_run_options,
+    add_task_options,
     config_from,
     integer,
     number,
@@ -58,9 +56,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         help="share of the training examples held out for validation, stratified "
         "(0: validate on the training data)",
     )
-    add_dataclass_options(c, classify.ClassifyConfig)
-    add_run_options(c, SPEC.train_defaults)
-    add_preset_option(c, SPEC.presets)
+    add_task_options(c, SPEC)
     add_init_option(c)
     c.set_defaults(train=train_classify)
 

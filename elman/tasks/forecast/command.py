@@ -20,8 +20,7 @@ from elman.tasks.forecast.detection import detect as detect_anomalies
 from elman.tasks.forecast.detection import read_labels
 from elman.tasks.forecast.run import SPEC, ForecastRun
 from elman.tasks.options import (
-    add_dataclass_options,
-    add_run_options,
+    add_task_options,
     config_from,
     integer,
     number,
@@ -60,8 +59,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         "autoregressive, without per-window normalization and calendar features (sets "
         "--no-normalize --no-calendar)",
     )
-    add_dataclass_options(t, ForecastConfig)
-    add_run_options(t, SPEC.train_defaults)
+    add_task_options(t, SPEC)
     t.set_defaults(train=train_forecaster)
 
     f = sub.add_parser("forecast", help="forecast after the end of each series (CSV out)")

@@ -19,10 +19,8 @@ from elman.tasks.lm import explain as insight
 from elman.tasks.lm.finetune import shape_of
 from elman.tasks.lm.run import CHARLM, WORDLM, CharRun, LanguageRun, WordRun
 from elman.tasks.options import (
-    add_dataclass_options,
     add_init_option,
-    add_preset_option,
-    add_run_options,
+    add_task_options,
     config_from,
     integer,
     refuse_existing,
@@ -52,9 +50,7 @@ def add_charlm_parser(train: argparse._SubParsersAction) -> None:
         default=300,
         help="characters to generate after training (0: none)",
     )
-    add_dataclass_options(c, charlm.CharLMConfig)
-    add_run_options(c, dict(CHARLM.train_defaults))
-    add_preset_option(c, CHARLM.presets)
+    add_task_options(c, CHARLM)
     add_init_option(c, derive_lm_shape, lm_help("character"), single=True)
     c.set_defaults(train=train_charlm, after_train=sampler(CharRun.open))
 
@@ -76,9 +72,7 @@ def add_wordlm_parser(train: argparse._SubParsersAction) -> None:
         default=30,
         help="words to generate after training (0: none)",
     )
-    add_dataclass_options(w, wordlm.WordLMConfig)
-    add_run_options(w, dict(WORDLM.train_defaults))
-    add_preset_option(w, WORDLM.presets)
+    add_task_options(w, WORDLM)
     add_init_option(w, derive_lm_shape, lm_help("word"), single=True)
     w.set_defaults(train=train_wordlm, after_train=sampler(WordRun.open))
 

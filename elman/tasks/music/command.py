@@ -13,8 +13,7 @@ from elman.files import output_file
 from elman.tasks.music import task as music
 from elman.tasks.music.run import PRIMER_STEPS, SPEC, MusicRun
 from elman.tasks.options import (
-    add_dataclass_options,
-    add_run_options,
+    add_task_options,
     config_from,
     integer,
     refuse_existing,
@@ -57,8 +56,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         "--cache", default=None, help="chorales: parsed rolls file (default: ~/.cache/elman)"
     )
     m.add_argument("--seed-split", type=integer, default=0, help="seed of the split by piece")
-    add_dataclass_options(m, music.MusicConfig)
-    add_run_options(m, dict(SPEC.train_defaults))
+    add_task_options(m, SPEC)
     m.set_defaults(train=train_music)
 
 

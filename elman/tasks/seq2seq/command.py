@@ -10,8 +10,7 @@ from pathlib import Path
 
 from elman.files import output_file
 from elman.tasks.options import (
-    add_dataclass_options,
-    add_run_options,
+    add_task_options,
     config_from,
     integer,
     number,
@@ -42,8 +41,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t.add_argument("--pairs", help="source<TAB>target training file")
     t.add_argument("--valid", help="--pairs: validation file (default: 5%% held out)")
     t.add_argument("--test", help="--pairs: test file, scored by `elman evaluate`")
-    add_dataclass_options(t, seq2seq.Seq2SeqConfig)
-    add_run_options(t, dict(SPEC.train_defaults))
+    add_task_options(t, SPEC)
     t.set_defaults(train=train_seq2seq)
 
     tr = sub.add_parser("translate", help="transduce lines with a trained seq2seq model")

@@ -10,10 +10,8 @@ from pathlib import Path
 
 from elman.tasks import textio
 from elman.tasks.options import (
-    add_dataclass_options,
     add_init_option,
-    add_preset_option,
-    add_run_options,
+    add_task_options,
     config_from,
     refuse_existing,
     train_config,
@@ -49,9 +47,7 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         "a backward character LM run (`elman train charlm`, the second with --reverse; sizes "
         "may differ), frozen and copied into this run",
     )
-    add_dataclass_options(t, tag.TagConfig)
-    add_run_options(t, SPEC.train_defaults)
-    add_preset_option(t, SPEC.presets)
+    add_task_options(t, SPEC)
     add_init_option(t, derive_tagger, INIT_HELP)
     t.set_defaults(train=train_tag)
 
