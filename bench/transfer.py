@@ -215,6 +215,7 @@ def sentiment(args: argparse.Namespace) -> None:
             discriminative=args.discriminative,
             unfreeze_every=epoch if args.unfreeze else None,
             eval_every=epoch,
+            monitor=args.monitor,
             progress=False,
         )
         out = Path(args.runs) / f"sentiment{k}"
@@ -312,6 +313,11 @@ def main() -> None:
     s.add_argument("--weight-dropout", type=float, default=0.3)
     s.add_argument(
         "--lm-steps", type=int, default=0, help="fine-tune the LMs on each fold's texts first"
+    )
+    s.add_argument(
+        "--monitor",
+        default="val_accuracy",
+        help="validation metric that picks each fold's checkpoint (the test fold never does)",
     )
     s.add_argument("--name", default="transfer_sentiment")
     s.add_argument("--runs", default="bench/runs/transfer")

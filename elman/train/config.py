@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass, fields
 from elman.fields import option
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nt-asgd")
+# how a monitored metric's name says which way is better; anything else needs "+" or "-"
+LOWER_BETTER = ("loss", "perplexity", "error", "bits", "cer", "wer", "mae", "mse", "rmse")
+HIGHER_BETTER = ("accuracy", "f1", "auc", "precision", "recall")
 SCHEDULES = ("constant", "cosine", "step", "plateau", "slanted")
 
 
@@ -32,6 +35,23 @@ def _number(
 def _count(name: str, value: object, low: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def monitor_sign(monitor: object) -> int:
+    """+1 when the metric ``monitor`` names is better higher, -1 when lower."""
+    m = monitor
+    if not isinstance(m, str) or not m.lstrip("+-") or m.count("+") + m.count("-") > 1:
+        raise ValueError(f"monitor must be a metric name such as 'val_accuracy', got {m!r}")
+    if m[0] in "+-":
+        return 1 if m[0] == "+" else -1
+    words = set(re.split(r"[_\W]+", m.lower()))
+    lower, higher = words & set(LOWER_BETTER), words & set(HIGHER_BETTER)
+    if bool(lower) == bool(higher):
+        raise ValueError(
+            f"monitor {m!r}: cannot tell whether it is better higher or lower; write "
+            f"'+{m}' (higher) or '-{m}' (lower)"
+        )
+    return 1 if higher else -1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +124,13 @@ class TrainConfig:
     patience: int | None = option(
         None, "early stopping: evaluations without a better validation loss"
     )
+    monitor: str = option(
+        "val_loss",
+        "the validation metric that picks the best checkpoint and drives early stopping (e.g. "
+        "val_accuracy); a name with loss, perplexity, error, bits, cer, wer, mae or mse in it "
+        "is better lower, one with accuracy, f1, auc, precision or recall higher; a leading "
+        "'+' (higher) or '-' (lower) says it for any other",
+    )
     seed: int = option(0, "seed for everything random (initialisation, dropout, data order)")
     log_every: int = option(10, "steps between metrics-log lines")
     progress: bool = True
@@ -162,6 +189,7 @@ class TrainConfig:
             raise ValueError(
                 f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}"
             )
+        monitor_sign(self.monitor)
         if self.anneal_by_time and self.time_limit is None:
             raise ValueError("anneal_by_time needs a time_limit (seconds), got time_limit=None")
         if self.schedule == "slanted" and self.warmup:
@@ -169,6 +197,16 @@ class TrainConfig:
                 f"warmup must be 0 with schedule='slanted' (its rise over cut_frac of the span "
                 f"is its warm-up), got warmup={self.warmup}"
             )
+
+    @property
+    def monitored(self) -> str:
+        """The monitored metric's name, without a direction sign."""
+        return self.monitor.lstrip("+-")
+
+    @property
+    def monitor_sign(self) -> int:
+        """+1 when the monitored metric is better higher, -1 when lower."""
+        return monitor_sign(self.monitor)
 
     @property
     def span(self) -> int:

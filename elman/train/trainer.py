@@ -341,8 +341,10 @@ class Trainer:
         return metrics
 
     def _after_eval(self, metrics: dict[str, float], log: MetricsLog | None) -> bool:
-        """Track the best model and early stopping; True when patience is exhausted."""
+        """Track the best model (by ``config.monitor``) and early stopping; True when patience
+        is exhausted."""
         p, val = self.position, metrics["val_loss"]
+        score = self._monitored(metrics)
         self.schedule.observe(val)
         record, avg = {"step": p.step, **metrics}, self.averaging
         if avg is not None:
@@ -352,8 +354,8 @@ class Trainer:
                 record["asgd_started"] = p.step  # averaging covers the steps after this one
         if log is not None:
             log.write(record)
-        if p.best is None or val < p.best:
-            p.best, p.best_step, p.evals_since_best = val, p.step, 0
+        if p.best is None or self.config.monitor_sign * (score - p.best) > 0:
+            p.best, p.best_step, p.evals_since_best = score, p.step, 0
             extra = (
                 {"averaged": bool(avg.mean), "asgd_started": avg.started} if avg is not None else {}
             )
@@ -367,6 +369,15 @@ class Trainer:
         else:
             p.evals_since_best += 1
         return self.config.patience is not None and p.evals_since_best >= self.config.patience
+
+    def _monitored(self, metrics: dict[str, float]) -> float:
+        name = self.config.monitored
+        if name not in metrics:
+            raise ValueError(
+                f"monitor {self.config.monitor!r}: this task's validation reports "
+                f"{', '.join(sorted(metrics))}; choose one of them"
+            )
+        return float(metrics[name])
 
     def fit(self, until: int | None = None) -> dict[str, float]:
         """Train to ``config.steps`` (or pause after step ``until``); returns the last metrics."""

@@ -207,3 +207,56 @@ def test_the_throughput_key_names_the_tasks_unit(tmp_path):
     Trainer(task, TrainConfig(**(FAST | dict(steps=4))), tmp_path).fit()
     first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
     assert "examples_per_s" in first and "tokens_per_s" not in first
+
+
+class _Scripted(FakeTask):
+    """Validation that reports a scripted accuracy beside a loss that only grows."""
+
+    def __init__(self, accuracies):
+        super().__init__()
+        self.accuracies = iter(accuracies)
+        self.evals = 0
+
+    def evaluate(self, model):
+        self.evals += 1
+        return {"val_loss": float(self.evals), "val_accuracy": next(self.accuracies)}
+
+
+@pytest.mark.parametrize(
+    ("monitor", "best_step"), [("val_loss", 4), ("val_accuracy", 8), ("-val_accuracy", 4)]
+)
+def test_the_monitored_metric_picks_the_best_checkpoint(tmp_path, monitor, best_step):
+    seed_everything(0)
+    config = TrainConfig(**(FAST | {"steps": 16, "monitor": monitor, "patience": 3}))
+    trainer = Trainer(_Scripted([0.5, 0.9, 0.7, 0.8]), config, tmp_path)
+    trainer.fit()
+    assert trainer.position.best_step == best_step
+    _, meta = load_checkpoint(tmp_path / "best.safetensors")
+    assert meta["step"] == best_step
+
+
+def test_early_stopping_follows_the_monitored_metric(tmp_path):
+    seed_everything(0)
+    config = TrainConfig(**(FAST | {"steps": 40, "monitor": "val_accuracy", "patience": 2}))
+    trainer = Trainer(_Scripted([0.5, 0.9, 0.7, 0.8, 0.95, 0.1]), config, tmp_path)
+    trainer.fit()
+    assert trainer.position.step == 16  # no gain at the 3rd and 4th evaluations
+
+
+@pytest.mark.parametrize(
+    ("monitor", "message"),
+    [
+        ("val_score", r"cannot tell whether it is better higher or lower; write '\+val_score'"),
+        ("", "monitor must be a metric name"),
+        ("+-val", "monitor must be a metric name"),
+    ],
+)
+def test_a_monitor_without_a_direction_is_refused(monitor, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(monitor=monitor)
+
+
+def test_a_monitored_metric_the_task_does_not_report_is_named(tmp_path):
+    config = TrainConfig(**(FAST | {"steps": 8, "monitor": "val_f1"}))
+    with pytest.raises(ValueError, match="reports val_loss; choose one of them"):
+        Trainer(FakeTask(), config, tmp_path).fit()
