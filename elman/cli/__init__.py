@@ -28,7 +28,9 @@ from pathlib import Path
 
 from elman.cli import export as export_cli
 from elman.cli import serve as serve_cli
+from elman.cli import tune as tune_cli
 from elman.cli import verbs
+from elman.tasks.configfile import read_config
 from elman.tasks.options import integer
 from elman.tasks.registry import load_run, spec, spec_of, specs, task_of
 from elman.tasks.report import report
@@ -44,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(train_parsers=train.choices)
     for module in dict.fromkeys(s.command for s in specs()):  # one module may hold two tasks
         importlib.import_module(module).add_parsers(train, sub)
+    tune_cli.add_parsers(sub, train.choices)
     verbs.add_parsers(sub)
     export_cli.add_parsers(sub)
     serve_cli.add_parsers(sub)
@@ -68,6 +71,8 @@ def _run(args: argparse.Namespace) -> None:
         report(args.train(args), Path(args.out), spec(args.task))
         if getattr(args, "after_train", None):  # e.g. a sample from the trained model
             args.after_train(args)
+    elif args.command == "tune":
+        args.run_tune(args)
     elif args.command in verbs.COMMANDS:
         run = load_run(args.dir, args.checkpoint)
         verbs.refuse_unread(args, args.command, run).run(args, run)
@@ -124,20 +129,38 @@ def _error(message: str) -> int:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    """Parse; with ``--preset NAME`` or ``--init-from`` parse again, the values they imply now
-    the defaults (a subparser's defaults are the only ones argparse lets options given
-    beside them override)."""
+    """Parse; with ``--config FILE``, ``--preset NAME`` or ``--init-from`` parse again, the
+    values they imply now the defaults (a subparser's defaults are the only ones argparse
+    lets options given beside them override). Lowest first: the task's defaults, the preset,
+    what --init-from derives, the file, the command line. The file is the user's explicit
+    record, so it stands above what --init-from infers: a size contradicting the LM is then
+    refused, as on the command line, rather than silently replaced."""
     parser = _parser()
     args = parser.parse_args(argv)
+    given = getattr(args, "config", None) if args.command in ("train", "tune") else None
+    from_file = read_config(given, _task_parser(args)) if given else {}
+    if from_file:  # the file may name the preset or --init-from: parse with it first
+        args = _parse_again(parser, argv, args, from_file)
     defaults = {}
     if getattr(args, "preset", None):
         defaults |= args.presets[args.preset]
     if getattr(args, "derive", None):  # e.g. --init-from: the LM's sizes
         defaults |= args.derive(args)
     if defaults:
-        args.train_parsers[args.task].set_defaults(**defaults)
-        args = parser.parse_args(argv)
+        args = _parse_again(parser, argv, args, defaults | from_file)
     return args
+
+
+def _parse_again(
+    parser: argparse.ArgumentParser, argv: list[str] | None, args: argparse.Namespace, defaults
+) -> argparse.Namespace:
+    _task_parser(args).set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+def _task_parser(args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The subparser of the task's train or tune command (the one whose defaults to set)."""
+    return getattr(args, "task_parsers", args.train_parsers)[args.task]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,8 +122,22 @@ def derive_from_lms(args: argparse.Namespace) -> dict:
 
 
 def add_run_options(parser: argparse.ArgumentParser, train_defaults: dict) -> None:
-    """--out, --overwrite, --no-progress, --epochs and every training option."""
+    """--out, --overwrite, --config, --no-progress, --epochs and every training option."""
     parser.add_argument("--out", required=True, help="directory for checkpoints, logs and plots")
+    # The order below is kept by elman.cli._parse: a file is the user's explicit record (what
+    # `elman tune` wrote), so it sits above what --init-from infers, and a size that
+    # contradicts the LM is refused as one given on the command line would be.
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="read option values from a TOML, JSON or YAML file (`hidden = 256`, `lr = 0.002`, "
+        '`cell = "gru"`, data options too; names as the options\' without the dashes, and '
+        "tables [model], [train], [data] only group); lowest first: the task's defaults, "
+        "--preset, what --init-from derives, the file, the command line (which always wins); "
+        "--out and --overwrite stay on the command line; relative paths are read from the "
+        "working directory, as on the command line",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(

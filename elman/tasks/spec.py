@@ -51,6 +51,11 @@ class TaskSpec:
     validation: Callable[[dict], str] = validation_line  # a run's last val_* figures, in words
     # named sets of model and training values (e.g. "awd"): `--preset NAME`, then options
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # `elman tune`: the default search space over model and training fields, in a space
+    # file's form (``elman.tune.space``), and the val_* metric a search optimises (in
+    # ``TrainConfig.monitor``'s syntax: a leading '+' or '-' forces the direction)
+    space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    objective: str = "val_loss"
 
     def train_config(self, **overrides: Any) -> TrainConfig:
         """The ``TrainConfig`` this task recommends (what `elman train` uses), with
@@ -127,6 +132,14 @@ class Run:
     def evaluate(self, data: Any = None, **options: Any) -> dict:
         """The task's metrics on ``data`` (default: the run's held-out split)."""
         raise ValueError(f"a {self.task} model is not evaluated; {self.instead('evaluate')}")
+
+    def test(self) -> dict:
+        """The task's metrics on the run's test split, which neither training nor the choice
+        of checkpoint saw (what a search reports for its best trial)."""
+        raise ValueError(
+            f"a {self.task} run has no test split apart from its validation data; score "
+            "held-out data with `elman evaluate DIR DATA`"
+        )
 
     def open_stream(self, **options: Any) -> Any:
         """A new stream (see ``elman.tasks.streams``): feed steps, keep state between calls."""

@@ -32,6 +32,7 @@ from elman.train.device import move, resolve_device
 from elman.train.distributed import is_main, rank_and_world
 from elman.train.metrics import MetricsLog, Window, logged_seconds, plot_curves, truncate_log
 from elman.train.schedule import Schedule
+from elman.train.watch import notify
 
 LAST, BEST, LOG, CURVES = "last.safetensors", "best.safetensors", "metrics.jsonl", "loss.png"
 
@@ -417,6 +418,7 @@ class Trainer:
                     metrics = self.evaluate()
                     stopped_early = self._after_eval(metrics, log)
                     self.save()
+                    notify(p.step, metrics)
                     if stopped_early:
                         break
         finally:
@@ -464,4 +466,6 @@ class Trainer:
         if log is not None:
             log.close()
             plot_curves(self.out / LOG, self.out / CURVES)
+        if off_grid and not paused:
+            notify(self.position.step, metrics)
         return metrics

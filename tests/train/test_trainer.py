@@ -260,3 +260,25 @@ def test_a_monitored_metric_the_task_does_not_report_is_named(tmp_path):
     config = TrainConfig(**(FAST | {"steps": 8, "monitor": "val_f1"}))
     with pytest.raises(ValueError, match="reports val_loss; choose one of them"):
         Trainer(FakeTask(), config, tmp_path).fit()
+
+
+def test_watchers_see_every_evaluation_and_can_stop_the_run(tmp_path):
+    from elman.train.watch import watching
+
+    seen = []
+    with watching(lambda step, metrics: seen.append((step, sorted(metrics)))):
+        _run(tmp_path / "a", steps=10)
+    assert seen == [(4, ["val_loss"]), (8, ["val_loss"]), (10, ["val_loss"])]
+
+    class Stop(Exception):
+        pass
+
+    def stop(step, metrics):
+        if step == 8:
+            raise Stop
+
+    with pytest.raises(Stop), watching(stop):
+        _run(tmp_path / "b", steps=40)
+    _, meta = load_checkpoint(tmp_path / "b" / "last.safetensors")
+    assert meta["position"]["step"] == 8  # the step's checkpoint is written before the watcher
+    _run(tmp_path / "c", steps=10)  # outside the block nobody watches

@@ -84,6 +84,9 @@ class ClassifyRun(Run):
         checkpoint records."""
         return load_source(recorded_source(self.meta, self.path / f"{self.which}.safetensors"))
 
+    def test(self) -> dict:
+        return self.evaluate()  # its data source's test set (a fold, --test, a UCR test file)
+
     def evaluate(
         self,
         data: Examples | str | Path | None = None,
@@ -183,6 +186,27 @@ def load(out: str | Path, which: str = "best") -> ClassifyRun:
     return ClassifyRun(out, which, model, meta, config, encoder, info["classes"])
 
 
+# `elman tune classify`'s default space: sizes a CPU trains in minutes; the text-only fields
+# (embedding, word_dropout...) are left out, so the space suits numeric series too.
+# Weight decay only with AdamW (decoupled; under Adam it stays 0), min_lr only with cosine.
+SPACE = {
+    "cell": dict(type="categorical", choices=["lstm", "gru"]),
+    "hidden": dict(type="int", low=64, high=256, step=64),
+    "layers": dict(type="int", low=1, high=2),
+    "bidirectional": dict(type="categorical", choices=[True, False]),
+    "pooling": dict(type="categorical", choices=["max", "mean", "last", "attention"]),
+    "dropout": dict(type="float", low=0.0, high=0.5),
+    "weight_dropout": dict(type="float", low=0.0, high=0.5),
+    "locked_dropout": dict(type="categorical", choices=[False, True]),
+    "batch_size": dict(type="categorical", choices=[16, 32, 64]),
+    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
+    "lr": dict(type="float", low=3e-4, high=1e-2, log=True),
+    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
+    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
+    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+}
+
+
 SPEC = TaskSpec(
     name=task.NAME,
     summary="sequence classifier (text or numeric series)",
@@ -195,6 +219,8 @@ SPEC = TaskSpec(
     train_defaults=MappingProxyType(
         {"steps": 1000, "lr": 2e-3, "eval_every": 100, "patience": None}
     ),
+    space=SPACE,
+    objective="val_accuracy",  # what a classifier is for; val_loss also rewards confidence
 )
 ClassifyRun.spec = SPEC
 

@@ -212,6 +212,24 @@ def _model_from(info: dict) -> tuple[Forecaster, ForecastConfig]:
     return build_model(config, past, future, len(info["names"])), config
 
 
+# `elman tune forecast`'s default space: val_loss is the head's loss in window units, so what
+# changes its meaning (mode, head, horizon, context, scaling, normalize, difference) stays
+# fixed; the hidden size is searched on a log scale.
+# Weight decay only with AdamW (decoupled; under Adam it stays 0), min_lr only with cosine.
+SPACE = {
+    "cell": dict(type="categorical", choices=["lstm", "gru"]),
+    "hidden": dict(type="int", low=32, high=256, log=True),
+    "layers": dict(type="int", low=1, high=3),
+    "dropout": dict(type="float", low=0.0, high=0.5),
+    "batch_size": dict(type="categorical", choices=[16, 32, 64]),
+    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
+    "lr": dict(type="float", low=1e-4, high=1e-2, log=True),
+    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
+    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
+    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+}
+
+
 SPEC = TaskSpec(
     name=NAME,
     summary="probabilistic forecaster (one or many series)",
@@ -223,6 +241,8 @@ SPEC = TaskSpec(
     train_defaults=MappingProxyType(
         {"steps": 2000, "lr": 1e-3, "eval_every": 200, "clip_norm": 5.0}
     ),
+    space=SPACE,
+    objective="val_loss",  # the only validation figure training reports (NLL or pinball)
 )
 ForecastRun.spec = SPEC
 

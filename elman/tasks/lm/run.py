@@ -20,6 +20,7 @@ from elman.graphs.graph import Export
 from elman.tasks.awd import awd_preset
 from elman.tasks.lm import charlm, wordlm
 from elman.tasks.lm.graphs import language_graphs, model_inputs
+from elman.tasks.lm.spaces import CHARLM_SPACE, WORDLM_SPACE
 from elman.tasks.lm.stream import Stream
 from elman.tasks.rundir import open_model
 from elman.tasks.spec import Run, TaskSpec
@@ -215,6 +216,9 @@ class WordRun(LanguageRun):
             for text in inputs
         ]
 
+    def test(self) -> dict:
+        return self.evaluate(split="test")
+
     def evaluate(self, data: str | Path | None = None, split: str | None = None) -> dict:
         """Perplexity on ``data`` (a text file, one sentence per line), else on the run's
         ``split`` ("valid" or "test"; None: test if the run has one, else valid)."""
@@ -270,6 +274,8 @@ CHARLM = TaskSpec(
         "eval_every": 500,
     },
     validation=charlm_validation,
+    space=CHARLM_SPACE,
+    objective="val_loss",  # nats per character (bits per character is the same up to ln 2)
 )
 WORDLM = TaskSpec(
     name=wordlm.NAME,
@@ -288,6 +294,8 @@ WORDLM = TaskSpec(
         "clip_norm": 0.5,
     },
     validation=wordlm_validation,
+    space=WORDLM_SPACE,
+    objective="val_loss",  # nats per word, the log of the perplexity
 )
 CharRun.spec, WordRun.spec = CHARLM, WORDLM
 

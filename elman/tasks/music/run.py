@@ -51,6 +51,9 @@ class MusicRun(Run):
         return {"grid_quarters": self.grid, **kind}
 
     # ---- scores ---------------------------------------------------------------------------
+    def test(self) -> dict:
+        return self.evaluate(split="test")
+
     def evaluate(self, data: Sequence | None = None, split: str = "test") -> dict:
         """NLL per time step (chorales) or per note (melody) on the run's held-out ``split``
         ("valid" or "test"), or on ``data``: pieces as ``task.load_named`` reads them (rolls
@@ -111,6 +114,23 @@ def load(out: str | Path, which: str = "best") -> MusicRun:
     return MusicRun(out, which, model, meta, encoding)
 
 
+# `elman tune music`'s default space: sizes a CPU trains in minutes; the data options (step,
+# transpose, keys, augment) stay fixed, since they change what val_loss measures.
+# Weight decay only with AdamW (decoupled; under Adam it stays 0), min_lr only with cosine.
+SPACE = {
+    "cell": dict(type="categorical", choices=["lstm", "gru"]),
+    "hidden": dict(type="int", low=128, high=512, step=128),
+    "layers": dict(type="int", low=1, high=3),
+    "dropout": dict(type="float", low=0.0, high=0.5),
+    "batch_size": dict(type="categorical", choices=[8, 16, 32]),
+    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
+    "lr": dict(type="float", low=3e-4, high=1e-2, log=True),
+    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
+    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
+    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+}
+
+
 SPEC = TaskSpec(
     name=music.NAME,
     summary="polyphonic (Bach chorales) or melody model",
@@ -120,6 +140,8 @@ SPEC = TaskSpec(
     command="elman.tasks.music.command",
     served="elman.serve.music:MusicModel",
     train_defaults={"steps": 3000, "lr": 2e-3, "eval_every": 200, "clip_norm": 5.0},
+    space=SPACE,
+    objective="val_loss",  # nats per piece step, the only validation figure training reports
 )
 MusicRun.spec = SPEC
 

@@ -98,6 +98,9 @@ class Seq2SeqRun(Run):
             rows[-1]["unknown"] = self.vocab.unknown(text)
         return rows
 
+    def test(self) -> dict:
+        return self.evaluate(split="test")
+
     def evaluate(
         self,
         data: str | Path | Pairs | None = None,
@@ -211,6 +214,32 @@ def load(out: str | Path, which: str = "best") -> Seq2SeqRun:
     return Seq2SeqRun(out, which, model, meta, config, vocab)
 
 
+# `elman tune seq2seq`'s default space: sizes a CPU trains in minutes; input feeding only with
+# an attention (without one it would feed the decoder its own output back). Label smoothing
+# and scheduled sampling are left out: the teacher-forced val_loss cannot show their gain.
+# Weight decay only with AdamW (decoupled; under Adam it stays 0), min_lr only with cosine.
+SPACE = {
+    "cell": dict(type="categorical", choices=["lstm", "gru"]),
+    "embedding": dict(type="int", low=32, high=128, step=32),
+    "hidden": dict(type="int", low=128, high=512, step=128),
+    "layers": dict(type="int", low=1, high=2),
+    "bidirectional": dict(type="categorical", choices=[True, False]),
+    "attention": dict(type="categorical", choices=["general", "dot", "additive", "none"]),
+    "input_feeding": dict(
+        type="categorical",
+        choices=[False, True],
+        when={"attention": ["general", "dot", "additive"]},
+    ),
+    "dropout": dict(type="float", low=0.0, high=0.5),
+    "batch_size": dict(type="categorical", choices=[32, 64, 128]),
+    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
+    "lr": dict(type="float", low=3e-4, high=1e-2, log=True),
+    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
+    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
+    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+}
+
+
 SPEC = TaskSpec(
     name=s2s.NAME,
     summary="encoder-decoder with attention (e.g. grapheme-to-phoneme)",
@@ -220,6 +249,9 @@ SPEC = TaskSpec(
     command="elman.tasks.seq2seq.command",
     served="elman.serve.seq2seq:Seq2SeqModel",
     train_defaults={"steps": 5000, "lr": 2e-3, "eval_every": 500, "clip_norm": 5.0},
+    space=SPACE,
+    # val_loss (nats per target token): the error rates' names change with --target-tokens
+    objective="val_loss",
 )
 Seq2SeqRun.spec = SPEC
 

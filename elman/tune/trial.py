@@ -1,0 +1,178 @@
+"""One trial of a search: the task's own `elman train` function run on the sampled values,
+its validations reported to the study (which may prune it), the outcome told back."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from elman.tasks.spec import TaskSpec
+from elman.train.checkpoint import read_meta
+from elman.train.config import monitor_sign
+from elman.train.watch import watching
+from elman.tune.space import Space
+
+BEAT = 20.0  # seconds between a running trial's heartbeats (user attribute "beat")
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def train_parser(spec: TaskSpec) -> argparse.ArgumentParser:
+    """The `elman train TASK` parser of ``spec``'s task, built alone."""
+    root = argparse.ArgumentParser(prog="elman")
+    sub = root.add_subparsers(dest="command")
+    train = sub.add_parser("train").add_subparsers(dest="task")
+    spec.commands().add_parsers(train, sub)
+    return train.choices[spec.name]
+
+
+def base_namespace(spec: TaskSpec, values: Mapping[str, Any]) -> argparse.Namespace:
+    """The parsed `elman train TASK` options at their defaults, then ``values`` (option
+    values by dest, e.g. from a parsed command line); an unknown name is an error."""
+    args = train_parser(spec).parse_args(["--out", "."])
+    unknown = sorted(set(values) - set(vars(args)))
+    if unknown:
+        raise ValueError(
+            f"options: `elman train {spec.name}` has no option(s) {', '.join(unknown)}"
+        )
+    for key, value in values.items():
+        setattr(args, key, list(value) if isinstance(value, tuple) else value)
+    return args
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every trial of one study shares (plain values, so it crosses to workers)."""
+
+    task: str
+    values: dict[str, Any]  # the `elman train TASK` options every trial starts from
+    space: Space
+    objective: str  # the validation metric, in TrainConfig.monitor's syntax
+    out: str  # the study's folder; trial k trains in out/trials/k
+    keep: str  # "all" or "best": the run folders kept
+
+    @property
+    def sign(self) -> int:
+        return monitor_sign(self.objective)
+
+    def trial_dir(self, number: int) -> Path:
+        return Path(self.out) / "trials" / f"{number:04d}"
+
+
+class Outcome(Exception):
+    """How a trial ended other than with a value (pruned or failed), with the reason."""
+
+    def __init__(self, state: TrialState, reason: str):
+        super().__init__(reason)
+        self.state, self.reason = state, reason
+
+
+def run_trial(setup: Setup, spec: TaskSpec, trial: optuna.Trial) -> float:
+    """Train one sampled configuration; its best monitored validation value. Pruning and
+    failure are raised as ``Outcome``."""
+    model, train = setup.space.sample(trial)
+    out = setup.trial_dir(trial.number)
+    args = base_namespace(spec, setup.values)
+    for key, value in (model | train).items():
+        setattr(args, key, value)
+    args.out, args.overwrite, args.no_progress, args.monitor = str(out), True, True, setup.objective
+    name = setup.objective.lstrip("+-")
+
+    def report(step: int, metrics: dict[str, float]) -> None:
+        value = metrics.get(name)
+        if value is None or not math.isfinite(value):
+            return
+        trial.report(float(value), step)
+        if trial.should_prune():
+            raise Outcome(TrialState.PRUNED, f"pruned at step {step} ({name} {value:.4g})")
+
+    out.mkdir(parents=True, exist_ok=True)
+    with (
+        open(out / "train.log", "w") as log,
+        contextlib.redirect_stdout(log),
+        watching(report),
+    ):
+        try:
+            args.train(args)
+        except Outcome:
+            raise
+        except Exception as e:  # a trial's error is recorded; the study goes on
+            raise Outcome(TrialState.FAIL, one_line(e)) from None
+    return best_value(out, name)
+
+
+def best_value(out: Path, name: str) -> float:
+    """The monitored metric of run ``out``'s best checkpoint."""
+    path = out / "best.safetensors"
+    if not path.exists():
+        raise Outcome(TrialState.FAIL, "the run wrote no best checkpoint (no evaluation ran)")
+    value = read_meta(path).get("metrics", {}).get(name)
+    if value is None or not math.isfinite(value):
+        raise Outcome(TrialState.FAIL, f"the best checkpoint reports no finite {name}")
+    return float(value)
+
+
+def one_line(e: BaseException) -> str:
+    text = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+@contextlib.contextmanager
+def heartbeat(trial: optuna.Trial):
+    """Record who runs ``trial`` and, every ``BEAT`` seconds, that it still runs: a study
+    resumed later fails what a dead worker left running (``stale``)."""
+    trial.set_user_attr("worker", WORKER)
+    trial.set_user_attr("beat", time.time())
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(BEAT):
+            with contextlib.suppress(Exception):  # a missed beat only makes it look older
+                trial.set_user_attr("beat", time.time())
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def tidy(setup: Setup, study: optuna.Study, number: int) -> None:
+    """With keep="best", remove trial ``number``'s folder unless it is the best so far."""
+    if setup.keep != "best":
+        return
+    try:
+        best = study.best_trial.number
+    except ValueError:  # no completed trial yet
+        best = None
+    if best != number:
+        shutil.rmtree(setup.trial_dir(number), ignore_errors=True)
+
+
+__all__ = [
+    "BEAT",
+    "WORKER",
+    "Outcome",
+    "Setup",
+    "base_namespace",
+    "best_value",
+    "heartbeat",
+    "one_line",
+    "run_trial",
+    "tidy",
+    "train_parser",
+]
