@@ -62,6 +62,22 @@ bench: $(BENCHDEPS)
 	$(PY) bench/long_range.py
 	$(PY) bench/music.py
 	$(PY) bench/robustness.py
+	# transfer (issue 23): the offline corpus, four pretrained LMs, then what starts from them
+	$(PY) bench/pretrain_corpus.py
+	$(PY) bench/transfer.py pretrain --kind word --steps 4000
+	$(PY) bench/transfer.py pretrain --kind word --steps 4000 --reverse
+	$(PY) bench/transfer.py pretrain --kind char --embedding 64 --seq-len 128 --steps 2500 --eval-every 250
+	$(PY) bench/transfer.py pretrain --kind char --embedding 64 --seq-len 128 --steps 2500 --eval-every 250 --reverse
+	$(PY) bench/transfer.py sentiment --forward runs/pretrain/word-fw --backward runs/pretrain/word-bw --epochs 20 --discriminative 1 --no-unfreeze
+	$(PY) bench/tag_strings.py --forward runs/pretrain/char-fw --backward runs/pretrain/char-bw --minutes 40
+	$(PY) bench/text_tasks.py --tasks wordlm --wordlm-awd --hidden 384 --minutes 40 --name text_tasks_wordlm_awd
+	# hyperparameter search (issue 24)
+	$(PY) bench/tune.py ucr --set ArrowHead --trials 30 --seeds 5
+	$(PY) bench/tune.py ucr --set GunPoint --trials 30 --seeds 5
+	$(PY) bench/tune.py charlm --trials 12 --trial-minutes 3
+	$(PY) bench/tune.py sentiment --trials 16
+	$(PY) bench/tune.py workers --trials 8
+	$(PY) bench/tune.py kill
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
