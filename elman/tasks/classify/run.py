@@ -16,6 +16,7 @@ from elman.data.labelled import MAX_CHARS, Examples, read_table
 from elman.data.ucr import read_ts
 from elman.graphs import onnx as ox
 from elman.graphs.graph import REAL_ROWS, Export, held_out
+from elman.tasks import spaces
 from elman.tasks.awd import awd_preset
 from elman.tasks.classify import task
 from elman.tasks.classify.graphs import classifier_graphs
@@ -196,14 +197,9 @@ SPACE = {
     "bidirectional": dict(type="categorical", choices=[True, False]),
     "pooling": dict(type="categorical", choices=["max", "mean", "last", "attention"]),
     "dropout": dict(type="float", low=0.0, high=0.5),
-    "weight_dropout": dict(type="float", low=0.0, high=0.5),
-    "locked_dropout": dict(type="categorical", choices=[False, True]),
+    **spaces.REGULARIZERS,
     "batch_size": dict(type="categorical", choices=[16, 32, 64]),
-    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
-    "lr": dict(type="float", low=3e-4, high=1e-2, log=True),
-    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
-    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
-    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+    **spaces.optimizer(3e-4, 1e-2),
 }
 
 

@@ -20,6 +20,7 @@ from elman.data.scaling import Scaler
 from elman.data.series import Series, read_table
 from elman.graphs import onnx as ox
 from elman.graphs.graph import Export, held_out
+from elman.tasks import spaces
 from elman.tasks.forecast import trained as runs
 from elman.tasks.forecast.anomaly import Detector
 from elman.tasks.forecast.data import (
@@ -222,11 +223,7 @@ SPACE = {
     "layers": dict(type="int", low=1, high=3),
     "dropout": dict(type="float", low=0.0, high=0.5),
     "batch_size": dict(type="categorical", choices=[16, 32, 64]),
-    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
-    "lr": dict(type="float", low=1e-4, high=1e-2, log=True),
-    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
-    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
-    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+    **spaces.optimizer(1e-4, 1e-2),
 }
 
 

@@ -4,11 +4,7 @@ the optimiser. NT-ASGD is left out: it wants rates near 30, another range than A
 
 from __future__ import annotations
 
-# the schedule's floor only matters for the cosine schedule
-SCHEDULE = {
-    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
-    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
-}
+from elman.tasks import spaces
 
 # AdamW with decoupled weight decay stays (``CHARLM.train_defaults``): under plain Adam its
 # default decay of 0.1 would be an L2 pull far too strong
@@ -19,13 +15,12 @@ CHARLM_SPACE = {
     "embedding": dict(type="int", low=32, high=128, step=32),
     "dropout": dict(type="float", low=0.0, high=0.5),
     "embed_dropout": dict(type="float", low=0.0, high=0.3),
-    "weight_dropout": dict(type="float", low=0.0, high=0.5),
-    "locked_dropout": dict(type="categorical", choices=[False, True]),
+    **spaces.REGULARIZERS,
     "batch_size": dict(type="categorical", choices=[16, 32, 64]),
     "seq_len": dict(type="categorical", choices=[64, 128, 256]),
     "lr": dict(type="float", low=5e-4, high=1e-2, log=True),
     "weight_decay": dict(type="float", low=0.01, high=0.3, log=True),
-    **SCHEDULE,
+    **spaces.SCHEDULE,
 }
 
 # weight decay only with AdamW (decoupled); under Adam it keeps the default 0
@@ -37,16 +32,12 @@ WORDLM_SPACE = {
     "dropout": dict(type="float", low=0.0, high=0.5),
     "embed_dropout": dict(type="float", low=0.0, high=0.5),
     "token_dropout": dict(type="float", low=0.0, high=0.2),
-    "weight_dropout": dict(type="float", low=0.0, high=0.5),
-    "locked_dropout": dict(type="categorical", choices=[False, True]),
+    **spaces.REGULARIZERS,
     "ar": dict(type="float", low=0.0, high=2.0),
     "tar": dict(type="float", low=0.0, high=2.0),
     "batch_size": dict(type="categorical", choices=[16, 32, 64]),
     "seq_len": dict(type="categorical", choices=[35, 70]),
-    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
-    "lr": dict(type="float", low=5e-4, high=1e-2, log=True),
-    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
-    **SCHEDULE,
+    **spaces.optimizer(5e-4, 1e-2),
 }
 
 __all__ = ["CHARLM_SPACE", "WORDLM_SPACE"]

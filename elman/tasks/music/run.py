@@ -10,6 +10,7 @@ from typing import Any
 from torch import Tensor
 
 from elman.graphs.graph import Export
+from elman.tasks import spaces
 from elman.tasks.lm.graphs import language_graphs, model_inputs
 from elman.tasks.lm.stream import Stream
 from elman.tasks.music import sampling
@@ -123,11 +124,7 @@ SPACE = {
     "layers": dict(type="int", low=1, high=3),
     "dropout": dict(type="float", low=0.0, high=0.5),
     "batch_size": dict(type="categorical", choices=[8, 16, 32]),
-    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
-    "lr": dict(type="float", low=3e-4, high=1e-2, log=True),
-    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
-    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
-    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+    **spaces.optimizer(3e-4, 1e-2),
 }
 
 

@@ -15,6 +15,7 @@ from elman.data.pairs import Pairs, read_pairs
 from elman.data.tokenize import EOS_ID, PAD_ID
 from elman.decode import Hypothesis, Sampling
 from elman.nn.seq2seq import Seq2Seq
+from elman.tasks import spaces
 from elman.tasks.rundir import open_model, recorded_source
 from elman.tasks.seq2seq import task as s2s
 from elman.tasks.seq2seq.stream import DecoderStream
@@ -232,11 +233,7 @@ SPACE = {
     ),
     "dropout": dict(type="float", low=0.0, high=0.5),
     "batch_size": dict(type="categorical", choices=[32, 64, 128]),
-    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
-    "lr": dict(type="float", low=3e-4, high=1e-2, log=True),
-    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
-    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
-    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+    **spaces.optimizer(3e-4, 1e-2),
 }
 
 

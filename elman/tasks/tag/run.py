@@ -17,6 +17,7 @@ from typing import Any
 from elman.data.brown import Sentence
 from elman.graphs import onnx as ox
 from elman.graphs.graph import REAL_ROWS, Export, held_out
+from elman.tasks import spaces
 from elman.tasks.awd import awd_preset
 from elman.tasks.rundir import open_model, recorded_source
 from elman.tasks.spec import Run, TaskSpec
@@ -155,15 +156,10 @@ SPACE = {
     "char_filters": dict(type="categorical", choices=[0, 25, 50]),
     "char_embedding": dict(type="int", low=16, high=32, step=8, when={"char_filters": [25, 50]}),
     "dropout": dict(type="float", low=0.0, high=0.6),
-    "weight_dropout": dict(type="float", low=0.0, high=0.5),
-    "locked_dropout": dict(type="categorical", choices=[False, True]),
+    **spaces.REGULARIZERS,
     "crf": dict(type="categorical", choices=[True, False]),
     "batch_size": dict(type="categorical", choices=[16, 32, 64]),
-    "optimizer": dict(type="categorical", choices=["adam", "adamw"]),
-    "lr": dict(type="float", low=3e-4, high=1e-2, log=True),
-    "weight_decay": dict(type="float", low=1e-3, high=0.3, log=True, when={"optimizer": "adamw"}),
-    "schedule": dict(type="categorical", choices=["cosine", "constant"]),
-    "min_lr": dict(type="float", low=0.01, high=0.5, log=True, when={"schedule": "cosine"}),
+    **spaces.optimizer(3e-4, 1e-2),
 }
 
 
