@@ -41,7 +41,13 @@ def train_parser(spec: TaskSpec) -> argparse.ArgumentParser:
 def base_namespace(spec: TaskSpec, values: Mapping[str, Any]) -> argparse.Namespace:
     """The parsed `elman train TASK` options at their defaults, then ``values`` (option
     values by dest, e.g. from a parsed command line); an unknown name is an error."""
-    args = train_parser(spec).parse_args(["--out", "."])
+    parser = train_parser(spec)
+    args = argparse.Namespace()  # not parsed: a required positional (forecast's DATA) may be
+    for action in parser._actions:  # in ``values`` only
+        if action.dest not in (argparse.SUPPRESS, "help"):
+            setattr(args, action.dest, action.default)
+    for key, value in parser._defaults.items():  # set_defaults: the train function, presets
+        setattr(args, key, value)
     unknown = sorted(set(values) - set(vars(args)))
     if unknown:
         raise ValueError(

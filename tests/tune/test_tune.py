@@ -110,6 +110,17 @@ def test_the_cli_prints_the_trials_and_the_best(data, capsys):
     assert "\n2 " in capsys.readouterr().out
 
 
+def test_every_task_gives_a_trial_its_train_options():
+    from elman.tasks.registry import specs
+    from elman.tune.trial import base_namespace
+
+    for found in specs():
+        args = base_namespace(found, {"seed": 3})
+        assert args.seed == 3 and callable(args.train), found.name
+    with pytest.raises(ValueError, match="has no option"):
+        base_namespace(found, {"hiden": 3})
+
+
 def test_bad_search_options_are_refused_before_any_trial(data, capsys):
     bad = data / "bad.toml"
     bad.write_text('[hiden]\ntype = "int"\nlow = 1\nhigh = 4\n')
