@@ -139,8 +139,11 @@ def _spawn(plan, setup, workers: int, threads: int) -> None:
                 p.terminate()
                 p.join()
     failed = [p.exitcode for p in procs if p.exitcode]
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {workers} workers stopped with an error")
+    if failed:  # a trial's own error never stops a worker: this is the study's storage or a bug
+        raise ValueError(
+            f"{len(failed)} of {workers} workers stopped with an error (exit codes {failed}); "
+            "the study is kept: run the same command again to resume it"
+        )
 
 
 class _progress:
