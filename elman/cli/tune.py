@@ -43,16 +43,27 @@ def add_parsers(sub: argparse._SubParsersAction, train_parsers: dict) -> None:
             "trials (unless the space samples it); --out is the study's folder.",
         )
         g = p.add_argument_group("search")
-        g.add_argument("--trials", type=integer, default=20, help="trials the study holds in all")
         g.add_argument(
-            "--timeout", type=number, default=None, help="stop starting trials after S s"
+            "--trials", type=integer, default=20, help="trials the study holds in all (default: 20)"
         )
-        g.add_argument("--space", default=None, help="search space file (TOML, YAML or JSON)")
-        g.add_argument("--sampler", choices=SAMPLERS, default="tpe")
-        g.add_argument("--sampler-seed", type=integer, default=0, help="the sampler's seed")
-        g.add_argument("--pruner", choices=PRUNERS, default="median")
+        g.add_argument(
+            "--timeout",
+            type=number,
+            default=None,
+            help="stop starting trials after S s (default: none)",
+        )
+        g.add_argument(
+            "--space", default=None, help="space file: TOML, YAML or JSON (default: the task's)"
+        )
+        g.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="(default: tpe)")
+        g.add_argument(
+            "--sampler-seed", type=integer, default=0, help="the sampler's seed (default: 0)"
+        )
+        g.add_argument("--pruner", choices=PRUNERS, default="median", help="(default: median)")
         g.add_argument("--objective", default=None, help="validation metric (default: the task's)")
-        g.add_argument("--workers", type=integer, default=1, help="processes on this machine")
+        g.add_argument(
+            "--workers", type=integer, default=1, help="processes on this machine (default: 1)"
+        )
         g.add_argument(
             "--threads",
             type=integer,
@@ -67,7 +78,9 @@ def add_parsers(sub: argparse._SubParsersAction, train_parsers: dict) -> None:
             "other machines join by giving the same storage and --study",
         )
         g.add_argument("--study", default=None, help="study name (default: the task's name)")
-        g.add_argument("--keep", choices=KEEP, default="best", help="trial run folders to keep")
+        g.add_argument(
+            "--keep", choices=KEEP, default="best", help="trial run folders to keep (default: best)"
+        )
         p.set_defaults(task_parsers=tune.choices, run_tune=run)
 
 
