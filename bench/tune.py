@@ -36,7 +36,7 @@ from elman.tasks.configfile import read_config
 from elman.tasks.registry import load_run
 from elman.tasks.registry import spec as task_spec
 from elman.tune import tune
-from elman.tune.trial import base_namespace, train_parser
+from elman.tune.trial import base_namespace, best_value, train_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -67,12 +67,6 @@ def train_once(task: str, values: dict, out: Path, config: Path | None = None) -
     args.out, args.overwrite, args.no_progress = str(out), True, True
     args.train(args)
     return {"run": str(out)}
-
-
-def validation_of(out: Path, metric: str) -> float:
-    from elman.train.checkpoint import read_meta
-
-    return float(read_meta(out / "best.safetensors")["metrics"][metric])
 
 
 def seeds_test(task: str, values: dict, out: Path, seeds: int, config: Path | None) -> dict:
@@ -116,7 +110,7 @@ def ucr(args: argparse.Namespace) -> list[dict]:
     out = Path(args.runs) / f"ucr-{args.set}"
     study, seconds = search("classify", base, UCR_SPACE, args, out / "study")
     train_once("classify", base | {"monitor": "val_accuracy"}, out / "defaults-valid")
-    default_valid = validation_of(out / "defaults-valid", "val_accuracy")
+    default_valid = best_value(out / "defaults-valid", "val_accuracy")
     tuned = seeds_test("classify", base, out / "tuned", args.seeds, out / "study" / "best.toml")
     plain = seeds_test("classify", base, out / "defaults", args.seeds, None)
     target = TARGETS[args.set]
@@ -150,7 +144,7 @@ def charlm(args: argparse.Namespace) -> list[dict]:
     study, seconds = search("charlm", base, None, args, out / "study")
     plain = out / "defaults"
     train_once("charlm", base | {"monitor": "val_loss"}, plain)
-    default = validation_of(plain, "val_loss")
+    default = best_value(plain, "val_loss")
     return [
         {
             "name": f"charlm: searched, {args.trial_minutes:g} min per trial (validation)",

@@ -11,6 +11,7 @@ resumes where it was, losing at most the trials that were running (they are queu
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -116,8 +117,12 @@ def _work(plan, setup, threads: int) -> int:
 
     from elman.tune.study import work
 
+    before = torch.get_num_threads()  # in the caller's process, leave its setting as it was
     torch.set_num_threads(threads)
-    return work(plan, setup)
+    try:
+        return work(plan, setup)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _spawn(plan, setup, workers: int, threads: int) -> None:
@@ -160,27 +165,17 @@ class _progress:
         return self
 
     def _poll(self) -> None:
-        from optuna.trial import TrialState
         from tqdm import tqdm
 
-        from elman.tune.study import open_study
+        from elman.tune.study import finished, open_study
 
         study = open_study(self.plan, self.setup)
         bar = tqdm(total=self.plan.trials, unit="trial", dynamic_ncols=True)
         try:
             while True:
-                done = [
-                    t
-                    for t in study.get_trials(deepcopy=False)
-                    if t.state != TrialState.RUNNING
-                    and not t.user_attrs.get("interrupted")
-                    and t.state != TrialState.WAITING
-                ]
-                bar.n = len(done)
-                best = [t.value for t in done if t.state == TrialState.COMPLETE]
-                if best:
-                    pick = max if self.setup.sign > 0 else min
-                    bar.set_postfix(best=f"{pick(best):.4g}")
+                bar.n = finished(study)
+                with contextlib.suppress(ValueError):  # no trial has completed yet
+                    bar.set_postfix(best=f"{study.best_value:.4g}")
                 bar.refresh()
                 if self.stop.wait(1.0):
                     return

@@ -188,13 +188,15 @@ def recover(study: optuna.Study) -> list[int]:
     return failed
 
 
+def finished(study: optuna.Study) -> int:
+    """Trials that ended (completed, pruned or failed), not counting interrupted ones."""
+    trials = study.get_trials(deepcopy=False, states=DONE)
+    return sum(not t.user_attrs.get("interrupted") for t in trials)
+
+
 def counted(study: optuna.Study) -> int:
-    """Trials that count towards the study's number: finished (not interrupted) or running."""
-    trials = study.get_trials(deepcopy=False)
-    return sum(
-        t.state == TrialState.RUNNING or (t.state in DONE and not t.user_attrs.get("interrupted"))
-        for t in trials
-    )
+    """Trials that count towards the study's number: finished or running."""
+    return finished(study) + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def exhausted(study: optuna.Study) -> bool:
@@ -250,6 +252,7 @@ __all__ = [
     "SAMPLERS",
     "Plan",
     "counted",
+    "finished",
     "open_study",
     "recover",
     "stale",
