@@ -249,9 +249,14 @@ def sentiment(args: argparse.Namespace) -> None:
         "config": asdict(config),
         "train": train.to_json(),
     }
+    budget = f"{args.epochs} epochs per fold, {torch.get_num_threads()} thread(s)"
+    record_sentiment(row, budget, args.name)
+
+
+def record_sentiment(row: dict, budget: str, name: str) -> None:
     meta = metadata(
         "transfer_sentiment",
-        f"{args.epochs} epochs per fold, {torch.get_num_threads()} thread(s)",
+        budget,
         "UCI sentiment (10-fold), LMs pretrained on the offline corpus",
     )
     base = "; ".join(f"{k} {v}" for k, v in row["baseline"].items())
@@ -277,7 +282,36 @@ def sentiment(args: argparse.Namespace) -> None:
             "",
         ]
     )
-    write_results(RESULTS, args.name, meta, [row], 1, md + "\n")
+    write_results(RESULTS, name, meta, [row], 1, md + "\n")
+
+
+def merge(args: argparse.Namespace) -> None:
+    """One 10-fold row from the parts that processes ran side by side (--first-fold):
+    every mean weighted by the folds each part holds."""
+    docs = [json.loads((RESULTS / f"{part}.json").read_text()) for part in args.parts]
+    rows = [d["rows"][0] for d in docs]
+    numbers = [k for r in rows for k in r["fold_numbers"]]
+    if sorted(numbers) != list(range(10)):
+        raise SystemExit(f"merge: the parts hold folds {sorted(numbers)}, not 0-9 once each")
+
+    def weighted(get) -> float:
+        return sum(get(r) * len(r["folds"]) for r in rows) / len(numbers)
+
+    folds = dict(zip(numbers, [a for r in rows for a in r["folds"]], strict=True))
+    row = rows[0] | {
+        "value": round(weighted(lambda r: r["value"]), 4),
+        "folds": [folds[k] for k in range(10)],
+        "fold_numbers": list(range(10)),
+        "fine_tune_seconds_per_fold": round(weighted(lambda r: r["fine_tune_seconds_per_fold"]), 1),
+        "parts": list(args.parts),
+    }
+    bow = "bag-of-words logistic regression (this run)"
+    row["baseline"] = rows[0]["baseline"] | {bow: round(weighted(lambda r: r["baseline"][bow]), 4)}
+    row["met"] = row["value"] >= TARGET
+    record_sentiment(
+        row, docs[0]["budget"] + f", folds split over {len(rows)} processes", args.name
+    )
+    print(json.dumps(row), flush=True)
 
 
 def main() -> None:
@@ -326,8 +360,11 @@ def main() -> None:
     )
     s.add_argument("--name", default="transfer_sentiment")
     s.add_argument("--runs", default="bench/runs/transfer")
+    m = sub.add_parser("merge", help="one 10-fold row from sentiment parts run side by side")
+    m.add_argument("parts", nargs="+", help="results names of the parts (bench/results/NAME.json)")
+    m.add_argument("--name", default="transfer_sentiment")
     args = p.parse_args()
-    {"pretrain": pretrain, "sentiment": sentiment}[args.step](args)
+    {"pretrain": pretrain, "sentiment": sentiment, "merge": merge}[args.step](args)
 
 
 if __name__ == "__main__":
