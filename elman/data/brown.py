@@ -40,7 +40,9 @@ class Brown:
     genres: dict[str, str]
 
     def sentences(self, fileids: list[str] | None = None) -> list[Sentence]:
-        return [s for f in fileids or sorted(self.files) for s in self.files[f]]
+        """The sentences of ``fileids`` (None: every file; an empty list: none)."""
+        files = sorted(self.files) if fileids is None else fileids
+        return [s for f in files for s in self.files[f]]
 
     def split(self) -> dict[str, list[str]]:
         """A fixed split by file, stratified by genre: within each genre's sorted files, the
