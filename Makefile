@@ -72,12 +72,14 @@ bench: $(BENCHDEPS)
 	$(PY) bench/tag_strings.py --forward runs/pretrain/char-fw --backward runs/pretrain/char-bw --minutes 40
 	$(PY) bench/text_tasks.py --tasks wordlm --wordlm-awd --hidden 384 --minutes 40 --name text_tasks_wordlm_awd
 	# hyperparameter search (issue 24)
-	$(PY) bench/tune.py ucr --set ArrowHead --trials 30 --seeds 5
-	$(PY) bench/tune.py ucr --set GunPoint --trials 30 --seeds 5
-	$(PY) bench/tune.py charlm --trials 12 --trial-minutes 3
-	$(PY) bench/tune.py sentiment --trials 16
-	$(PY) bench/tune.py workers --trials 8
-	$(PY) bench/tune.py kill
+	$(PY) bench/tune.py ucr --set ArrowHead --trials 16 --timeout 25 --threads 1
+	$(PY) bench/tune.py ucr --set ArrowHead --trials 16 --timeout 20 --threads 1 --objective val_loss
+	$(PY) bench/tune.py ucr --set GunPoint --trials 16 --timeout 25 --threads 1
+	$(PY) bench/tune.py ucr --set GunPoint --trials 16 --timeout 20 --threads 1 --objective val_loss
+	$(PY) bench/tune.py charlm --trials 6 --trial-minutes 2 --threads 1
+	$(PY) bench/tune.py sentiment --trials 10 --timeout 12 --epochs 10 --threads 1
+	$(PY) bench/tune.py workers --trials 8 --epochs 100
+	$(PY) bench/tune.py kill --epochs 100
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
