@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from elman.fields import option
+from elman.nn.config import _choice  # the layers' own check, same message
 
 KINDS = ("fbank", "mfcc")
 NORMALISE = ("utterance", "global", "none")
@@ -41,11 +42,6 @@ def _number(name: str, value: object, low: float, high: float, what: str) -> Non
     ok = not isinstance(value, bool) and isinstance(value, int | float)
     if not (ok and low <= value <= high):
         raise ValueError(f"{name} must be a number {what}, got {value!r}")
-
-
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
