@@ -101,9 +101,16 @@ def search(task: str, values: dict, space, args, out: Path) -> tuple[object, flo
         threads=args.threads,
         sampler=args.sampler,
         pruner=args.pruner,
+        cv=args.cv,
+        prune_after=args.prune_after,
         progress=True,
     )
     return study, time.perf_counter() - start
+
+
+def defaults_valid(values: dict, out: Path) -> float:
+    train_once("classify", values, out)
+    return best_value(out, values["monitor"].lstrip("+-"))
 
 
 def better(value: float, than: float, objective: str) -> bool:
@@ -112,7 +119,9 @@ def better(value: float, than: float, objective: str) -> bool:
 
 def budget(args: argparse.Namespace) -> str:
     cap = f", search capped at {args.timeout:g} min" if args.timeout else ""
-    return f"{args.epochs} epochs per run, {args.trials} trials{cap}"
+    cv = f" x {args.cv} folds" if args.cv > 1 else ""
+    prune = f", pruned after {args.prune_after} reports" if args.prune_after > 1 else ""
+    return f"{args.epochs} epochs per run, {args.trials} trials{cv}{cap}{prune}"
 
 
 def ucr(args: argparse.Namespace) -> list[dict]:
@@ -122,16 +131,21 @@ def ucr(args: argparse.Namespace) -> list[dict]:
     base = {"ucr": args.set, "valid_fraction": args.valid_fraction, "epochs": args.epochs,
             "eval_every": 20}  # fmt: skip
     objective = args.objective or "val_accuracy"
-    out = Path(args.runs) / f"ucr-{args.set}-{objective}"
+    cv = f"-cv{args.cv}" if args.cv > 1 else ""
+    out = Path(args.runs) / f"ucr-{args.set}-{objective}{cv}"
     study, seconds = search("classify", base, UCR_SPACE, args, out / "study")
-    train_once("classify", base | {"monitor": objective}, out / "defaults-valid")
-    default_valid = best_value(out / "defaults-valid", objective)
+    default_valid = statistics.mean(  # the defaults on the same validation fold(s)
+        defaults_valid(base | {"monitor": objective, "valid_fold": k}, out / f"defaults-valid{k}")
+        for k in range(args.cv)
+    )
     tuned = seeds_test("classify", base, out / "tuned", args.seeds, out / "study" / "best.toml")
     plain = seeds_test("classify", base, out / "defaults", args.seeds, None)
     target = TARGETS[args.set]
+    folds = f", {args.cv}-fold validation" if args.cv > 1 else ""
     return [
         {
-            "name": f"{args.set}: searched on {objective} (test, mean of {args.seeds} seeds)",
+            "name": f"{args.set}: searched on {objective}{folds} (test, mean of {args.seeds} "
+            "seeds)",
             "metric": "test_accuracy",
             "value": tuned["test"],
             "target": target,
@@ -334,6 +348,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--sampler", default="tpe")
     p.add_argument("--pruner", default="median")
+    p.add_argument("--cv", type=int, default=1, help="validation folds per trial (UCR)")
+    p.add_argument("--prune-after", type=int, default=1, help="reports before pruning")
     p.add_argument("--runs", default="bench/runs/tune")
     args = p.parse_args()
     if args.threads:

@@ -23,6 +23,8 @@ OWN = (
     "keep",
     "sampler_seed",
     "objective",
+    "cv",
+    "prune_after",
 )
 # parsed train options that are the command's business, not a trial's
 NOT_VALUES = ("out", "overwrite", "config", "no_progress", "command", "task")
@@ -61,6 +63,20 @@ def add_parsers(sub: argparse._SubParsersAction, train_parsers: dict) -> None:
         )
         g.add_argument("--pruner", choices=PRUNERS, default="median", help="(default: median)")
         g.add_argument("--objective", default=None, help="validation metric (default: the task's)")
+        g.add_argument(
+            "--cv",
+            type=integer,
+            default=1,
+            help="train each trial on K validation folds and search on their mean (tasks with "
+            "--valid-fold; for training sets too small for one held-out split) (default: 1)",
+        )
+        g.add_argument(
+            "--prune-after",
+            type=integer,
+            default=1,
+            help="validations (with --cv, folds) a trial makes before it may be pruned "
+            "(default: 1)",
+        )
         g.add_argument(
             "--workers", type=integer, default=1, help="processes on this machine (default: 1)"
         )
@@ -109,6 +125,8 @@ def run(args: argparse.Namespace) -> None:
         seed=args.sampler_seed,
         threads=args.threads,
         objective=args.objective,
+        cv=args.cv,
+        prune_after=args.prune_after,
         progress=not args.no_progress,
     )
     print(table(rows(study)))

@@ -146,12 +146,25 @@ def stratified_folds(labels: Sequence[str], folds: int, seed: int = 0) -> list[l
     return [sorted(f) for f in out]
 
 
-def stratified_holdout(
-    labels: Sequence[str], fraction: float, seed: int = 0
-) -> tuple[list[int], list[int]]:
-    """(kept, held out) indices, about ``fraction`` of each class held out."""
+def holdout_folds(fraction: float) -> int:
+    """How many folds a held-out ``fraction`` cuts the examples into (each fold is one
+    possible validation split)."""
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
-    folds = stratified_folds(labels, max(2, round(1 / fraction)), seed)
-    held = set(folds[0])
+    return max(2, round(1 / fraction))
+
+
+def stratified_holdout(
+    labels: Sequence[str], fraction: float, seed: int = 0, fold: int = 0
+) -> tuple[list[int], list[int]]:
+    """(kept, held out) indices, about ``fraction`` of each class held out: fold ``fold`` of
+    ``holdout_folds(fraction)`` (so every example is held out by exactly one fold)."""
+    count = holdout_folds(fraction)
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < count:
+        raise ValueError(
+            f"valid_fold must be an integer in [0, {count - 1}] (a held-out fraction of "
+            f"{fraction:g} cuts {count} folds), got {fold!r}"
+        )
+    folds = stratified_folds(labels, count, seed)
+    held = set(folds[fold])
     return [i for i in range(len(labels)) if i not in held], sorted(held)

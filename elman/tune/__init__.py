@@ -52,6 +52,8 @@ def tune(
     seed: int = 0,
     threads: int | None = None,
     objective: str | None = None,
+    cv: int = 1,
+    prune_after: int = 1,
     progress: bool = False,
 ):
     """Search ``task``'s hyperparameters; the Optuna study (its summary in ``out``).
@@ -62,7 +64,10 @@ def tune(
     study should hold in all (a resumed study runs only the rest); ``workers`` processes share
     ``threads`` (default: every core) evenly; ``keep``: "best" removes the other trials'
     run folders, "all" keeps them; ``objective``: the validation metric (default: the
-    task's)."""
+    task's); ``cv`` > 1 trains each trial once per validation fold (the task's
+    ``valid_fold`` option) and searches on the mean, for training sets so small that one
+    held-out split cannot tell configurations apart; ``prune_after``: the validation
+    reports (with ``cv``, folds) a trial makes before the pruner may stop it."""
     try:
         import optuna  # noqa: F401
     except ImportError:
@@ -86,11 +91,18 @@ def tune(
         raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    for name, value in (("cv", cv), ("prune_after", prune_after)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     values = dict(data)
-    base_namespace(found, values)  # an unknown option is refused before any trial
+    args = base_namespace(found, values)  # an unknown option is refused before any trial
+    if cv > 1 and not hasattr(args, "valid_fold"):
+        raise ValueError(f"cv {cv}: `elman train {task}` has no --valid-fold to cross-validate")
     folder = output_dir(out, "--out")
     folder.mkdir(parents=True, exist_ok=True)
-    setup = Setup(task, values, chosen, objective or found.objective, str(folder), keep)
+    setup = Setup(
+        task, values, chosen, objective or found.objective, str(folder), keep, cv, prune_after
+    )
     plan = Plan(trials, sampler, pruner, storage, study, timeout, seed)
     return run_study(plan, setup, workers, threads or os.cpu_count() or 1, progress)
 

@@ -124,7 +124,7 @@ def plots(study: optuna.Study, out: Path) -> dict[str, str]:
 def test_scores(setup: Setup, number: int) -> dict[str, Any]:
     """The best trial's run scored once on its task's test split (never seen by the search),
     or why that cannot be done."""
-    folder = setup.trial_dir(number)
+    folder = setup.run_dir(number)  # with cross-validation, fold 0's model
     try:
         return {"scores": load_run(folder).test()}
     except (ValueError, OSError) as e:
@@ -157,7 +157,7 @@ def summarise(study: optuna.Study, setup: Setup) -> dict[str, Any]:
             "trial": best.number,
             "value": best.value,
             "params": best.params,
-            "run": str(setup.trial_dir(best.number)),
+            "run": str(setup.run_dir(best.number)),
             "config": str(config),
         }
         summary["test"] = test_scores(setup, best.number)

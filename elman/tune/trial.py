@@ -68,6 +68,8 @@ class Setup:
     objective: str  # the validation metric, in TrainConfig.monitor's syntax
     out: str  # the study's folder; trial k trains in out/trials/k
     keep: str  # "all" or "best": the run folders kept
+    cv: int = 1  # >1: each trial trains once per validation fold; its value is their mean
+    prune_after: int = 1  # reports a trial makes before the pruner may stop it
 
     @property
     def sign(self) -> int:
@@ -75,6 +77,11 @@ class Setup:
 
     def trial_dir(self, number: int) -> Path:
         return Path(self.out) / "trials" / f"{number:04d}"
+
+    def run_dir(self, number: int, fold: int = 0) -> Path:
+        """Where trial ``number`` trains (with cross-validation, fold ``fold``'s run)."""
+        folder = self.trial_dir(number)
+        return folder / f"fold{fold}" if self.cv > 1 else folder
 
 
 class Outcome(Exception):
@@ -86,29 +93,53 @@ class Outcome(Exception):
 
 
 def run_trial(setup: Setup, spec: TaskSpec, trial: optuna.Trial) -> float:
-    """Train one sampled configuration; its best monitored validation value. Pruning and
-    failure are raised as ``Outcome``."""
+    """Train one sampled configuration; its best monitored validation value (with
+    cross-validation, the mean over folds of each fold's best). Pruning and failure are
+    raised as ``Outcome``."""
     model, train = setup.space.sample(trial)
-    out = setup.trial_dir(trial.number)
     args = base_namespace(spec, setup.values)
     for key, value in (model | train).items():
         setattr(args, key, value)
-    args.out, args.overwrite, args.no_progress, args.monitor = str(out), True, True, setup.objective
+    args.overwrite, args.no_progress, args.monitor = True, True, setup.objective
     name = setup.objective.lstrip("+-")
+    report = Reporter(trial, name, setup.prune_after)
+    if setup.cv == 1:
+        return _train(args, setup.run_dir(trial.number), name, report)
+    found = []
+    for fold in range(setup.cv):  # the folds report, not the runs: one scale for the pruner
+        args.valid_fold = fold
+        found.append(_train(args, setup.run_dir(trial.number, fold), name, None))
+        report(fold, {name: sum(found) / len(found)}, f"after fold {fold}")
+    return sum(found) / len(found)
 
-    def report(step: int, metrics: dict[str, float]) -> None:
-        value = metrics.get(name)
+
+class Reporter:
+    """Validation values told to the study; the pruner may stop the trial once it has made
+    ``after`` reports (a few validations in, not on the first noisy one)."""
+
+    def __init__(self, trial: optuna.Trial, name: str, after: int):
+        self.trial, self.name, self.after, self.made = trial, name, after, 0
+
+    def __call__(self, step: int, metrics: dict[str, float], when: str | None = None) -> None:
+        value = metrics.get(self.name)
         if value is None or not math.isfinite(value):
             return
-        trial.report(float(value), step)
-        if trial.should_prune():
-            raise Outcome(TrialState.PRUNED, f"pruned at step {step} ({name} {value:.4g})")
+        self.trial.report(float(value), step)
+        self.made += 1
+        if self.made >= self.after and self.trial.should_prune():
+            when = when or f"at step {step}"
+            raise Outcome(TrialState.PRUNED, f"pruned {when} ({self.name} {value:.4g})")
 
+
+def _train(args: argparse.Namespace, out: Path, name: str, report: Reporter | None) -> float:
+    """Run the task's train function into ``out`` (its stdout to train.log); the best
+    checkpoint's ``name``."""
+    args.out = str(out)
     out.mkdir(parents=True, exist_ok=True)
     with (
         open(out / "train.log", "w") as log,
         contextlib.redirect_stdout(log),
-        watching(report),
+        watching(report) if report else contextlib.nullcontext(),
     ):
         try:
             args.train(args)
@@ -173,6 +204,7 @@ __all__ = [
     "BEAT",
     "WORKER",
     "Outcome",
+    "Reporter",
     "Setup",
     "base_namespace",
     "best_value",

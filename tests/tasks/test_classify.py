@@ -191,3 +191,25 @@ def test_the_run_evaluates_and_predicts_on_the_model_device(tmp_path, monkeypatc
         run.graphs("step")
     with pytest.raises(ValueError, match="bidirectional classifier cannot stream"):
         run.open_stream()
+
+
+def test_each_validation_fold_holds_out_its_own_share_and_together_they_cover_the_data(tmp_path):
+    from elman.tasks.classify.sources import load_source
+
+    data = _words(40, 0)
+    csv = tmp_path / "train.csv"
+    csv.write_text(
+        "text,label\n"
+        + "".join(f"{t},{y}\n" for t, y in zip(data.inputs, data.labels, strict=True))
+    )
+    source = {"kind": "table", "train": str(csv), "valid_fraction": 0.25}
+    held = []
+    for fold in range(4):
+        train, valid, _ = load_source(source | {"valid_fold": fold})
+        assert len(train) + len(valid) == 40 and len(valid) == 10
+        held += list(valid.inputs)
+    assert sorted(held) == sorted(data.inputs)  # every example validates exactly once
+    with pytest.raises(ValueError, match=r"valid_fold must be an integer in \[0, 3\].*got 4"):
+        load_source(source | {"valid_fold": 4})
+    with pytest.raises(ValueError, match="valid_fold 1 needs valid_fraction > 0"):
+        load_source(source | {"valid_fold": 1, "valid_fraction": 0})

@@ -183,6 +183,58 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(data, monkeypatch):
     assert study.trials[0].user_attrs["error"] == "ValueError: hidden 5 is cursed"
 
 
+def test_cross_validation_searches_on_the_mean_of_every_folds_best(data):
+    from elman.tune.trial import best_value
+
+    cv_values = values(data) | {"valid_fraction": 0.5}
+    study = tune("classify", cv_values, data / "space.toml", trials=2, out=data / "cv",
+                 threads=1, cv=2, keep="all", objective="val_loss")  # fmt: skip
+    for t in study.trials:
+        folder = data / "cv" / "trials" / f"{t.number:04d}"
+        folds = [best_value(folder / f"fold{k}", "val_loss") for k in (0, 1)]
+        assert folds[0] != folds[1]  # two different validation splits
+        assert t.value == pytest.approx(sum(folds) / 2)
+        assert [v for _, v in sorted(t.intermediate_values.items())] == pytest.approx(
+            [folds[0], t.value]
+        )
+    summary = json.loads((data / "cv" / "summary.json").read_text())
+    assert summary["best"]["run"].endswith("fold0") and "scores" in summary["test"]
+
+
+def test_cross_validation_needs_a_task_that_can_choose_its_validation_fold(data):
+    with pytest.raises(ValueError, match="no --valid-fold"):
+        tune("charlm", {}, None, trials=1, out=data / "lm", cv=3)
+    with pytest.raises(ValueError, match="cv must be an integer >= 1"):
+        tune("classify", values(data), None, trials=1, out=data / "c0", cv=0)
+
+
+class _Doomed:
+    """A trial whose pruner always says stop."""
+
+    def __init__(self):
+        self.reported = []
+
+    def report(self, value, step):
+        self.reported.append(step)
+
+    def should_prune(self):
+        return True
+
+
+def test_the_pruner_waits_for_the_reports_it_was_told_to():
+    from elman.tune.trial import Outcome, Reporter
+
+    trial = _Doomed()
+    report = Reporter(trial, "val_loss", after=3)
+    report(10, {"val_loss": 1.0})
+    report(20, {"val_loss": float("nan")})  # not a report: nothing to judge
+    report(30, {"val_accuracy": 0.5})
+    report(40, {"val_loss": 0.9})
+    with pytest.raises(Outcome, match="pruned at step 50"):
+        report(50, {"val_loss": 0.8})
+    assert trial.reported == [10, 40, 50]
+
+
 def _elman(args: list[str]) -> subprocess.Popen:
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     code = "import sys; from elman.cli import main; sys.exit(main(sys.argv[1:]))"

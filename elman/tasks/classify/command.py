@@ -56,6 +56,13 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         help="share of the training examples held out for validation, stratified "
         "(0: validate on the training data)",
     )
+    src.add_argument(
+        "--valid-fold",
+        type=integer,
+        default=0,
+        help="which of the 1/valid-fraction stratified folds is held out (cross-validation, "
+        "e.g. `elman tune --cv`)",
+    )
     add_task_options(c, SPEC)
     add_init_option(c)
     c.set_defaults(train=train_classify)
@@ -68,7 +75,7 @@ def _source(a: argparse.Namespace) -> dict:
             "give exactly one data source: --sentiment DIR, --train CSV, --ts FILE or --ucr NAME"
             + (f" (got {', '.join('--' + g.replace('_file', '') for g in given)})" if given else "")
         )
-    common = {"valid_fraction": a.valid_fraction, "seed": a.seed}
+    common = {"valid_fraction": a.valid_fraction, "valid_fold": a.valid_fold, "seed": a.seed}
     if a.sentiment:
         return {
             "kind": "sentiment",

@@ -9,7 +9,8 @@ A source is a JSON dict:
     {"kind": "ucr", "name": "GunPoint"}                            sktime's bundled copy
 
 plus ``valid_fraction`` (share of the training examples held out, stratified, for validation
-when no validation file is given; 0 validates on the training data itself) and ``seed``.
+when no validation file is given; 0 validates on the training data itself), ``valid_fold``
+(which of the ``1/valid_fraction`` folds is held out: cross-validation runs each) and ``seed``.
 """
 
 from __future__ import annotations
@@ -54,15 +55,20 @@ def load_source(source: dict) -> tuple[Examples, Examples, Examples | None]:
         test = read_ts(test_path).examples() if test_path else None
     else:
         raise ValueError(f"data source kind must be one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
+    fraction, fold = source.get("valid_fraction", 0.1), source.get("valid_fold", 0)
     if valid is None:
-        train, valid = _hold_out(train, source.get("valid_fraction", 0.1), source.get("seed", 0))
+        train, valid = _hold_out(train, fraction, source.get("seed", 0), fold)
+    elif fold:
+        raise ValueError(f"valid_fold {fold}: a validation file is given, nothing is held out")
     return train, valid, test
 
 
-def _hold_out(train: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+def _hold_out(train: Examples, fraction: float, seed: int, fold: int) -> tuple[Examples, Examples]:
     if fraction == 0:
+        if fold:
+            raise ValueError(f"valid_fold {fold} needs valid_fraction > 0 (it is 0)")
         return train, train
-    kept, held = stratified_holdout(train.labels, fraction, seed)
+    kept, held = stratified_holdout(train.labels, fraction, seed, fold)
     return train.subset(kept), train.subset(held)
 
 
