@@ -1,6 +1,6 @@
 """The ``elman`` command: a thin shell that parses, validates, and calls tasks and the trainer.
 
-elman train charlm|wordlm|classify|tag|seq2seq|forecast|music ... --out DIR [options]
+elman train charlm|wordlm|classify|tag|seq2seq|forecast|music|asr ... --out DIR [options]
 elman generate DIR --prompt "ROMEO:" --length 500 --temperature 0.8     (language models)
 elman generate DIR --midi out.mid [--primer-steps 8 --length 64]       (music)
 elman predict DIR [INPUT|-] [--format jsonl|csv]    next words, labels or tags per input line
@@ -10,6 +10,8 @@ elman explain DIR TEXT [--signal quotes --out D]    activations, saliency, gradi
 elman forecast DIR [DATA] [--horizon H --plot PNG] point forecasts and intervals (CSV)
 elman backtest DIR DATA [--origins 5]               rolling-origin scores beside baselines
 elman detect DIR DATA [--quantile 0.99]             anomaly scores and flags (CSV)
+elman transcribe DIR AUDIO... [--timings --beam 16 --lm LM_DIR]  speech to text (asr)
+elman speech-corpus OUT [--brown DIR --train N]     synthesise a spoken corpus (eSpeak NG)
 elman evaluate DIR [DATA]                           the task's metrics (default: held-out data)
 elman export DIR --format onnx [--mode sequence|step]  ONNX graph, checked in onnxruntime
 elman serve DIR [DIR...] [--host --port --token]      HTTP API with streaming sessions
@@ -78,6 +80,8 @@ def _run(args: argparse.Namespace) -> None:
         verbs.refuse_unread(args, args.command, run).run(args, run)
     elif hasattr(args, "handler"):
         _owned(args)
+    elif hasattr(args, "task_command"):  # a task's own command on no run (a corpus maker)
+        args.task_command(args)
     elif args.command == "serve":
         serve_cli.serve(args)
     elif args.command == "export":

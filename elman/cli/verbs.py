@@ -156,15 +156,19 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
         "data",
         nargs="?",
         help="data to score (default: the run's held-out split): text (charlm/wordlm), "
-        "labelled CSV/TSV or .ts (classify), word<TAB>tag (tag), source<TAB>target (seq2seq)",
+        "labelled CSV/TSV or .ts (classify), word<TAB>tag (tag), source<TAB>target (seq2seq), "
+        "a manifest of audio and transcripts (asr)",
     )
     e.add_argument(
         "--split",
         choices=("valid", "test"),
-        help="wordlm/tag/seq2seq/music: which held-out split to score without DATA (default: "
+        help="wordlm/tag/seq2seq/music/asr: which held-out split to score without DATA (default: "
         "test; a word LM without one scores valid)",
     )
-    _search(e, "seq2seq: ")
+    _search(e, "seq2seq, asr: ")
+    e.add_argument("--lm", help="asr: a charlm run fused into the beam search")
+    e.add_argument("--lm-weight", type=number, help="asr: the LM's weight (default: 0.5)")
+    e.add_argument("--word-bonus", type=number, help="asr: bonus per symbol (default: 1.0)")
     e.add_argument("--text-column", default="text", help="classify CSV: the text column")
     e.add_argument("--label-column", default="label", help="classify CSV: the label column")
     add_max_chars(e, "classify CSV field")
@@ -174,11 +178,19 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
 def _explain(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser(
         "explain",
-        help="look inside a model: attention (seq2seq), activations and saliency (charlm/wordlm)",
+        help="look inside a model: attention (seq2seq), activations and saliency "
+        "(charlm/wordlm), the CTC posteriorgram (asr)",
     )
     ex.add_argument("dir", help="model directory")
-    ex.add_argument("text", help="seq2seq: the input to transduce; charlm/wordlm: a text to read")
-    ex.add_argument("--png", help="seq2seq: the heat map (default: DIR/attention-TEXT.png)")
+    ex.add_argument(
+        "text",
+        help="seq2seq: the input to transduce; charlm/wordlm: a text to read; asr: an audio file",
+    )
+    ex.add_argument(
+        "--png",
+        help="seq2seq: the heat map (default: DIR/attention-TEXT.png); asr: the posteriorgram "
+        "(default: DIR/posteriorgram-NAME.png)",
+    )
     _search(ex, "seq2seq: ")
     ex.add_argument("--out", help="charlm/wordlm: folder for the files (default: DIR/explain)")
     ex.add_argument("--unit", type=integer, default=None, help="the unit to colour the text by")

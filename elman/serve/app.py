@@ -3,7 +3,7 @@
 GET    /health                       liveness (no token needed)
 GET    /models, /models/{name}       what each model is and which endpoints it answers
 POST   /models/{name}/generate       text (or music); "stream": true sends server-sent events
-POST   /models/{name}/classify|tag|transduce|forecast
+POST   /models/{name}/classify|tag|transduce|forecast|transcribe
 POST   /sessions                     open a streaming session -> its id
 GET    /sessions/{id}                its model and step count
 POST   /sessions/{id}/step           new observations -> next-token distribution, forecast...
@@ -35,7 +35,7 @@ from elman.serve.served import RequestError, Served, check_finite
 from elman.serve.sessions import Session, Sessions, owner_of
 from elman.serve.store import Store
 
-STEP_FIELDS = ("text", "values", "frames", "tokens")
+STEP_FIELDS = ("text", "values", "frames", "tokens", "audio")
 
 
 class Server:
@@ -52,6 +52,8 @@ class Server:
         model = self.models.get(name)
         if model is None:
             raise RequestError(f"model {name!r} is not served; serving {sorted(self.models)}", 404)
+        if endpoint == "sessions":
+            model.check_streams()  # a model that cannot stream says why (400)
         if endpoint is not None and endpoint not in model.endpoints:
             raise RequestError(
                 f"model {name!r} is a {model.task} model: it answers "
@@ -209,6 +211,7 @@ def routes(app: FastAPI, server: Server, client) -> None:
         ("tag", s.TagRequest, s.TagResponse),
         ("transduce", s.TransduceRequest, s.TransduceResponse),
         ("forecast", s.ForecastRequest, s.ForecastResponse),
+        ("transcribe", s.TranscribeRequest, s.TranscribeResponse),
     ):
         app.post(f"/models/{{name}}/{endpoint}", response_model=response, dependencies=auth)(
             _handler(server, endpoint, request)

@@ -10,7 +10,7 @@ finite (an integer too large for a float is refused), and every integer field ha
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -137,6 +137,33 @@ class TransduceResponse(BaseModel):
     outputs: list[list[Output]]
 
 
+class TranscribeRequest(Body):
+    """Speech: ``audio`` items, each base64 of an audio file (``format`` "file": WAV, FLAC,
+    OGG..., any rate, channels averaged) or of raw 16-bit little-endian mono PCM at the
+    model's ``rate`` (model info) ("pcm16"). ``beam`` 1 decodes greedily, wider by prefix
+    beam search; ``timings`` adds each word's start and end in seconds."""
+
+    audio: list[str]
+    format: Literal["file", "pcm16"] = "file"
+    beam: int = Field(1, ge=1, le=64)
+    timings: bool = False
+
+
+class Word(BaseModel):
+    word: str
+    start: float
+    end: float
+
+
+class Transcript(BaseModel):
+    text: str
+    words: list[Word] | None = None
+
+
+class TranscribeResponse(BaseModel):
+    transcripts: list[Transcript]
+
+
 class ForecastRequest(Body):
     """The series so far: ``values``; for models with calendar features also the first
     value's time ``start`` (ISO) and the grid's pandas ``freq`` (as in training);
@@ -156,7 +183,8 @@ class ForecastResponse(BaseModel):
 
 class SessionRequest(Body):
     """Open a session of ``model``; ``options`` depend on the task (see model info):
-    ``top_k`` for next-token lists, ``series`` for forecasters, ``source`` for seq2seq."""
+    ``top_k`` for next-token lists, ``series`` for forecasters, ``source`` for seq2seq,
+    ``format`` ("pcm16" or "file") and ``timings`` for speech."""
 
     model: str
     options: dict[str, OptionValue] = Field(default_factory=dict)
@@ -173,12 +201,14 @@ class SessionInfo(BaseModel):
 class StepRequest(Body):
     """New observations for a session: exactly one of the fields, the one its model reads
     (``session_input`` in model info): characters or words as ``text``, numbers as
-    ``values``, feature or pitch lists as ``frames``, symbols as ``tokens``."""
+    ``values``, feature or pitch lists as ``frames``, symbols as ``tokens``, sound as
+    base64 ``audio`` (in the session's ``format``)."""
 
     text: str | None = None
     values: list[Number] | None = None
     frames: list[list[Number]] | None = None
     tokens: list[str] | None = None
+    audio: str | None = None
 
 
 class StepResponse(BaseModel):
@@ -207,6 +237,10 @@ __all__ = [
     "StepResponse",
     "TagRequest",
     "TagResponse",
+    "TranscribeRequest",
+    "TranscribeResponse",
+    "Transcript",
     "TransduceRequest",
     "TransduceResponse",
+    "Word",
 ]

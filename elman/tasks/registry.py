@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "seq2seq": "elman.tasks.seq2seq.run:SPEC",
     "forecast": "elman.tasks.forecast.run:SPEC",
     "music": "elman.tasks.music.run:SPEC",
+    "asr": "elman.tasks.asr.run:SPEC",
 }
 
 
