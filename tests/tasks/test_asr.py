@@ -141,3 +141,17 @@ def test_validation_without_a_manifest_holds_out_whole_speakers():
     anonymous = [Utterance(Path(f"{i}.wav"), "a") for i in range(50)]
     kept, held = hold_out(anonymous, 0.1, seed=0)
     assert len(held) == 5 and len(kept) == 45
+
+
+def test_onnx_graphs_match_the_models_the_streaming_one_with_its_state(runs, capsys):
+    pytest.importorskip("onnxruntime")
+    for name, modes in (("offline", ("sequence",)), ("streaming", ("sequence", "step"))):
+        for mode in modes:
+            assert main(["export", str(runs[name]), "--format", "onnx", "--mode", mode]) == 0
+            done = json.loads(capsys.readouterr().out)
+            assert done["max_abs_diff"]["real"] < 1e-4, (name, mode, done)
+    graph = runs["streaming"] / "model-step.onnx"
+    import onnx
+
+    names = [i.name for i in onnx.load(str(graph)).graph.input]
+    assert names[0] == "x" and len(names) == 3  # x, h0, c0: the state goes in and out

@@ -22,9 +22,9 @@ from elman.tasks.asr import data as speech
 from elman.tasks.asr import task as asr
 from elman.tasks.asr.alphabet import BLANK
 from elman.tasks.asr.decoding import Decoding
+from elman.tasks.asr.graphs import acoustic_graphs, graph_inputs
 from elman.tasks.asr.model import AcousticModel
 from elman.tasks.asr.scores import error_rates
-from elman.tasks.lm.graphs import language_graphs, model_inputs
 from elman.tasks.rundir import open_model
 from elman.tasks.spec import Run, TaskSpec
 from elman.train.evaluation import evaluating
@@ -46,7 +46,13 @@ class AsrRun(Run):
 
     def details(self) -> dict:
         c = self.config
-        return {
+        shape = {
+            "cell": c.cell,
+            "hidden_size": c.hidden,
+            "num_layers": c.layers,
+            "bidirectional": c.bidirectional,
+        }
+        return shape | {
             "symbols": c.symbols,
             "features": c.features,
             "stack": c.stack,
@@ -165,22 +171,14 @@ class AsrRun(Run):
             )
 
     def graphs(self, mode: str | None = None) -> Export:
-        """(x, h0[, c0]) -> (log-probabilities, hn[, cn]) over feature frames (B, T, F), the
-        state an explicit input and output (a stream carries it between chunks); checked on
-        the first held-out utterance's frames."""
+        """The acoustic model's graph (``graphs.acoustic_graphs``), checked on the frames of
+        the first validation utterance."""
         mode = mode or "sequence"
-        if mode == "step" and not self.streams:
-            raise ValueError(
-                "mode: 'step' reads one frame at a time, which a bidirectional model cannot; "
-                "export it with --mode sequence, or train one with --no-bidirectional"
-            )
-        dim = self.config.feature_config().dim
-        found = language_graphs(self.model, dim, True, mode)
-        x = features(
-            self.samples_of(self.utterances("valid")[0].audio), self.config.feature_config()
-        )[None]
+        found = acoustic_graphs(self.model, self.config.feature_config().dim, mode)
+        samples = self.samples_of(self.utterances("valid")[0].audio)
+        x = features(samples, self.config.feature_config())[None]
         x = x[:, :1] if mode == "step" else x
-        return Export(found, {found[0].name: model_inputs(self.model, x)}, mode=mode)
+        return Export(found, {found[0].name: graph_inputs(self.model, x)}, mode=mode)
 
     def instead(self, verb: str) -> str:
         return "use `elman transcribe DIR AUDIO` or `elman evaluate DIR [MANIFEST]`"
