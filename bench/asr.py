@@ -1,0 +1,364 @@
+"""Speech recognition measured (issue 25) on the synthetic eSpeak NG corpus, test voices never
+heard in training: the offline BiLSTM-CTC (greedy, beam, beam with a fused character LM whose
+weights are chosen on validation), PocketSphinx on the same audio (bench/sphinx.py), and the
+streaming (unidirectional) model: WER beside the offline one, real-time factor on one
+thread, and how long after a word ends it appears in the partial transcript.
+
+Steps, each resumable on its own (runs under bench/runs/asr):
+
+    python bench/asr.py corpus --train 6000            # ~10 min: wav + manifests
+    python bench/asr.py lm --minutes 20                 # char LM on training text only
+    python bench/asr.py train --model offline --minutes 60 &
+    python bench/asr.py train --model streaming --minutes 60 &   # two lanes, 1 thread each
+    python bench/asr.py score                           # writes bench/results/asr.json/md
+
+The LM reads the Brown sentences of Brown's training files and the training utterances'
+transcripts; Brown's test-file sentences (some are test utterances) never reach it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from harness import markdown_table, metadata, summary
+from sphinx import configuration as sphinx_configuration
+from sphinx import transcribe as sphinx_transcribe
+
+from elman.cli import main as elman
+from elman.data.brown import read_brown
+from elman.data.speech.corpus import GENERATED, brown_sentences
+from elman.data.speech.manifests import read_manifest
+from elman.tasks.asr.decoding import Decoding
+from elman.tasks.asr.scores import error_rates
+from elman.tasks.registry import load_run
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "bench" / "runs" / "asr"
+RESULTS = ROOT / "bench" / "results"
+BROWN = ROOT / ".." / "shared" / "data" / "brown"
+MODELS = {  # the recommended offline model, and a unidirectional one that streams
+    "offline": [],
+    "streaming": ["--no-bidirectional"],
+}
+LM_SEED = 9_999  # the LM's generated sentences: not the corpus's draws
+CHUNK = 0.04  # seconds of audio per streaming chunk when timing words
+
+
+def corpus(a: argparse.Namespace) -> None:
+    sizes = ["--train", str(a.train), "--valid", str(a.valid), "--test", str(a.test)]
+    args = ["speech-corpus", str(RUNS / "corpus"), "--brown", str(BROWN), *sizes]
+    assert elman(args) == 0
+
+
+def lm(a: argparse.Namespace) -> None:
+    """A character LM on training text, one sentence per line: Brown's training-file
+    sentences and as many again from the corpus's number, date, time and command makers
+    (their own seed, not the corpus's)."""
+    pools, _ = brown_sentences(read_brown(BROWN))
+    made = [
+        GENERATED[k](rng)
+        for i in range(len(pools["train"]))
+        for rng in [np.random.default_rng([LM_SEED, i])]
+        for k in [sorted(GENERATED)[i % 4]]
+    ]
+    lines = list(pools["train"]) + made
+    text = RUNS / "lm.txt"
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    budget = ["--time-limit", str(a.minutes * 60), "--anneal-by-time", "--steps", "1000000"]
+    args = [
+        "train",
+        "charlm",
+        str(text),
+        "--out",
+        str(RUNS / "lm"),
+        "--overwrite",
+        "--sample-length",
+        "0",
+        "--no-progress",
+        *budget,
+    ]
+    assert elman(args) == 0
+
+
+def train(a: argparse.Namespace) -> None:
+    budget = ["--time-limit", str(a.minutes * 60), "--anneal-by-time", "--steps", "1000000"]
+    args = [
+        "train",
+        "asr",
+        "--corpus",
+        str(RUNS / "corpus"),
+        "--out",
+        str(RUNS / a.model),
+        "--overwrite",
+        "--no-progress",
+        "--eval-every",
+        "250",
+        *budget,
+        *MODELS[a.model],
+    ]
+    start = time.perf_counter()
+    assert elman(args) == 0
+    (RUNS / a.model / "bench.json").write_text(
+        json.dumps(
+            {
+                "train_seconds": round(time.perf_counter() - start),
+                "threads": torch.get_num_threads(),
+                "minutes": a.minutes,
+            }
+        )
+        + "\n"
+    )
+
+
+def scored(run, utterances, decoding: Decoding) -> tuple[dict, float]:
+    start = time.perf_counter()
+    result = run.evaluate(utterances, decoding=decoding)
+    return result, time.perf_counter() - start
+
+
+def fusion_weights(run, lm_run, valid, beam: int) -> tuple[dict, list[dict]]:
+    """α, β picked by WER on the validation voices (a small grid)."""
+    tried = []
+    for alpha in (0.3, 0.8):
+        for beta in (0.5, 2.0):
+            d = Decoding(beam=beam, lm=lm_run, lm_weight=alpha, word_bonus=beta)
+            result, _ = scored(run, valid, d)
+            tried.append(
+                {"lm_weight": alpha, "word_bonus": beta, "wer": result["wer"], "cer": result["cer"]}
+            )
+    best = min(tried, key=lambda r: (r["wer"], r["cer"]))
+    return best, tried
+
+
+def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
+    run, lm_run = load_run(RUNS / "offline"), load_run(RUNS / "lm")
+    greedy, greedy_s = scored(run, test, Decoding())
+    beam, beam_s = scored(run, test, Decoding(beam=a.beam))
+    best, tried = fusion_weights(run, lm_run, valid[: a.tune_on], a.beam)
+    weights = {"lm_weight": best["lm_weight"], "word_bonus": best["word_bonus"]}
+    fused, fused_s = scored(run, test, Decoding(beam=a.beam, lm=lm_run, **weights))
+    sphinx = sphinx_row(test)
+    audio = sum(u.duration or 0.0 for u in test)
+    info = json.loads((RUNS / "offline" / "bench.json").read_text())
+    common = {"audio_seconds": round(audio, 1), "utterances": len(test)}
+    return [
+        {
+            "name": "offline BiLSTM-CTC, LM fusion: test CER",
+            "metric": "cer",
+            "value": round(fused["cer"], 4),
+            "target": 0.05,
+            "better": "lower",
+            "met": fused["cer"] <= 0.05,
+            "baseline": {
+                "greedy": round(greedy["cer"], 4),
+                f"beam {a.beam}": round(beam["cer"], 4),
+                "PocketSphinx": round(sphinx["cer"], 4),
+            },
+            **common,
+        },
+        {
+            "name": "offline BiLSTM-CTC, LM fusion: test WER",
+            "metric": "wer",
+            "value": round(fused["wer"], 4),
+            "target": 0.15,
+            "better": "lower",
+            "met": fused["wer"] <= 0.15,
+            "baseline": {
+                "greedy": round(greedy["wer"], 4),
+                f"beam {a.beam}": round(beam["wer"], 4),
+                "PocketSphinx": round(sphinx["wer"], 4),
+            },
+            "fusion": weights
+            | {
+                "chosen_on": f"{len(valid[: a.tune_on])} validation utterances",
+                "grid": tried,
+                "lm": str(RUNS / "lm"),
+            },
+            "decode_seconds": {
+                "greedy": round(greedy_s, 1),
+                "beam": round(beam_s, 1),
+                "fused": round(fused_s, 1),
+            },
+            **common,
+        },
+        {
+            "name": "offline WER below PocketSphinx's (same test audio)",
+            "metric": "wer",
+            "value": round(fused["wer"], 4),
+            "target": round(sphinx["wer"], 4),
+            "better": "lower",
+            "met": fused["wer"] < sphinx["wer"],
+            "pocketsphinx": sphinx,
+            **common,
+        },
+        {
+            "name": "offline training time",
+            "metric": "train_minutes",
+            "value": round(info["train_seconds"] / 60, 1),
+            "target": info["minutes"] + 5,
+            "better": "lower",
+            "met": info["train_seconds"] / 60 <= info["minutes"] + 5,
+            "threads": info["threads"],
+            "model": load_run(RUNS / "offline").describe(),
+        },
+    ]
+
+
+def sphinx_row(test) -> dict:
+    start = time.perf_counter()
+    hyps = sphinx_transcribe([u.audio for u in test])
+    seconds = time.perf_counter() - start
+    refs = [" ".join(u.text.lower().split()) for u in test]
+    rates = error_rates(refs, hyps)
+    return rates | {"decode_seconds": round(seconds, 1), "configuration": sphinx_configuration()}
+
+
+def latencies(stream_run, offline_run, utterance) -> list[float]:
+    """Seconds from each word's end (the offline model's alignment) to the chunk after which
+    the streaming partial transcript first holds it, for the words both models agree on."""
+    samples = stream_run.samples_of(utterance.audio)
+    reference = offline_run.word_timings(offline_run.posteriors(utterance.audio))
+    step, stream, seen = int(CHUNK * stream_run.config.rate), stream_run.open_stream(), {}
+    for start in range(0, len(samples), step):
+        words = stream.feed(samples[start : start + step])["text"].split()
+        for k in range(len(words) - 1):  # a word followed by another one is complete
+            seen.setdefault((k, words[k]), (start + step) / stream_run.config.rate)
+    final = stream.text().split()
+    for k, w in enumerate(final):
+        seen.setdefault((k, w), len(samples) / stream_run.config.rate)
+    ref_words = [w for w, _, _ in reference]
+    out = []
+    for block in difflib.SequenceMatcher(
+        a=ref_words, b=final, autojunk=False
+    ).get_matching_blocks():
+        for i in range(block.size):
+            shown = seen.get((block.b + i, final[block.b + i]))
+            if shown is not None:
+                out.append(shown - reference[block.a + i][2])
+    return out
+
+
+def streaming_rows(test, offline_wer: float) -> list[dict]:
+    run, offline = load_run(RUNS / "streaming"), load_run(RUNS / "offline")
+    torch.set_num_threads(1)
+    greedy, _ = scored(run, test, Decoding())
+    compute = audio = 0.0
+    for u in test:  # real time: 100 ms chunks through the stream, features included
+        samples, step = run.samples_of(u.audio), int(0.1 * run.config.rate)
+        stream, start = run.open_stream(), time.perf_counter()
+        for k in range(0, len(samples), step):
+            stream.feed(samples[k : k + step])
+        compute, audio = (
+            compute + time.perf_counter() - start,
+            audio + len(samples) / run.config.rate,
+        )
+    delays = [d for u in test[:100] for d in latencies(run, offline, u)]
+    ratio = greedy["wer"] / offline_wer
+    q = statistics.quantiles(delays, n=10) if len(delays) > 1 else [None] * 9
+    return [
+        {
+            "name": "streaming WER / offline WER (greedy both)",
+            "metric": "wer_ratio",
+            "value": round(ratio, 3),
+            "target": 1.5,
+            "better": "lower",
+            "met": ratio <= 1.5,
+            "wer": {"streaming": round(greedy["wer"], 4), "offline": round(offline_wer, 4)},
+            "cer": round(greedy["cer"], 4),
+        },
+        {
+            "name": "streaming real-time factor, 1 thread (100 ms chunks)",
+            "metric": "rtf",
+            "value": round(compute / audio, 4),
+            "target": 0.1,
+            "better": "lower",
+            "met": compute / audio <= 0.1,
+            "audio_seconds": round(audio, 1),
+        },
+        {
+            "name": "streaming word latency (word end -> shown in the partial transcript)",
+            "metric": "seconds_median",
+            "value": round(statistics.median(delays), 3) if delays else None,
+            "better": "lower",
+            "p10": q[0] and round(q[0], 3),
+            "p90": q[-1] and round(q[-1], 3),
+            "words": len(delays),
+            "chunk_seconds": CHUNK,
+            "reference": "word ends from the offline model's CTC alignment; a word counts as shown "
+            "once the next word has begun, or when the utterance ends",
+        },
+    ]
+
+
+def score(a: argparse.Namespace) -> None:
+    test = read_manifest(RUNS / "corpus" / "test.tsv")[: a.limit]
+    valid = read_manifest(RUNS / "corpus" / "valid.tsv")
+    rows = offline_rows(a, test, valid)
+    greedy_wer = rows[1]["baseline"]["greedy"]
+    rows += streaming_rows(test, greedy_wer)
+    corpus_info = json.loads((RUNS / "corpus" / "corpus.json").read_text())
+    meta = metadata(
+        "asr",
+        f"{a.beam}-wide beams; models trained under the minutes in their rows",
+        f"synthetic eSpeak NG corpus ({corpus_info['hours']} h, held-out voices)",
+    )
+    doc = {
+        **meta,
+        "corpus": {k: corpus_info[k] for k in ("hours", "splits", "synth")},
+        "rows": rows,
+    }
+    (RESULTS / "asr.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    body = [
+        [
+            r["name"],
+            f"{r['value']}",
+            str(r.get("target", "")),
+            {True: "yes", False: "NO"}.get(r.get("met"), ""),
+            "; ".join(f"{k} {v}" for k, v in r.get("baseline", {}).items()),
+        ]
+        for r in rows
+    ]
+    md = [
+        "# Speech recognition (`elman train asr`)",
+        "",
+        f"{meta['machine']}; {meta['date']}; {meta['data']}.",
+        "",
+        *markdown_table(["row", "value", "target", "met", "beside"], body),
+        "",
+        summary(rows, len(rows)),
+    ]
+    (RESULTS / "asr.md").write_text("\n".join(md) + "\n")
+    for r in rows:
+        print(json.dumps({k: v for k, v in r.items() if k not in ("pocketsphinx", "fusion")}))
+
+
+def main() -> None:
+    global RUNS, RESULTS
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("step", choices=["corpus", "lm", "train", "score"])
+    p.add_argument("--train", type=int, default=6000)
+    p.add_argument("--valid", type=int, default=300)
+    p.add_argument("--test", type=int, default=300)
+    p.add_argument("--minutes", type=float, default=60)
+    p.add_argument("--model", choices=list(MODELS), default="offline")
+    p.add_argument("--beam", type=int, default=16)
+    p.add_argument("--tune-on", type=int, default=100, help="validation utterances for α, β")
+    p.add_argument("--limit", type=int, default=None, help="score the first N test utterances")
+    p.add_argument("--runs", default=str(RUNS), help="where the corpus and runs live")
+    p.add_argument("--results", default=str(RESULTS), help="where asr.json and asr.md go")
+    a = p.parse_args()
+    RUNS, RESULTS = Path(a.runs), Path(a.results)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    {"corpus": corpus, "lm": lm, "train": train, "score": score}[a.step](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
