@@ -76,10 +76,18 @@ bench: $(BENCHDEPS)
 	$(PY) bench/tune.py ucr --set ArrowHead --trials 16 --timeout 20 --threads 1 --objective val_loss
 	$(PY) bench/tune.py ucr --set GunPoint --trials 16 --timeout 25 --threads 1
 	$(PY) bench/tune.py ucr --set GunPoint --trials 16 --timeout 20 --threads 1 --objective val_loss
+	$(PY) bench/tune.py ucr --set ArrowHead --trials 16 --timeout 45 --threads 1 --objective val_loss --cv 3 --valid-fraction 0.34
+	$(PY) bench/tune.py ucr --set GunPoint --trials 16 --timeout 45 --threads 1 --objective val_loss --cv 3 --valid-fraction 0.34
 	$(PY) bench/tune.py charlm --trials 6 --trial-minutes 2 --threads 1
 	$(PY) bench/tune.py sentiment --trials 10 --timeout 12 --epochs 10 --threads 1
 	$(PY) bench/tune.py workers --trials 8 --epochs 100
 	$(PY) bench/tune.py kill --epochs 100
+	# speech recognition (issue 25): the two acoustic models train side by side, 1 thread each
+	$(PY) bench/asr.py corpus --train 6000
+	OMP_NUM_THREADS=1 $(PY) bench/asr.py lm --minutes 20
+	OMP_NUM_THREADS=1 $(PY) bench/asr.py train --model offline --minutes 60 & \
+	OMP_NUM_THREADS=1 $(PY) bench/asr.py train --model streaming --minutes 60; wait
+	$(PY) bench/asr.py score
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

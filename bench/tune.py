@@ -7,6 +7,8 @@ the steps can run on different days:
 
     python bench/tune.py ucr --set ArrowHead --trials 16 --timeout 25 --threads 1
     python bench/tune.py ucr --set GunPoint --trials 16 --timeout 20 --objective val_loss
+    python bench/tune.py ucr --set ArrowHead --trials 16 --timeout 45 --objective val_loss \
+        --cv 3 --valid-fraction 0.34 --threads 1     # each trial on 3 validation folds
     python bench/tune.py charlm --trials 6 --trial-minutes 2 --threads 1
     python bench/tune.py sentiment --trials 10 --timeout 12 --epochs 10 --threads 1
     python bench/tune.py workers --trials 8 --epochs 100
