@@ -51,8 +51,15 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
     tr.add_argument("audio", nargs="+", help="WAV, FLAC or OGG files")
     tr.add_argument("--timings", action="store_true", help="each word's start and end (s)")
     add_decoding_options(tr)
-    tr.add_argument("--format", choices=("jsonl", "csv", "text"), default="jsonl")
-    tr.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    tr.add_argument(
+        "--format",
+        choices=("jsonl", "csv", "text"),
+        default="jsonl",
+        help="one JSON line per file, CSV rows, or the transcripts alone (default: jsonl)",
+    )
+    tr.add_argument(
+        "--checkpoint", choices=("best", "last"), default="best", help="(default: best)"
+    )
     tr.set_defaults(handler=transcribe, run_type=AsrRun)
 
     c = sub.add_parser(
@@ -72,7 +79,9 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
 def add_decoding_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """--beam, --lm, --lm-weight, --word-bonus; None when not given (``Decoding.of``)."""
     p.add_argument("--beam", type=integer, help=f"{prefix}beam width (default: 1, greedy)")
-    p.add_argument("--lm", help=f"{prefix}a charlm run fused into the beam search")
+    p.add_argument(
+        "--lm", help=f"{prefix}a charlm run fused into the beam search (a beam of 16 unless --beam)"
+    )
     p.add_argument("--lm-weight", type=number, help=f"{prefix}the LM's weight α (default: 0.5)")
     p.add_argument("--word-bonus", type=number, help=f"{prefix}bonus β per symbol (default: 1.0)")
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from elman.data.speech.audio import read_audio
-from elman.data.speech.features import FeatureConfig, features, frames_for
+from elman.data.speech.features import FeatureConfig, features
 from elman.data.speech.manifests import Utterance, read_manifest
 from elman.tasks.asr.alphabet import Alphabet
 
@@ -112,8 +112,6 @@ class Encoded:
 
 def raw_config(config: FeatureConfig) -> FeatureConfig:
     """The config of the stored frames: unstacked (stacking comes after SpecAugment)."""
-    from dataclasses import replace
-
     return replace(config, stack=1)
 
 
@@ -149,10 +147,6 @@ def trainable(data: Encoded, stack: int) -> list[int]:
         if len(y) and f.shape[0] // stack >= len(y) + repeats:
             keep.append(i)
     return keep
-
-
-def frames_of(samples: int, config: FeatureConfig) -> int:
-    return frames_for(samples, config)
 
 
 __all__ = [

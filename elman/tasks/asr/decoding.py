@@ -101,7 +101,7 @@ class Decoding:
             from elman.tasks.registry import load_run
 
             run = load_run(lm)
-            if not hasattr(run, "vocab") or run.task != "charlm":
+            if run.task != "charlm":
                 raise ValueError(f"--lm: expected a charlm run, {lm} holds a {run.task} model")
         values = {"beam": beam or (16 if lm else 1), "lm": run}
         values |= {

@@ -116,12 +116,12 @@ class Batch(NamedTuple):
     target_lengths: Tensor  # (B,)
 
 
-def scale_stats(feats: Sequence[Tensor], stack: int) -> tuple[Tensor, Tensor]:
-    """μ, σ per stacked feature over every training frame (each of the k stacked slots
+def scale_stats(feats: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """μ, σ per feature over every training frame (unstacked: each of the k stacked slots
     shares its frame's statistics)."""
     frames = torch.cat(list(feats)).double()
     mean, std = frames.mean(0), frames.std(0, correction=0).clamp_min(1e-5)
-    return mean.float().repeat(stack), std.float().repeat(stack)
+    return mean.float(), std.float()
 
 
 def masked(f: Tensor, mean: Tensor, std: Tensor, config: SpecAugment, g: torch.Generator) -> Tensor:
@@ -164,11 +164,10 @@ class AsrTask:
         config: AsrConfig,
         seed: int = 0,
         source: dict | None = None,
-        dropped: int = 0,
     ) -> None:
         self.config, self.seed, self.source = config, seed, source or {}
         keep = speech.trainable(train, config.stack)
-        self.dropped = dropped + len(train) - len(keep)
+        self.dropped = len(train) - len(keep)  # too few frames for their transcripts
         if not keep:
             raise ValueError(
                 f"no training utterance has enough frames for its transcript at stack "
@@ -176,10 +175,9 @@ class AsrTask:
             )
         self.train_data, self.valid_data = train.subset(keep), valid
         self.model = build_model(config)
-        mean, std = scale_stats(self.train_data.feats, 1)
-        self.raw_mean, self.raw_std = mean, std
-        self.model.scale_mean.copy_(mean.repeat(config.stack))
-        self.model.scale_std.copy_(std.repeat(config.stack))
+        self.raw_mean, self.raw_std = scale_stats(self.train_data.feats)
+        self.model.scale_mean.copy_(self.raw_mean.repeat(config.stack))
+        self.model.scale_std.copy_(self.raw_std.repeat(config.stack))
 
     def batches(self, epoch: int) -> list[Batch]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
@@ -238,19 +236,18 @@ def decode_encoded(
 
 
 # ---- runs ------------------------------------------------------------------------------
-def encoded_splits(source: dict, config: AsrConfig):
-    """(train, valid, test or None) as ``speech.Encoded``."""
-    train, valid, test = speech.load_source(source)
-    fc, a, limit = config.feature_config(), config.alphabet, config.max_seconds
-    parts = [
-        speech.encode(u, fc, a, limit, s) for u, s in ((train, "training"), (valid, "validation"))
-    ]
-    return (*parts, speech.encode(test, fc, a, limit, "test") if test else None)
-
-
 def make_task(source: dict, config: AsrConfig, seed: int) -> AsrTask:
-    train, valid, _ = encoded_splits(source, config)
-    return AsrTask(train, valid, config, seed, source)
+    """The task on ``source``'s training and validation utterances (the test split is only
+    read when a run is scored)."""
+    train, valid, _ = speech.load_source(source)
+    fc, a, limit = config.feature_config(), config.alphabet, config.max_seconds
+    return AsrTask(
+        speech.encode(train, fc, a, limit, "training"),
+        speech.encode(valid, fc, a, limit, "validation"),
+        config,
+        seed,
+        source,
+    )
 
 
 def train(
