@@ -10,6 +10,7 @@ Steps, each resumable on its own (runs under bench/runs/asr):
     python bench/asr.py lm --minutes 20                 # char LM on training text only
     python bench/asr.py train --model offline --minutes 60 &
     python bench/asr.py train --model streaming --minutes 60 &   # two lanes, 1 thread each
+    python bench/asr.py sphinx                          # PocketSphinx on the test audio
     python bench/asr.py score                           # writes bench/results/asr.json/md
 
 The LM reads the Brown sentences of Brown's training files and the training utterances'
@@ -36,6 +37,7 @@ from elman.cli import main as elman
 from elman.data.brown import read_brown
 from elman.data.speech.corpus import GENERATED, brown_sentences
 from elman.data.speech.manifests import read_manifest
+from elman.files import atomic_path
 from elman.tasks.asr.decoding import Decoding
 from elman.tasks.asr.scores import error_rates
 from elman.tasks.registry import load_run
@@ -145,7 +147,7 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
     best, tried = fusion_weights(run, lm_run, valid[: a.tune_on], a.beam)
     weights = {"lm_weight": best["lm_weight"], "word_bonus": best["word_bonus"]}
     fused, fused_s = scored(run, test, Decoding(beam=a.beam, lm=lm_run, **weights))
-    sphinx = sphinx_row(test)
+    sphinx = sphinx_row(test, a.wait_sphinx)
     audio = sum(u.duration or 0.0 for u in test)
     info = json.loads((RUNS / "offline" / "bench.json").read_text())
     common = {"audio_seconds": round(audio, 1), "utterances": len(test)}
@@ -212,7 +214,26 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
     ]
 
 
-def sphinx_row(test) -> dict:
+def sphinx(a: argparse.Namespace) -> None:
+    """PocketSphinx on the test audio, kept in RUNS/sphinx.json for ``score`` (run it beside
+    the other steps: it decodes at about 0.6 s per audio second)."""
+    test = read_manifest(RUNS / "corpus" / "test.tsv")[: a.limit]
+    found = sphinx_row(test) | {"limit": a.limit}
+    with atomic_path(RUNS / "sphinx.json") as tmp:  # ``score`` may be polling for it
+        tmp.write_text(json.dumps(found) + "\n")
+
+
+def sphinx_row(test, wait: bool = False) -> dict:
+    """PocketSphinx's scores on ``test``: from RUNS/sphinx.json when it covers them (with
+    ``wait``, once the ``sphinx`` step running beside this one has written it), else
+    decoded here."""
+    saved = RUNS / "sphinx.json"
+    while wait and not (
+        saved.exists() and json.loads(saved.read_text())["utterances"] == len(test)
+    ):
+        time.sleep(10)
+    if saved.exists() and json.loads(saved.read_text())["utterances"] == len(test):
+        return json.loads(saved.read_text())
     start = time.perf_counter()
     hyps = sphinx_transcribe([u.audio for u in test])
     seconds = time.perf_counter() - start
@@ -343,7 +364,7 @@ def score(a: argparse.Namespace) -> None:
 def main() -> None:
     global RUNS, RESULTS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("step", choices=["corpus", "lm", "train", "score"])
+    p.add_argument("step", choices=["corpus", "lm", "train", "sphinx", "score"])
     p.add_argument("--train", type=int, default=6000)
     p.add_argument("--valid", type=int, default=300)
     p.add_argument("--test", type=int, default=300)
@@ -352,12 +373,14 @@ def main() -> None:
     p.add_argument("--beam", type=int, default=16)
     p.add_argument("--tune-on", type=int, default=100, help="validation utterances for α, β")
     p.add_argument("--limit", type=int, default=None, help="score the first N test utterances")
+    p.add_argument("--wait-sphinx", action="store_true", help="score: wait for the sphinx step")
     p.add_argument("--runs", default=str(RUNS), help="where the corpus and runs live")
     p.add_argument("--results", default=str(RESULTS), help="where asr.json and asr.md go")
     a = p.parse_args()
     RUNS, RESULTS = Path(a.runs), Path(a.results)
     RUNS.mkdir(parents=True, exist_ok=True)
-    {"corpus": corpus, "lm": lm, "train": train, "score": score}[a.step](a)
+    steps = {"corpus": corpus, "lm": lm, "train": train, "sphinx": sphinx, "score": score}
+    steps[a.step](a)
 
 
 if __name__ == "__main__":
