@@ -85,8 +85,8 @@ bench: $(BENCHDEPS)
 	# speech recognition (issue 25): the two acoustic models train side by side, 1 thread each
 	$(PY) bench/asr.py corpus --train 6000
 	OMP_NUM_THREADS=1 $(PY) bench/asr.py lm --minutes 20
-	OMP_NUM_THREADS=1 $(PY) bench/asr.py train --model offline --minutes 45 & \
-	OMP_NUM_THREADS=1 $(PY) bench/asr.py train --model streaming --minutes 45; wait
+	OMP_NUM_THREADS=1 $(PY) bench/asr.py train --model offline --minutes 60 & \
+	OMP_NUM_THREADS=1 $(PY) bench/asr.py train --model streaming --minutes 60; wait
 	$(PY) bench/asr.py sphinx & OMP_NUM_THREADS=1 $(PY) bench/asr.py score --wait-sphinx; wait
 
 clean:

@@ -5,6 +5,7 @@ whole utterance, fusion with a character LM, and clear errors for bad input."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,17 @@ def test_a_tiny_model_overfits_a_few_utterances_to_cer_0(corpus, tmp_path):
     assert main(args) == 0
     scores = load_run(out).evaluate(few)
     assert scores["cer"] == 0.0 and scores["wer"] == 0.0, scores
+
+
+def test_utterances_too_short_for_their_transcripts_are_left_out_and_counted(
+    corpus, tmp_path, capsys
+):
+    out = tmp_path / "stacked"
+    tiny_run(corpus, out, "--stack", "6", steps=1)  # 60 ms frames: the fast talkers' are few
+    train = len(read_manifest(corpus / "train.tsv"))
+    err = capsys.readouterr().err
+    said = re.search(rf"(\d+) of {train} training utterances are too short", err)
+    assert said and 0 < int(said[1]) < train
 
 
 def test_train_transcribe_evaluate_and_explain_from_the_cli(corpus, runs, capsys, tmp_path):

@@ -11,6 +11,7 @@ masks (Park et al. 2019) to every utterance, drawn anew each epoch from the run'
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -241,13 +242,21 @@ def make_task(source: dict, config: AsrConfig, seed: int) -> AsrTask:
     read when a run is scored)."""
     train, valid, _ = speech.load_source(source)
     fc, a, limit = config.feature_config(), config.alphabet, config.max_seconds
-    return AsrTask(
+    task = AsrTask(
         speech.encode(train, fc, a, limit, "training"),
         speech.encode(valid, fc, a, limit, "validation"),
         config,
         seed,
         source,
     )
+    if task.dropped:  # the run still trains: say what it left out, and why
+        print(
+            f"elman: {task.dropped} of {len(train)} training utterances are too short for "
+            f"their transcripts at --stack {config.stack} ({config.stack * 10} ms per frame) "
+            "and are left out",
+            file=sys.stderr,
+        )
+    return task
 
 
 def train(
