@@ -271,7 +271,7 @@ def test_a_study_killed_with_kill_9_resumes_losing_only_the_running_trial(data):
     victim = _elman(args)
     journal = out / "study.journal"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill while trial 1 runs
+    while time.monotonic() < deadline:  # kill while trial 1 trains
         time.sleep(0.2)
         if journal.exists() and _running(journal, number=1):
             break
@@ -295,4 +295,5 @@ def _running(journal: Path, number: int) -> bool:
         study = optuna.load_study(study_name="classify", storage=_journal(str(journal)))
     except KeyError:  # the journal is there, the study not yet
         return False
-    return any(t.number == number and t.state.name == "RUNNING" for t in study.trials)
+    # with its values sampled: a trial killed before that has nothing to lose or retry
+    return any(t.number == number and t.state.name == "RUNNING" and t.params for t in study.trials)
