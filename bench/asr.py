@@ -269,6 +269,7 @@ def latencies(stream_run, offline_run, utterance) -> list[float]:
 
 def streaming_rows(test, offline_wer: float) -> list[dict]:
     run, offline = load_run(RUNS / "streaming"), load_run(RUNS / "offline")
+    trained = json.loads((RUNS / "streaming" / "bench.json").read_text())
     torch.set_num_threads(1)
     greedy, _ = scored(run, test, Decoding())
     compute = audio = 0.0
@@ -294,6 +295,8 @@ def streaming_rows(test, offline_wer: float) -> list[dict]:
             "met": ratio <= 1.5,
             "wer": {"streaming": round(greedy["wer"], 4), "offline": round(offline_wer, 4)},
             "cer": round(greedy["cer"], 4),
+            "train_minutes": round(trained["train_seconds"] / 60, 1),
+            "model": run.describe(),
         },
         {
             "name": "streaming real-time factor, 1 thread (100 ms chunks)",
