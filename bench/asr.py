@@ -13,8 +13,9 @@ Steps, each resumable on its own (runs under bench/runs/asr):
     python bench/asr.py sphinx                          # PocketSphinx on the test audio
     python bench/asr.py score                           # writes bench/results/asr.json/md
 
-The LM reads the Brown sentences of Brown's training files and the training utterances'
-transcripts; Brown's test-file sentences (some are test utterances) never reach it.
+The LM reads the Brown sentences of Brown's training files and as many generated numbers,
+dates, times and commands (drawn with their own seed); Brown's test-file sentences (some are
+test utterances) never reach it.
 """
 
 from __future__ import annotations
@@ -223,17 +224,20 @@ def sphinx(a: argparse.Namespace) -> None:
         tmp.write_text(json.dumps(found) + "\n")
 
 
+def saved_sphinx(n: int) -> dict | None:
+    """What the ``sphinx`` step wrote, if it scored ``n`` utterances."""
+    path = RUNS / "sphinx.json"
+    found = json.loads(path.read_text()) if path.exists() else None
+    return found if found and found["utterances"] == n else None
+
+
 def sphinx_row(test, wait: bool = False) -> dict:
-    """PocketSphinx's scores on ``test``: from RUNS/sphinx.json when it covers them (with
-    ``wait``, once the ``sphinx`` step running beside this one has written it), else
-    decoded here."""
-    saved = RUNS / "sphinx.json"
-    while wait and not (
-        saved.exists() and json.loads(saved.read_text())["utterances"] == len(test)
-    ):
+    """PocketSphinx's scores on ``test``: those the ``sphinx`` step saved (with ``wait``,
+    once the step running beside this one has written them), else decoded here."""
+    while wait and saved_sphinx(len(test)) is None:
         time.sleep(10)
-    if saved.exists() and json.loads(saved.read_text())["utterances"] == len(test):
-        return json.loads(saved.read_text())
+    if found := saved_sphinx(len(test)):
+        return found
     start = time.perf_counter()
     hyps = sphinx_transcribe([u.audio for u in test])
     seconds = time.perf_counter() - start
