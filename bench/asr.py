@@ -130,7 +130,7 @@ def scored(run, utterances, decoding: Decoding) -> tuple[dict, float]:
 def fusion_weights(run, lm_run, valid, beam: int) -> tuple[dict, list[dict]]:
     """α, β picked by WER on the validation voices (a small grid)."""
     tried = []
-    for alpha in (0.3, 0.8):
+    for alpha in (0.3, 0.8, 1.5):
         for beta in (0.5, 2.0):
             d = Decoding(beam=beam, lm=lm_run, lm_weight=alpha, word_bonus=beta)
             result, _ = scored(run, valid, d)
