@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import hashlib
 import json
 import statistics
 import sys
@@ -215,28 +216,41 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
     ]
 
 
+SPHINX_WAIT = 3_600  # seconds ``score --wait-sphinx`` waits before decoding by itself
+
+
 def sphinx(a: argparse.Namespace) -> None:
     """PocketSphinx on the test audio, kept in RUNS/sphinx.json for ``score`` (run it beside
     the other steps: it decodes at about 0.6 s per audio second)."""
     test = read_manifest(RUNS / "corpus" / "test.tsv")[: a.limit]
-    found = sphinx_row(test) | {"limit": a.limit}
+    found = sphinx_row(test) | {"limit": a.limit, "key": sphinx_key(test)}
     with atomic_path(RUNS / "sphinx.json") as tmp:  # ``score`` may be polling for it
         tmp.write_text(json.dumps(found) + "\n")
 
 
-def saved_sphinx(n: int) -> dict | None:
-    """What the ``sphinx`` step wrote, if it scored ``n`` utterances."""
+def sphinx_key(test) -> str:
+    """Which test audio was decoded: its files, transcripts and the manifest's write time
+    (a corpus made again, even of the same size, has another key)."""
+    written = (RUNS / "corpus" / "test.tsv").stat().st_mtime_ns
+    rows = [f"{u.audio}\t{u.text}" for u in test] + [str(written)]
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def saved_sphinx(test) -> dict | None:
+    """What the ``sphinx`` step wrote, if it decoded exactly ``test``."""
     path = RUNS / "sphinx.json"
     found = json.loads(path.read_text()) if path.exists() else None
-    return found if found and found["utterances"] == n else None
+    return found if found and found.get("key") == sphinx_key(test) else None
 
 
 def sphinx_row(test, wait: bool = False) -> dict:
     """PocketSphinx's scores on ``test``: those the ``sphinx`` step saved (with ``wait``,
-    once the step running beside this one has written them), else decoded here."""
-    while wait and saved_sphinx(len(test)) is None:
+    once the step running beside this one has written them, for up to SPHINX_WAIT
+    seconds), else decoded here."""
+    deadline = time.monotonic() + SPHINX_WAIT
+    while wait and saved_sphinx(test) is None and time.monotonic() < deadline:
         time.sleep(10)
-    if found := saved_sphinx(len(test)):
+    if found := saved_sphinx(test):
         return found
     start = time.perf_counter()
     hyps = sphinx_transcribe([u.audio for u in test])

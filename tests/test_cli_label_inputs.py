@@ -172,9 +172,12 @@ def test_tampered_headers_are_one_error_naming_the_file(runs, tmp_path, capsys, 
     "argv, message",
     [
         (["predict", "{t}", "{lines}", "--top-k", "3"], "--top-k is for wordlm models"),
-        (["evaluate", "{w}", "--beam", "3"], "--beam is for seq2seq and asr"),
+        (["evaluate", "{w}", "--beam", "3"], "--beam is for seq2seq and asr models"),
         (["evaluate", "{c}", "--split", "valid"], "--split is for wordlm and tag and"),
-        (["explain", "{w}", "the cat", "--png", "{tmp}/a.png"], "--png is for seq2seq and asr"),
+        (
+            ["explain", "{w}", "the cat", "--png", "{tmp}/a.png"],
+            "--png is for seq2seq and asr models",
+        ),
     ],
 )
 def test_options_a_model_would_not_read_are_refused(runs, tmp_path, capsys, argv, message):
