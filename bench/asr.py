@@ -93,7 +93,10 @@ def lm(a: argparse.Namespace) -> None:
 
 
 def train(a: argparse.Namespace) -> None:
+    """Train one model for ``--minutes``; with ``--init-from NAME`` it starts from the run in
+    RUNS/NAME (a copy of an earlier stage) and bench.json adds that run's stages to its own."""
     budget = ["--time-limit", str(a.minutes * 60), "--anneal-by-time", "--steps", "1000000"]
+    start_from = ["--init-from", str(RUNS / a.init_from), "--lr", str(a.lr)] if a.init_from else []
     args = [
         "train",
         "asr",
@@ -107,19 +110,27 @@ def train(a: argparse.Namespace) -> None:
         "250",
         *budget,
         *MODELS[a.model],
+        *start_from,
     ]
+    earlier = stages(RUNS / a.init_from) if a.init_from else []
     start = time.perf_counter()
     assert elman(args) == 0
-    (RUNS / a.model / "bench.json").write_text(
-        json.dumps(
-            {
-                "train_seconds": round(time.perf_counter() - start),
-                "threads": torch.get_num_threads(),
-                "minutes": a.minutes,
-            }
-        )
-        + "\n"
-    )
+    stage = {
+        "train_seconds": round(time.perf_counter() - start),
+        "threads": torch.get_num_threads(),
+        "minutes": a.minutes,
+    } | ({"init_from": a.init_from, "lr": a.lr} if a.init_from else {})
+    every = [*earlier, stage]
+    total = {k: sum(s[k] for s in every) for k in ("train_seconds", "minutes")}
+    thread_minutes = sum(s["train_seconds"] * s["threads"] for s in every) / 60
+    info = total | {"thread_minutes": round(thread_minutes, 1), "stages": every}
+    (RUNS / a.model / "bench.json").write_text(json.dumps(info) + "\n")
+
+
+def stages(run: Path) -> list[dict]:
+    """The training stages that led to ``run`` (one, for a run trained from scratch)."""
+    info = json.loads((run / "bench.json").read_text())
+    return info.get("stages", [info])
 
 
 def scored(run, utterances, decoding: Decoding) -> tuple[dict, float]:
@@ -210,7 +221,7 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
             "target": info["minutes"] + 5,
             "better": "lower",
             "met": info["train_seconds"] / 60 <= info["minutes"] + 5,
-            "threads": info["threads"],
+            "stages": stages(RUNS / "offline"),
             "model": load_run(RUNS / "offline").describe(),
         },
     ]
@@ -314,6 +325,7 @@ def streaming_rows(test, offline_wer: float) -> list[dict]:
             "wer": {"streaming": round(greedy["wer"], 4), "offline": round(offline_wer, 4)},
             "cer": round(greedy["cer"], 4),
             "train_minutes": round(trained["train_seconds"] / 60, 1),
+            "stages": stages(RUNS / "streaming"),
             "model": run.describe(),
         },
         {
@@ -391,6 +403,8 @@ def main() -> None:
     p.add_argument("--test", type=int, default=300)
     p.add_argument("--minutes", type=float, default=60)
     p.add_argument("--model", choices=list(MODELS), default="offline")
+    p.add_argument("--init-from", help="train: start from the run in RUNS/NAME (a copy)")
+    p.add_argument("--lr", type=float, default=5e-4, help="train --init-from: peak rate")
     p.add_argument("--beam", type=int, default=16)
     p.add_argument("--tune-on", type=int, default=100, help="validation utterances for α, β")
     p.add_argument("--limit", type=int, default=None, help="score the first N test utterances")

@@ -96,6 +96,7 @@ def add_init_option(
     derive: Callable[[argparse.Namespace], dict] | None = None,
     help: str | None = None,
     single: bool = False,
+    metavar: str = "LM_RUN",
 ) -> None:
     """``--init-from``: start from pretrained language-model runs (one run if ``single``).
     ``derive(args)`` gives the option defaults they imply (their sizes; ``elman.cli`` parses
@@ -104,7 +105,7 @@ def add_init_option(
     parser.add_argument(
         "--init-from",
         nargs=None if single else "+",
-        metavar="LM_RUN",
+        metavar=metavar,
         default=None,
         help=help
         or "start from a pretrained language model's vocabulary, embeddings and encoder: "

@@ -64,6 +64,28 @@ def test_utterances_too_short_for_their_transcripts_are_left_out_and_counted(
     assert said and 0 < int(said[1]) < train
 
 
+def test_init_from_starts_from_every_weight_of_an_asr_run_and_refuses_another_shape(
+    corpus, runs, tmp_path, capsys
+):
+    source = load_run(runs["streaming"])
+    out = tmp_path / "more"
+    args = ["train", "asr", "--corpus", str(corpus), "--out", str(out), "--init-from",
+            str(runs["streaming"]), "--steps", "1", "--lr", "1e-9", "--eval-every", "1",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0  # no sizes given: the source's are the defaults
+    run = load_run(out, "last")
+    assert (run.config.hidden, run.config.layers, run.config.bidirectional) == (16, 2, False)
+    for name, weight in source.model.state_dict().items():  # one step of 1e-9 from there
+        assert torch.allclose(run.model.state_dict()[name], weight, atol=1e-7), name
+    assert run.meta["task_config"]["init_from"]["path"] == str(runs["streaming"].resolve())
+    capsys.readouterr()
+    wrong = [*args[:5], str(tmp_path / "wrong"), *args[6:], "--hidden", "32"]
+    assert main(wrong) == 2
+    err = capsys.readouterr().err
+    assert "--init-from: the model differs" in err and "hidden 32" in err
+    assert not (tmp_path / "wrong").exists()
+
+
 def test_train_transcribe_evaluate_and_explain_from_the_cli(corpus, runs, capsys, tmp_path):
     audio = sorted((corpus / "test").glob("*.wav"))[:2]
     assert main(["transcribe", str(runs["offline"]), *map(str, audio), "--timings"]) == 0

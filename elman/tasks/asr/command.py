@@ -12,6 +12,7 @@ from elman.tasks.asr import task as asr
 from elman.tasks.asr.decoding import Decoding
 from elman.tasks.asr.run import SPEC, AsrRun
 from elman.tasks.options import (
+    add_init_option,
     add_task_options,
     config_from,
     integer,
@@ -44,6 +45,14 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
         help="without --valid: share of the training speakers held out (default: 0.05)",
     )
     add_task_options(t, SPEC)
+    add_init_option(
+        t,
+        derive_shape,
+        "start from a trained asr run: every weight and its feature scaling, trained on "
+        "(fine-tuned to) this data; its model fields become the defaults",
+        single=True,
+        metavar="ASR_RUN",
+    )
     t.set_defaults(train=train_asr)
 
     tr = sub.add_parser("transcribe", help="transcribe audio files with a trained asr model")
@@ -110,7 +119,15 @@ def train_asr(a: argparse.Namespace) -> dict:
     """`elman train asr`: the metrics of the run it trains into --out."""
     out = refuse_existing(a.out, a.overwrite)
     config = config_from(a, asr.AsrConfig)
-    return asr.train(_source(a), config, train_config(a), out, epochs=a.epochs)
+    source = _source(a)
+    return asr.train(source, config, train_config(a), out, epochs=a.epochs, init_from=a.init_from)
+
+
+def derive_shape(a: argparse.Namespace) -> dict:
+    """The model fields ``--init-from`` implies: the source run's (none without it)."""
+    from elman.tasks.finetune import shape_of, source_run
+
+    return shape_of(source_run(a.init_from, asr.NAME).config, asr.SHAPE) if a.init_from else {}
 
 
 def transcribe(a: argparse.Namespace, run: AsrRun) -> None:

@@ -33,6 +33,7 @@ from elman.tasks.asr import data as speech
 from elman.tasks.asr.alphabet import BLANK, Alphabet
 from elman.tasks.asr.model import AcousticModel
 from elman.tasks.asr.scores import error_rates
+from elman.tasks.finetune import check_same, source_run
 from elman.tasks.rundir import fit_task, resume_run
 from elman.train import TrainConfig, seed_everything
 from elman.train.distributed import rank_and_world
@@ -40,6 +41,9 @@ from elman.train.evaluation import evaluating
 
 NAME = "asr"
 EVAL_BATCH = 32
+# the fields that fix an acoustic model's weights and what its inputs and outputs mean
+SHAPE = ("cell", "hidden", "layers", "bidirectional", "features", "n_mels", "n_mfcc", "stack",
+         "rate", "symbols")  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,6 +183,20 @@ class AsrTask:
         self.raw_mean, self.raw_std = scale_stats(self.train_data.feats)
         self.model.scale_mean.copy_(self.raw_mean.repeat(config.stack))
         self.model.scale_std.copy_(self.raw_std.repeat(config.stack))
+        self.init_from: dict | None = None  # the run it started from, if any
+
+    def start_from(self, run) -> None:
+        """Every weight of the asr ``run`` (same ``SHAPE``), its feature scaling included:
+        its weights were trained on inputs scaled by its training set's statistics."""
+        self.model.load_state_dict(run.model.state_dict())
+        n = self.raw_mean.numel()
+        self.raw_mean = self.model.scale_mean[:n].clone()
+        self.raw_std = self.model.scale_std[:n].clone()
+        self.init_from = {
+            "path": str(run.path.resolve()),
+            "checkpoint": run.which,
+            "step": run.meta.get("step"),
+        }
 
     def batches(self, epoch: int) -> list[Batch]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
@@ -213,6 +231,7 @@ class AsrTask:
             "source": self.source,
             "seed": self.seed,
             "dropped": self.dropped,
+            "init_from": self.init_from,
         }
 
 
@@ -266,10 +285,18 @@ def train(
     out: str | Path,
     until: int | None = None,
     epochs: int | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, float]:
-    """Train an acoustic model on the utterances ``source`` describes into ``out``."""
+    """Train an acoustic model on the utterances ``source`` describes into ``out``;
+    ``init_from``: an asr run to start from (``config`` must give its model, ``SHAPE``): to
+    fine-tune it on other speech, or to train it on."""
     seed_everything(train_config.seed)
+    run = source_run(init_from, NAME) if init_from is not None else None
+    if run is not None:  # before the audio is read: a mismatch is refused at once
+        check_same(config, run, SHAPE, "the source model's")
     task = make_task(source, config, train_config.seed)
+    if run is not None:
+        task.start_from(run)
     return fit_task(task, train_config, out, until, epochs)
 
 
@@ -279,7 +306,9 @@ def config_of(info: dict) -> AsrConfig:
 
 def _task_from_meta(meta: dict) -> AsrTask:
     info = meta["task_config"]
-    return make_task(info["source"], config_of(info), info["seed"])
+    task = make_task(info["source"], config_of(info), info["seed"])
+    task.init_from = info.get("init_from")  # the checkpoint holds the weights it led to
+    return task
 
 
 def resume(out: str | Path, steps: int | None = None, until: int | None = None) -> dict[str, float]:
