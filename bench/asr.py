@@ -8,8 +8,12 @@ Steps, each resumable on its own (runs under bench/runs/asr):
 
     python bench/asr.py corpus --train 6000            # ~10 min: wav + manifests
     python bench/asr.py lm --minutes 20                 # char LM on training text only
+    python bench/asr.py wordlm --minutes 15             # word LM on the same text
     python bench/asr.py train --model offline --minutes 60 &
     python bench/asr.py train --model streaming --minutes 60 &   # two lanes, 1 thread each
+    cp -r RUNS/offline RUNS/offline-60; cp -r RUNS/streaming RUNS/streaming-60
+    python bench/asr.py train --model offline --minutes 125 --init-from offline-60 &
+    python bench/asr.py train --model streaming --minutes 125 --init-from streaming-60 &
     python bench/asr.py sphinx                          # PocketSphinx on the test audio
     python bench/asr.py score                           # writes bench/results/asr.json/md
 
@@ -89,6 +93,20 @@ def lm(a: argparse.Namespace) -> None:
         "--no-progress",
         *budget,
     ]
+    assert elman(args) == 0
+
+
+def wordlm(a: argparse.Namespace) -> None:
+    """A word LM on the character LM's text (``lm`` writes it), its lines shuffled so the
+    held-out tail (validation, which picks the checkpoint) mixes Brown and generated ones."""
+    lines = (RUNS / "lm.txt").read_text(encoding="utf-8").splitlines()
+    np.random.default_rng(LM_SEED).shuffle(lines)
+    text = RUNS / "words.txt"
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    budget = ["--time-limit", str(a.minutes * 60), "--anneal-by-time", "--steps", "1000000"]
+    args = ["train", "wordlm", str(text), "--tokenizer", "whitespace", "--out",
+            str(RUNS / "wordlm"), "--overwrite", "--sample-length", "0", "--no-progress",
+            *budget]  # fmt: skip
     assert elman(args) == 0
 
 
@@ -397,7 +415,7 @@ def score(a: argparse.Namespace) -> None:
 def main() -> None:
     global RUNS, RESULTS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("step", choices=["corpus", "lm", "train", "sphinx", "score"])
+    p.add_argument("step", choices=["corpus", "lm", "wordlm", "train", "sphinx", "score"])
     p.add_argument("--train", type=int, default=6000)
     p.add_argument("--valid", type=int, default=300)
     p.add_argument("--test", type=int, default=300)
@@ -414,7 +432,8 @@ def main() -> None:
     a = p.parse_args()
     RUNS, RESULTS = Path(a.runs), Path(a.results)
     RUNS.mkdir(parents=True, exist_ok=True)
-    steps = {"corpus": corpus, "lm": lm, "train": train, "sphinx": sphinx, "score": score}
+    steps = {"corpus": corpus, "lm": lm, "wordlm": wordlm, "train": train, "sphinx": sphinx}
+    steps["score"] = score
     steps[a.step](a)
 
 

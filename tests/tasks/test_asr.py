@@ -5,6 +5,7 @@ whole utterance, fusion with a character LM, and clear errors for bad input."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from elman.cli import main
 from elman.data.speech.audio import write_wav
 from elman.data.speech.manifests import Utterance, read_manifest
 from elman.tasks.asr.data import hold_out
-from elman.tasks.asr.decoding import CharLMScorer, Decoding
+from elman.tasks.asr.decoding import CharLMScorer, Decoding, WordLMScorer
 from elman.tasks.asr.stream import AsrStream
 from elman.tasks.registry import load_run
 from tests.speech import tiny_corpus, tiny_run
@@ -145,6 +146,50 @@ def test_fusion_with_a_character_lm(corpus, runs, tmp_path):
         Decoding.of(beam=8, lm=runs["offline"])
 
 
+def test_fusion_with_a_word_lm_scores_each_word_when_it_ends(corpus, runs, tmp_path, capsys):
+    lines = [u.text for u in read_manifest(corpus / "train.tsv")]
+    (tmp_path / "words.txt").write_text("\n".join(lines * 3) + "\n")
+    lm = tmp_path / "wordlm"
+    args = ["train", "wordlm", str(tmp_path / "words.txt"), "--tokenizer", "whitespace",
+            "--out", str(lm), "--hidden", "16", "--embedding", "16", "--steps", "20",
+            "--eval-every", "20", "--seq-len", "8", "--batch-size", "4", "--sample-length", "0",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    run, word_run = load_run(runs["offline"]), load_run(lm)
+    scorer = WordLMScorer(word_run, run.config.symbols)
+    ids = {c: run.config.symbols.index(c) + 1 for c in run.config.symbols}
+    known = next(w for w in lines[0].split() if w in scorer.index)
+    state, total = scorer.initial(), 0.0
+    for c in known:  # spelling scores nothing until the word ends
+        logp, state = scorer.score(state, ids[c])
+        assert logp == 0.0
+    logp, state = scorer.score(state, ids[" "])
+    first = scorer._next(())
+    assert logp == pytest.approx(float(first[scorer.index[known]])) and logp < 0
+    assert first.exp().sum().item() == pytest.approx(1.0, abs=1e-6)
+    total = scorer.final(state)  # nothing spelled: the sentence end alone
+    assert total == pytest.approx(float(scorer._next((scorer.index[known],))[2]))
+    unknown, _ = scorer.score(((), "qxzj"), ids[" "])
+    assert unknown == pytest.approx(float(first[1]) - math.log(len(scorer.index)))
+    wav = str(sorted((corpus / "test").glob("*.wav"))[0])
+    log_probs = run.posteriors(wav)
+    silent = Decoding.of(beam=8, word_lm=lm, word_lm_weight=0.0, word_bonus=0.0)
+    assert silent.text(log_probs, run.config.alphabet) == Decoding(beam=8).text(
+        log_probs, run.config.alphabet
+    )  # weight 0: the LM changes nothing
+    capsys.readouterr()
+    args = ["transcribe", str(runs["offline"]), wav, "--word-lm", str(lm), "--word-lm-weight", "1"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["text"] is not None
+    assert main(["evaluate", str(runs["offline"]), "--word-lm", str(lm), "--beam", "4"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["decoding"]["word_lm"] == str(lm) and scores["decoding"]["word_lm_weight"] == 0.5
+    with pytest.raises(ValueError, match="expected a wordlm run"):
+        Decoding.of(beam=8, word_lm=runs["offline"])
+    with pytest.raises(ValueError, match="word_lm_weight must be >= 0"):
+        Decoding(beam=8, word_lm=word_run, word_lm_weight=-1)
+
+
 def test_bad_input_is_a_clear_error(corpus, runs, tmp_path, capsys):
     bad = _manifest(tmp_path / "bad.tsv", [(str(next((corpus / "test").glob("*.wav"))), "café 3")])
     assert main(["evaluate", str(runs["offline"]), str(bad)]) == 2
@@ -158,7 +203,9 @@ def test_bad_input_is_a_clear_error(corpus, runs, tmp_path, capsys):
     assert main(["transcribe", str(runs["offline"]), str(long)]) == 2
     assert "over the limit max_seconds=30.0" in capsys.readouterr().err
     assert main(["transcribe", str(runs["offline"]), str(long), "--lm-weight", "1"]) == 2
-    assert "--lm-weight and --word-bonus weigh a language model" in capsys.readouterr().err
+    assert "--lm-weight weighs a character language model" in capsys.readouterr().err
+    assert main(["transcribe", str(runs["offline"]), str(long), "--word-bonus", "1"]) == 2
+    assert "--word-bonus goes with a language model" in capsys.readouterr().err
     with pytest.raises(ValueError, match="fusion needs a beam search"):
         Decoding(beam=1, lm=object())
     assert main(["export", str(runs["offline"]), "--format", "onnx", "--mode", "step"]) == 2

@@ -86,17 +86,26 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
 
 
 def add_decoding_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
-    """--beam, --lm, --lm-weight, --word-bonus; None when not given (``Decoding.of``)."""
+    """--beam, --lm, --lm-weight, --word-bonus, --word-lm, --word-lm-weight; None when not
+    given (``Decoding.of``)."""
     p.add_argument("--beam", type=integer, help=f"{prefix}beam width (default: 1, greedy)")
     p.add_argument(
         "--lm", help=f"{prefix}a charlm run fused into the beam search (a beam of 16 unless --beam)"
     )
     p.add_argument("--lm-weight", type=number, help=f"{prefix}the LM's weight α (default: 0.5)")
     p.add_argument("--word-bonus", type=number, help=f"{prefix}bonus β per symbol (default: 1.0)")
+    p.add_argument(
+        "--word-lm",
+        help=f"{prefix}a wordlm run (whitespace tokens) fused into the beam search: each word "
+        "scored when it ends; with --lm or alone",
+    )
+    p.add_argument(
+        "--word-lm-weight", type=number, help=f"{prefix}the word LM's weight γ (default: 0.5)"
+    )
 
 
 def decoding_of(a: argparse.Namespace) -> Decoding:
-    return Decoding.of(a.beam, a.lm, a.lm_weight, a.word_bonus)
+    return Decoding.of(a.beam, a.lm, a.lm_weight, a.word_bonus, a.word_lm, a.word_lm_weight)
 
 
 def _source(a: argparse.Namespace) -> dict:
@@ -202,7 +211,7 @@ def make_corpus(a: argparse.Namespace) -> None:
     )
 
 
-DECODING = ("beam", "lm", "lm_weight", "word_bonus")
+DECODING = ("beam", "lm", "lm_weight", "word_bonus", "word_lm", "word_lm_weight")
 HANDLERS = {
     "evaluate": Handler(evaluate, reads=("split", *DECODING)),  # type: ignore[arg-type]
     "explain": Handler(explain, reads=("png",)),  # type: ignore[arg-type]
