@@ -157,31 +157,74 @@ def scored(run, utterances, decoding: Decoding) -> tuple[dict, float]:
     return result, time.perf_counter() - start
 
 
-def fusion_weights(run, lm_run, valid, beam: int) -> tuple[dict, list[dict]]:
-    """α, β picked by WER on the validation voices (a small grid)."""
-    tried = []
-    for alpha in (0.3, 0.8, 1.5):
-        for beta in (0.5, 2.0):
-            d = Decoding(beam=beam, lm=lm_run, lm_weight=alpha, word_bonus=beta)
-            result, _ = scored(run, valid, d)
-            tried.append(
-                {"lm_weight": alpha, "word_bonus": beta, "wer": result["wer"], "cer": result["cer"]}
-            )
-    best = min(tried, key=lambda r: (r["wer"], r["cer"]))
-    return best, tried
+_LOADED: dict = {}  # a worker's runs and manifests, read once per process
+
+
+def decode_job(job: tuple[str, int | None, dict]) -> dict:
+    """Score the first ``n`` utterances of ``split`` with the offline model and ``options``
+    (``lm`` / ``word_lm``: True fuses that LM); in a pool worker, on one thread."""
+    split, n, options = job
+    torch.set_num_threads(1)
+    if not _LOADED:
+        _LOADED.update(
+            run=load_run(RUNS / "offline"),
+            lm=load_run(RUNS / "lm"),
+            word_lm=load_run(RUNS / "wordlm"),
+            test=read_manifest(RUNS / "corpus" / "test.tsv"),
+            valid=read_manifest(RUNS / "corpus" / "valid.tsv"),
+        )
+    runs = {k: _LOADED[k] if options.get(k) else None for k in ("lm", "word_lm")}
+    result, seconds = scored(_LOADED["run"], _LOADED[split][:n], Decoding(**options | runs))
+    return {"options": options, "wer": result["wer"], "cer": result["cer"], "seconds": seconds}
+
+
+def run_jobs(jobs: list[tuple], workers: int) -> list[dict]:
+    """``decode_job`` over ``jobs`` in ``workers`` processes (1 thread each), in order."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, initializer=_set_runs, initargs=(RUNS,)) as pool:
+        return list(pool.map(decode_job, jobs))
+
+
+def _set_runs(runs: Path) -> None:
+    global RUNS
+    RUNS = runs
+
+
+def picked(tried: list[dict]) -> dict:
+    return min(tried, key=lambda r: (r["wer"], r["cer"]))
+
+
+def fusion_weights(a: argparse.Namespace) -> tuple[dict, dict, list[dict]]:
+    """The fused decodings picked by WER on ``--tune-on`` validation utterances: the character
+    LM alone (α × β), then the word LM beside it (γ × β, α fixed at the first pick); the
+    second is kept only where it beats the first on validation."""
+    base = {"beam": a.beam}
+    grid = [base | {"lm": True, "lm_weight": x, "word_bonus": b} for x in (0.3, 0.8, 1.5)
+            for b in (0.5, 2.0)]  # fmt: skip
+    tried = run_jobs([("valid", a.tune_on, o) for o in grid], a.workers)
+    char = picked(tried)
+    alpha, beta = char["options"]["lm_weight"], char["options"]["word_bonus"]
+    char_lm = {"lm": True, "lm_weight": alpha, "word_lm": True}
+    grid = [base | char_lm | {"word_bonus": b, "word_lm_weight": g} for g in (0.3, 0.7, 1.2)
+            for b in (beta, beta + 1.5)]  # fmt: skip
+    tried += run_jobs([("valid", a.tune_on, o) for o in grid], a.workers)
+    return char["options"], picked(tried)["options"], tried
 
 
 def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
-    run, lm_run = load_run(RUNS / "offline"), load_run(RUNS / "lm")
-    greedy, greedy_s = scored(run, test, Decoding())
-    beam, beam_s = scored(run, test, Decoding(beam=a.beam))
-    best, tried = fusion_weights(run, lm_run, valid[: a.tune_on], a.beam)
-    weights = {"lm_weight": best["lm_weight"], "word_bonus": best["word_bonus"]}
-    fused, fused_s = scored(run, test, Decoding(beam=a.beam, lm=lm_run, **weights))
+    char_options, options, tried = fusion_weights(a)
+    decodings = {"greedy": {}, "beam": {"beam": a.beam}, "char": char_options, "fused": options}
+    results = run_jobs([("test", a.limit, o) for o in decodings.values()], a.workers)
+    greedy, beam, char, fused = results
     sphinx = sphinx_row(test, a.wait_sphinx)
     audio = sum(u.duration or 0.0 for u in test)
     info = json.loads((RUNS / "offline" / "bench.json").read_text())
     common = {"audio_seconds": round(audio, 1), "utterances": len(test)}
+    weights = {k: v for k, v in options.items() if k not in ("beam", "lm", "word_lm")}
+    lms = {"lm": str(RUNS / "lm")} | (
+        {"word_lm": str(RUNS / "wordlm")} if "word_lm" in options else {}
+    )
     return [
         {
             "name": "offline BiLSTM-CTC, LM fusion: test CER",
@@ -193,6 +236,7 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
             "baseline": {
                 "greedy": round(greedy["cer"], 4),
                 f"beam {a.beam}": round(beam["cer"], 4),
+                "char LM alone": round(char["cer"], 4),
                 "PocketSphinx": round(sphinx["cer"], 4),
             },
             **common,
@@ -207,18 +251,18 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
             "baseline": {
                 "greedy": round(greedy["wer"], 4),
                 f"beam {a.beam}": round(beam["wer"], 4),
+                "char LM alone": round(char["wer"], 4),
                 "PocketSphinx": round(sphinx["wer"], 4),
             },
             "fusion": weights
+            | lms
             | {
                 "chosen_on": f"{len(valid[: a.tune_on])} validation utterances",
+                "char_lm_alone": char_options,
                 "grid": tried,
-                "lm": str(RUNS / "lm"),
             },
             "decode_seconds": {
-                "greedy": round(greedy_s, 1),
-                "beam": round(beam_s, 1),
-                "fused": round(fused_s, 1),
+                k: round(r["seconds"], 1) for k, r in zip(decodings, results, strict=True)
             },
             **common,
         },
@@ -424,7 +468,8 @@ def main() -> None:
     p.add_argument("--init-from", help="train: start from the run in RUNS/NAME (a copy)")
     p.add_argument("--lr", type=float, default=5e-4, help="train --init-from: peak rate")
     p.add_argument("--beam", type=int, default=16)
-    p.add_argument("--tune-on", type=int, default=100, help="validation utterances for α, β")
+    p.add_argument("--tune-on", type=int, default=100, help="validation utterances for α, β, γ")
+    p.add_argument("--workers", type=int, default=2, help="score: decoding processes")
     p.add_argument("--limit", type=int, default=None, help="score the first N test utterances")
     p.add_argument("--wait-sphinx", action="store_true", help="score: wait for the sphinx step")
     p.add_argument("--runs", default=str(RUNS), help="where the corpus and runs live")
