@@ -8,6 +8,7 @@ import json
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -188,6 +189,11 @@ def test_fusion_with_a_word_lm_scores_each_word_when_it_ends(corpus, runs, tmp_p
         Decoding.of(beam=8, word_lm=runs["offline"])
     with pytest.raises(ValueError, match="word_lm_weight must be >= 0"):
         Decoding(beam=8, word_lm=word_run, word_lm_weight=-1)
+    pieces = SimpleNamespace(backward=False, tokenizer=SimpleNamespace(kind="bpe"), path=lm)
+    with pytest.raises(ValueError, match="reads BPE pieces; fusion scores whole words"):
+        WordLMScorer(pieces, run.config.symbols)
+    with pytest.raises(ValueError, match="reads text backwards"):
+        WordLMScorer(SimpleNamespace(backward=True, path=lm), run.config.symbols)
 
 
 def test_bad_input_is_a_clear_error(corpus, runs, tmp_path, capsys):

@@ -77,6 +77,11 @@ class WordLMScorer:
                 f"word_lm: the language model {run.path} reads text backwards; fusion needs a "
                 "forward word LM"
             )
+        if run.tokenizer.kind == "bpe":
+            raise ValueError(
+                f"word_lm: the language model {run.path} reads BPE pieces; fusion scores whole "
+                "words: train it with --tokenizer whitespace"
+            )
         tokens = run.names()
         self.model, self.symbols = run.model, symbols
         self.index = {t: i for i, t in enumerate(tokens)}
