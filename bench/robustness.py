@@ -395,12 +395,15 @@ def run_cases(
     timeout: float,
     keep: bool = False,
     done=None,
+    slow: float = 15.0,
 ) -> list[Result]:
     """Run ``cases``, ``workers`` at a time, from this one thread (forking from a process
-    with threads could copy a held lock into the child). ``done(result)`` after each."""
+    with threads could copy a held lock into the child). ``done(result)`` after each; a case
+    that asks for much work (``slow_ok``) gets ``slow`` seconds at most."""
     queue, running, results = list(enumerate(cases)), {}, [None] * len(cases)
+    limits = (timeout, min(timeout, slow))
     try:
-        _loop(queue, running, results, root, workers, mode, timeout, keep, done)
+        _loop(queue, running, results, root, workers, mode, limits, keep, done)
     finally:  # interrupted: no case outlives the script
         for r in running.values():
             with contextlib.suppress(ProcessLookupError):
@@ -408,7 +411,7 @@ def run_cases(
     return results
 
 
-def _loop(queue, running, results, root, workers, mode, timeout, keep, done) -> None:
+def _loop(queue, running, results, root, workers, mode, limits, keep, done) -> None:
     while queue or running:
         while queue and len(running) < workers:
             i, case = queue.pop(0)
@@ -427,7 +430,7 @@ def _loop(queue, running, results, root, workers, mode, timeout, keep, done) -> 
             running[i] = Running(case, pid, scratch, port, time.monotonic())
         time.sleep(0.05)
         for i, r in list(running.items()):
-            limit = min(timeout, 15) if r.case.slow_ok else timeout
+            limit = limits[r.case.slow_ok]
             status = _finished(r, limit)
             if status is False:
                 continue
@@ -1252,6 +1255,12 @@ def main() -> None:
     p.add_argument("--limit", type=int, help="at most N cases per command")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
+    p.add_argument(
+        "--slow-timeout",
+        type=float,
+        default=15.0,
+        help="seconds for a case asking for much work (a billion steps): busy after that",
+    )
     p.add_argument("--exec", action="store_true", help="each case in a new `elman` process")
     p.add_argument(
         "--out",
@@ -1299,7 +1308,7 @@ def main() -> None:
             if out is not None and len(results) % 50 == 0:
                 save(out, "robustness", sorted_like(results, cases, reqs), planned + 999, budget)
 
-        run_cases(cases, root, a.workers, mode, a.timeout, done=done)
+        run_cases(cases, root, a.workers, mode, a.timeout, done=done, slow=a.slow_timeout)
         if reqs:
             run_requests(reqs, root, names, a.timeout, done)
         results = sorted_like(results, cases, reqs)
