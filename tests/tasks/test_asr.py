@@ -185,6 +185,14 @@ def test_fusion_with_a_word_lm_scores_each_word_when_it_ends(corpus, runs, tmp_p
     assert main(["evaluate", str(runs["offline"]), "--word-lm", str(lm), "--beam", "4"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["decoding"]["word_lm"] == str(lm) and scores["decoding"]["word_lm_weight"] == 0.5
+    (tmp_path / "lexicon.txt").write_text("\n".join({w for t in lines for w in t.split()}))
+    args = ["evaluate", str(runs["offline"]), "--word-lm", str(lm), "--beam", "4", "--lexicon",
+            str(tmp_path / "lexicon.txt"), "--lexicon-penalty", "3"]  # fmt: skip
+    assert main(args) == 0
+    scores = json.loads(capsys.readouterr().out)["decoding"]
+    assert scores["lexicon_penalty"] == 3.0 and scores["lexicon_words"] > 1
+    args = ["transcribe", str(runs["offline"]), wav, "--lexicon", str(tmp_path / "lexicon.txt")]
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["text"] is not None
     with pytest.raises(ValueError, match="expected a wordlm run"):
         Decoding.of(beam=8, word_lm=runs["offline"])
     with pytest.raises(ValueError, match="word_lm_weight must be >= 0"):
@@ -212,7 +220,11 @@ def test_bad_input_is_a_clear_error(corpus, runs, tmp_path, capsys):
     assert "--lm-weight weighs a character language model" in capsys.readouterr().err
     assert main(["transcribe", str(runs["offline"]), str(long), "--word-bonus", "1"]) == 2
     assert "--word-bonus goes with a language model" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="fusion needs a beam search"):
+    assert main(["transcribe", str(runs["offline"]), str(long), "--lexicon-penalty", "1"]) == 2
+    assert "--lexicon-penalty goes with a lexicon" in capsys.readouterr().err
+    assert main(["transcribe", str(runs["offline"]), str(long), "--lexicon", "nope.txt"]) == 2
+    assert "lexicon: nope.txt is not a file" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="needs a beam search, got beam=1"):
         Decoding(beam=1, lm=object())
     assert main(["export", str(runs["offline"]), "--format", "onnx", "--mode", "step"]) == 2
     assert "bidirectional model cannot" in capsys.readouterr().err

@@ -86,8 +86,8 @@ def add_parsers(train: argparse._SubParsersAction, sub: argparse._SubParsersActi
 
 
 def add_decoding_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
-    """--beam, --lm, --lm-weight, --word-bonus, --word-lm, --word-lm-weight; None when not
-    given (``Decoding.of``)."""
+    """--beam, --lm, --lm-weight, --word-bonus, --word-lm, --word-lm-weight, --lexicon,
+    --lexicon-penalty; None when not given (``Decoding.of``)."""
     p.add_argument("--beam", type=integer, help=f"{prefix}beam width (default: 1, greedy)")
     p.add_argument(
         "--lm", help=f"{prefix}a charlm run fused into the beam search (a beam of 16 unless --beam)"
@@ -102,10 +102,13 @@ def add_decoding_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(
         "--word-lm-weight", type=number, help=f"{prefix}the word LM's weight γ (default: 0.5)"
     )
+    lexicon = "a file of words, one per line (first field: a CMUdict file reads as is)"
+    p.add_argument("--lexicon", help=f"{prefix}{lexicon}; a penalty per word outside it")
+    p.add_argument("--lexicon-penalty", type=number, help=f"{prefix}λ per non-word (default: 5.0)")
 
 
 def decoding_of(a: argparse.Namespace) -> Decoding:
-    return Decoding.of(a.beam, a.lm, a.lm_weight, a.word_bonus, a.word_lm, a.word_lm_weight)
+    return Decoding.of(*(getattr(a, k) for k in DECODING))
 
 
 def _source(a: argparse.Namespace) -> dict:
@@ -211,7 +214,8 @@ def make_corpus(a: argparse.Namespace) -> None:
     )
 
 
-DECODING = ("beam", "lm", "lm_weight", "word_bonus", "word_lm", "word_lm_weight")
+DECODING = ("beam", "lm", "lm_weight", "word_bonus", "word_lm", "word_lm_weight", "lexicon",
+            "lexicon_penalty")  # fmt: skip
 HANDLERS = {
     "evaluate": Handler(evaluate, reads=("split", *DECODING)),  # type: ignore[arg-type]
     "explain": Handler(explain, reads=("png",)),  # type: ignore[arg-type]

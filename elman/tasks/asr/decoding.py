@@ -2,10 +2,11 @@
 dropped), or prefix beam search with shallow fusion of an Elman character language model,
 a word language model, or both,
 
-    score(l) = log p_CTC(l | x) + α · log p_char(l) + γ · log p_word(l) + β · |l|
+    score(l) = log p_CTC(l | x) + α · log p_char(l) + γ · log p_word(l) + β · |l| − λ · n(l)
 
 (Hannun et al. 2014): α and γ the LMs' weights, β a bonus per symbol against the LMs' bias
-to short transcripts. The word LM scores a word when the space after it (or the end) comes."""
+to short transcripts, and λ a penalty per word of l outside a lexicon, n(l) of them (when
+one is given). The word LM scores a word when the space after it (or the end) comes."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from torch import Tensor
 from elman import ctc
 from elman.data.tokenize import EOS_ID, UNK_ID
 from elman.tasks.asr.alphabet import BLANK, Alphabet
+from elman.tasks.asr.lexicon import Lexicon, LexiconScorer
 
 
 class CharLMScorer:
@@ -151,7 +153,8 @@ class Mixed:
 class Decoding:
     """``beam`` 1 is greedy; wider, prefix beam search, with ``lm`` (a loaded character-LM
     run) fused in at weight ``lm_weight``, ``word_lm`` (a loaded word-LM run) at
-    ``word_lm_weight``, and ``word_bonus`` per symbol."""
+    ``word_lm_weight``, ``word_bonus`` per symbol, and ``lexicon_penalty`` per word outside
+    ``lexicon`` (a ``Lexicon``)."""
 
     beam: int = 1
     lm: Any = None
@@ -160,11 +163,13 @@ class Decoding:
     prune: float = -10.0
     word_lm: Any = None
     word_lm_weight: float = 0.5
+    lexicon: Lexicon | None = None
+    lexicon_penalty: float = 5.0
 
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
             raise ValueError(f"beam must be an integer >= 1, got {self.beam!r}")
-        for name in ("lm_weight", "word_bonus", "word_lm_weight"):
+        for name in ("lm_weight", "word_bonus", "word_lm_weight", "lexicon_penalty"):
             value = getattr(self, name)
             if (
                 isinstance(value, bool)
@@ -172,15 +177,18 @@ class Decoding:
                 or not math.isfinite(value)
             ):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
-        for name in ("lm_weight", "word_lm_weight"):
+        for name in ("lm_weight", "word_lm_weight", "lexicon_penalty"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.fused and self.beam == 1:
-            raise ValueError("lm: fusion needs a beam search; give beam > 1 (e.g. 16)")
+            raise ValueError(
+                "beam: fusion with a language model or a lexicon needs a beam search, got "
+                "beam=1; give beam > 1 (e.g. 16)"
+            )
 
     @property
     def fused(self) -> bool:
-        return self.lm is not None or self.word_lm is not None
+        return any(x is not None for x in (self.lm, self.word_lm, self.lexicon))
 
     @classmethod
     def of(
@@ -191,21 +199,28 @@ class Decoding:
         word_bonus: float | None = None,
         word_lm: str | Path | None = None,
         word_lm_weight: float | None = None,
+        lexicon: str | Path | None = None,
+        lexicon_penalty: float | None = None,
     ) -> Decoding:
-        """From command-line values (None: the default; an LM without a beam gets 16)."""
+        """From command-line values (None: the default; an LM or a lexicon without a beam
+        gets 16)."""
         if lm is None and lm_weight is not None:
             raise ValueError("--lm-weight weighs a character language model: give --lm DIR")
         if word_lm is None and word_lm_weight is not None:
             raise ValueError("--word-lm-weight weighs a word language model: give --word-lm DIR")
+        if lexicon is None and lexicon_penalty is not None:
+            raise ValueError("--lexicon-penalty goes with a lexicon: give --lexicon FILE")
         if lm is None and word_lm is None and word_bonus is not None:
             raise ValueError("--word-bonus goes with a language model: give --lm or --word-lm")
         runs = {
             "lm": _lm_run(lm, "charlm", "--lm"),
             "word_lm": _lm_run(word_lm, "wordlm", "--word-lm"),
+            "lexicon": None if lexicon is None else Lexicon.read(lexicon),
         }
-        fused = lm is not None or word_lm is not None
+        fused = any(x is not None for x in runs.values())
         values = {"beam": beam or (16 if fused else 1), **runs}
-        given = {"lm_weight": lm_weight, "word_bonus": word_bonus, "word_lm_weight": word_lm_weight}
+        given = {"lm_weight": lm_weight, "word_bonus": word_bonus, "word_lm_weight": word_lm_weight,
+                 "lexicon_penalty": lexicon_penalty}  # fmt: skip
         return cls(**values, **{k: v for k, v in given.items() if v is not None})
 
     def text(self, log_probs: Tensor, alphabet: Alphabet) -> str:
@@ -216,10 +231,12 @@ class Decoding:
             parts.append((CharLMScorer(self.lm, alphabet.symbols), self.lm_weight))
         if self.word_lm is not None:
             parts.append((WordLMScorer(self.word_lm, alphabet.symbols), self.word_lm_weight))
+        if self.lexicon is not None:
+            parts.append((LexiconScorer(self.lexicon, alphabet.symbols), self.lexicon_penalty))
         scorer = Mixed(parts) if parts else None  # the weights are in the mix: α = 1
-        best = ctc.prefix_beam_search(
-            log_probs, self.beam, BLANK, scorer, 1.0, self.word_bonus, self.prune
-        )[0]
+        bonus = self.word_bonus if self.lm is not None or self.word_lm is not None else 0.0
+        found = ctc.prefix_beam_search(log_probs, self.beam, BLANK, scorer, 1.0, bonus, self.prune)
+        best = found[0]
         return alphabet.normalise(alphabet.decode(list(best.tokens)))
 
     def describe(self) -> dict:
@@ -230,7 +247,10 @@ class Decoding:
             out |= {"lm": str(self.lm.path), "lm_weight": self.lm_weight}
         if self.word_lm is not None:
             out |= {"word_lm": str(self.word_lm.path), "word_lm_weight": self.word_lm_weight}
-        if self.fused:
+        if self.lexicon is not None:
+            out |= {"lexicon": self.lexicon.path, "lexicon_words": len(self.lexicon),
+                    "lexicon_penalty": self.lexicon_penalty}  # fmt: skip
+        if self.lm is not None or self.word_lm is not None:
             out["word_bonus"] = self.word_bonus
         return out
 
