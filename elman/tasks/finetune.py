@@ -20,8 +20,9 @@ def source_run(path: str | Path, task: str) -> Any:
 
     run = load_run(path)
     if run.task != task:
+        a = "an" if task[0] in "aeiou" else "a"  # "an asr run"
         raise ValueError(
-            f"--init-from: a {task} starts from a {task} run; {path} holds a {run.task}"
+            f"--init-from: {a} {task} starts from {a} {task} run; {path} holds a {run.task}"
         )
     return run
 

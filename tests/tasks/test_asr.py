@@ -19,6 +19,7 @@ from elman.data.speech.manifests import Utterance, read_manifest
 from elman.tasks.asr.data import hold_out
 from elman.tasks.asr.decoding import CharLMScorer, Decoding, WordLMScorer
 from elman.tasks.asr.stream import AsrStream
+from elman.tasks.finetune import source_run
 from elman.tasks.registry import load_run
 from tests.speech import tiny_corpus, tiny_run
 
@@ -67,7 +68,7 @@ def test_utterances_too_short_for_their_transcripts_are_left_out_and_counted(
 
 
 def test_init_from_starts_from_every_weight_of_an_asr_run_and_refuses_another_shape(
-    corpus, runs, tmp_path, capsys
+    corpus, runs, tmp_path, capsys, monkeypatch
 ):
     source = load_run(runs["streaming"])
     out = tmp_path / "more"
@@ -86,6 +87,9 @@ def test_init_from_starts_from_every_weight_of_an_asr_run_and_refuses_another_sh
     err = capsys.readouterr().err
     assert "--init-from: the model differs" in err and "hidden 32" in err
     assert not (tmp_path / "wrong").exists()
+    monkeypatch.setattr("elman.tasks.registry.load_run", lambda p: SimpleNamespace(task="charlm"))
+    with pytest.raises(ValueError, match=r"an asr starts from an asr run; .* holds a charlm"):
+        source_run(tmp_path, "asr")
 
 
 def test_train_transcribe_evaluate_and_explain_from_the_cli(corpus, runs, capsys, tmp_path):
