@@ -9,7 +9,7 @@ Steps, each resumable on its own (runs under bench/runs/asr):
 
     python bench/asr.py corpus --train 6000            # ~10 min: wav + manifests
     python bench/asr.py lm --minutes 60                 # char LM on training text only
-    python bench/asr.py wordlm --minutes 15             # word LM on the same text
+    python bench/asr.py wordlm --minutes 25             # word LM on the same text
     python bench/asr.py train --model offline --minutes 60 &
     python bench/asr.py train --model streaming --minutes 60 &   # two lanes, 1 thread each
     cp -r RUNS/offline RUNS/offline-60; cp -r RUNS/streaming RUNS/streaming-60
