@@ -217,7 +217,7 @@ def fusion_weights(a: argparse.Namespace) -> tuple[dict, dict, dict, list[dict]]
     where it beats the first; then the lexicon's penalty λ beside the best so far, the final
     pick by validation WER over everything tried."""
     base = {"beam": a.beam}
-    grid = [base | {"lm": True, "lm_weight": x, "word_bonus": b} for x in (0.3, 0.8, 1.5)
+    grid = [base | {"lm": True, "lm_weight": x, "word_bonus": b} for x in (0.5, 1.0, 1.5)
             for b in (0.5, 2.0)]  # fmt: skip
     tried = run_jobs([("valid", a.tune_on, o) for o in grid], a.workers)
     char = picked(tried)
