@@ -188,7 +188,12 @@ class Decoding:
 
     @property
     def fused(self) -> bool:
-        return any(x is not None for x in (self.lm, self.word_lm, self.lexicon))
+        return self.has_lm or self.lexicon is not None
+
+    @property
+    def has_lm(self) -> bool:
+        """A language model is fused in, so the search adds ``word_bonus`` per symbol."""
+        return self.lm is not None or self.word_lm is not None
 
     @classmethod
     def of(
@@ -234,10 +239,9 @@ class Decoding:
         if self.lexicon is not None:
             parts.append((LexiconScorer(self.lexicon, alphabet.symbols), self.lexicon_penalty))
         scorer = Mixed(parts) if parts else None  # the weights are in the mix: α = 1
-        bonus = self.word_bonus if self.lm is not None or self.word_lm is not None else 0.0
+        bonus = self.word_bonus if self.has_lm else 0.0
         found = ctc.prefix_beam_search(log_probs, self.beam, BLANK, scorer, 1.0, bonus, self.prune)
-        best = found[0]
-        return alphabet.normalise(alphabet.decode(list(best.tokens)))
+        return alphabet.normalise(alphabet.decode(list(found[0].tokens)))
 
     def describe(self) -> dict:
         if self.beam == 1:
@@ -250,7 +254,7 @@ class Decoding:
         if self.lexicon is not None:
             out |= {"lexicon": self.lexicon.path, "lexicon_words": len(self.lexicon),
                     "lexicon_penalty": self.lexicon_penalty}  # fmt: skip
-        if self.lm is not None or self.word_lm is not None:
+        if self.has_lm:
             out["word_bonus"] = self.word_bonus
         return out
 
